@@ -1,0 +1,220 @@
+"""Runtime settings: ``prober.toml`` in the working directory, overridden by ``PROBER_*`` variables.
+
+Secrets (Twilio auth token, SMTP and IMAP passwords) are read only from the environment
+(``PROBER_TWILIO__AUTH_TOKEN``, ...) or from a secrets directory (one file per secret, named like
+the variable), never from ``prober.toml``, and are never printed: they are ``SecretStr``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from config.errors import SettingsError
+
+CONFIG_FILE_NAME = "prober.toml"
+DEFAULT_DATABASE_FILE = "prober.db"
+
+# Keys that hold secrets: refused in prober.toml so that a config file can be shared safely.
+SECRET_KEYS: tuple[tuple[str, str], ...] = (
+    ("twilio", "auth_token"),
+    ("smtp", "password"),
+    ("imap", "password"),
+    ("mqtt", "password"),
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TwilioSettings(_Section):
+    """Where and as whom phone probes are placed."""
+
+    account_sid: str = ""
+    auth_token: SecretStr | None = None
+    api_base_url: str = "https://api.twilio.com"
+    calls_per_second: float = Field(default=1.0, gt=0)
+
+
+class SmtpSettings(_Section):
+    """The outgoing mail server used for email probes."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["plain", "starttls", "tls"] = "plain"
+    username: str = ""
+    password: SecretStr | None = None
+
+
+class ImapSettings(_Section):
+    """The mailbox where replies to email probes arrive."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=143, ge=1, le=65535)
+    security: Literal["plain", "starttls", "tls"] = "plain"
+    username: str = ""
+    password: SecretStr | None = None
+    mailbox: str = "INBOX"
+    processed_folder: str = "prober/processed"
+
+
+class MqttSettings(_Section):
+    """The MQTT broker events are published to; no host means an in-process bus only."""
+
+    host: str = ""
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str = ""
+    password: SecretStr | None = None
+    topic_prefix: str = "prober"
+
+
+class PlanningSettings(_Section):
+    """Defaults for wave planning; each can be overridden per wave on the command line."""
+
+    calls_per_structure: int = Field(default=3, ge=0)
+    emails_per_structure: int = Field(default=1, ge=0)
+    off_hours_calls_per_structure: int = Field(default=0, ge=0)
+    min_spacing_hours: float = Field(default=4.0, ge=0)
+    max_calls_per_minute: int = Field(default=10, ge=1)
+    max_emails_per_minute: int = Field(default=30, ge=1)
+    closing_margin_minutes: int = Field(default=15, ge=0, le=240)
+    off_hours_window_minutes: int = Field(default=60, ge=5, le=240)
+
+
+class Settings(BaseSettings):
+    """Every setting prober reads, from ``prober.toml`` then ``PROBER_*`` (``__`` nests)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PROBER_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    database_url: str = ""
+    scenarios_dir: Path = Path("scenarios")
+    personas_file: Path = Path("personas.toml")
+    criteria_file: Path = Path("criteria.toml")
+    twilio: TwilioSettings = TwilioSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    imap: ImapSettings = ImapSettings()
+    mqtt: MqttSettings = MqttSettings()
+    planning: PlanningSettings = PlanningSettings()
+
+    # Where the settings were read from; relative paths in the file are relative to its folder.
+    base_dir: Path = Field(default=Path(), exclude=True)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("expected a sqlite:/// or postgresql:// URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Precedence: explicit arguments, environment, secrets directory, ``prober.toml``."""
+        toml_file = init_settings.init_kwargs.pop("_toml_file", None)  # type: ignore[attr-defined]
+        sources: list[PydanticBaseSettingsSource] = [
+            init_settings,
+            env_settings,
+            file_secret_settings,
+        ]
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the settings, made absolute against the config file's folder."""
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL, defaulting to ``prober.db`` beside the config file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.base_dir / DEFAULT_DATABASE_FILE).resolve()}"
+
+
+def _refuse_secrets_in_file(path: Path, data: dict[str, Any]) -> None:
+    for section, key in SECRET_KEYS:
+        table = data.get(section)
+        if isinstance(table, dict) and key in table:
+            variable = f"PROBER_{section.upper()}__{key.upper()}"
+            raise SettingsError(
+                f"{path}: {section}.{key}: secrets are not read from the config file; "
+                f"remove it and set {variable} in the environment (or a secrets file) instead"
+            )
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    secrets_dir: Path | None = None,
+) -> Settings:
+    """Read the settings once; the result is passed down, never re-read.
+
+    ``config_file`` defaults to ``PROBER_CONFIG`` or ``./prober.toml`` (optional: without it,
+    the defaults and environment apply). Raises :class:`SettingsError` naming the key at fault.
+    """
+    if config_file is None:
+        config_file = Path(os.environ.get("PROBER_CONFIG", CONFIG_FILE_NAME))
+    toml_file: Path | None = None
+    if config_file.exists():
+        try:
+            data = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{config_file}: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{config_file}: cannot be read: {exc}") from exc
+        _refuse_secrets_in_file(config_file, data)
+        toml_file = config_file
+    elif "PROBER_CONFIG" in os.environ:
+        raise SettingsError(f"{config_file}: PROBER_CONFIG names a file that does not exist")
+    if secrets_dir is None and os.environ.get("PROBER_SECRETS_DIR"):
+        secrets_dir = Path(os.environ["PROBER_SECRETS_DIR"])
+    kwargs: dict[str, Any] = {
+        "_toml_file": toml_file,
+        "base_dir": config_file.parent.resolve(),
+    }
+    if secrets_dir is not None:
+        kwargs["_secrets_dir"] = secrets_dir
+    try:
+        return Settings(**kwargs)
+    except ValidationError as exc:
+        where = config_file if toml_file is not None else "settings"
+        lines = [
+            f"  {'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+            + (f" (got {error['input']!r})" if _shows_input(error) else "")
+            for error in exc.errors()
+        ]
+        raise SettingsError(
+            f"{where}: invalid settings (from the file or PROBER_* variables):\n" + "\n".join(lines)
+        ) from None
+
+
+def _shows_input(error: Any) -> bool:
+    """Whether the offending value may be echoed: never for a secret field."""
+    location = error["loc"]
+    return (
+        not any(str(part) in {"auth_token", "password"} for part in location)
+        and not isinstance(error.get("input"), dict)
+    )

@@ -1,0 +1,1 @@
+"""Sample structures bundled with prober, used by the demo and the tests."""

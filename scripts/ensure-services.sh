@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Makes sure the servers the test suite talks to are running on loopback, installing them
+# from Debian's packages on a fresh machine. Today: PostgreSQL on 127.0.0.1:5432.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
+apt_updated=
+apt_install() {
+    if [ -z "$apt_updated" ]; then $sudo apt-get update -qq; apt_updated=1; fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+    for _ in $(seq 1 60); do port_open "$1" && return 0; sleep 0.5; done
+    return 1
+}
+
+ensure_postgresql() {
+    if port_open 5432; then return 0; fi
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+        echo "setup: installing PostgreSQL (Debian package postgresql)" >&2
+        apt_install postgresql
+        fresh=1
+    fi
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    if [ -n "${fresh:-}" ]; then
+        # A cluster we just installed: let local test clients in without a password.
+        hba=/etc/postgresql/$version/main/pg_hba.conf
+        $sudo sed -i -E 's/^(local|host)(\s+all\s+all\s+.*\s)(peer|md5|scram-sha-256)$/\1\2trust/' "$hba"
+        $sudo sed -i -E 's/^(local\s+all\s+postgres\s+)peer$/\1trust/' "$hba"
+    fi
+    echo "setup: starting PostgreSQL $version" >&2
+    $sudo pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    wait_port 5432 || { echo "setup: PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+}
+
+ensure_postgresql

@@ -1,0 +1,249 @@
+"""SQLModel tables: the structures probed, the waves planned over them and every observed fact.
+
+Instants are stored in UTC (``UTCDateTime``) and come back timezone-aware; local times are
+derived with the structure's ``timezone``. ``Event`` is append-only: derived figures (rings,
+latencies, scores) are recomputed from it, never the other way round.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Column, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import UTCDateTime, json_column_type, utcnow
+
+
+class Channel(StrEnum):
+    """How a probe reaches a structure."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    LETTER = "letter"
+
+
+class ContactKind(StrEnum):
+    """What a contact point is."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    POSTAL = "postal"
+    WEB = "web"
+
+
+class ProbeState(StrEnum):
+    """A probe's life: planned → dispatching → in_progress → done | failed | cancelled."""
+
+    PLANNED = "planned"
+    DISPATCHING = "dispatching"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class WaveStatus(StrEnum):
+    """Where a wave stands."""
+
+    DRAFT = "draft"
+    PLANNED = "planned"
+    RUNNING = "running"
+    PAUSED = "paused"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class SlotKind(StrEnum):
+    """Whether a probe is placed within opening hours or deliberately just outside them."""
+
+    OPEN = "open"
+    OFF_HOURS = "off_hours"
+
+
+def _json(*, default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(json_column_type(), nullable=False))
+
+
+class Structure(SQLModel, table=True):
+    """A public body that citizens contact: town hall, EPCI, département, hospital, CPAM..."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    official_id: str = Field(max_length=64, unique=True, index=True)
+    name: str = Field(max_length=300)
+    kind: str = Field(max_length=64, index=True)
+    departement: str = Field(max_length=3, index=True)
+    region: str = Field(max_length=64)
+    peer_group: str = Field(default="", max_length=128, index=True)
+    population: int | None = None
+    timezone: str = Field(max_length=64)
+    holiday_subdivision: str | None = Field(default=None, max_length=8)
+    opening_hours: str | None = Field(default=None, max_length=1000)
+    opening_hours_note: str = Field(default="", max_length=2000)
+    source: str = Field(default="", max_length=300)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ContactPoint(SQLModel, table=True):
+    """One way to reach a structure: a phone number, a mailbox, a postal address, a website."""
+
+    __table_args__ = (UniqueConstraint("structure_id", "kind", "value"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    structure_id: int = Field(foreign_key="structure.id", index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    value: str = Field(max_length=500)
+    label: str = Field(default="", max_length=200)
+    position: int = 0
+
+
+class Persona(SQLModel, table=True):
+    """The mystery citizen a probe speaks as."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    display_name: str = Field(max_length=200)
+    caller_id: str = Field(max_length=32)
+    reply_mailbox: str = Field(max_length=320)
+    postal_address: str = Field(default="", max_length=500)
+
+
+class Scenario(SQLModel, table=True):
+    """What the mystery citizen does on one channel; ``definition`` is the validated file."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    channel: str = Field(max_length=16)
+    title: str = Field(max_length=300)
+    source_path: str = Field(default="", max_length=1000)
+    definition: dict[str, Any] = _json(default=dict)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Wave(SQLModel, table=True):
+    """A probe campaign over a panel of structures, within a date window."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True, index=True)
+    starts_on: date
+    ends_on: date
+    channels: list[str] = _json(default=list)
+    status: str = Field(default=WaveStatus.DRAFT, max_length=16)
+    panel: dict[str, list[str]] = _json(default=dict)
+    parameters: dict[str, Any] = _json(default=dict)
+    plan_seed: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    planned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Probe(SQLModel, table=True):
+    """One planned contact: wave × structure × channel × scenario × persona, at a set instant."""
+
+    __table_args__ = (
+        Index("ix_probe_due", "state", "scheduled_at"),
+        Index("ix_probe_wave_structure", "wave_id", "structure_id"),
+    )
+
+    id: uuid.UUID = Field(primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id", ondelete="CASCADE")
+    structure_id: int = Field(foreign_key="structure.id", index=True)
+    channel: str = Field(max_length=16)
+    scenario_id: str = Field(foreign_key="scenario.id", max_length=64)
+    persona_id: str = Field(foreign_key="persona.id", max_length=64)
+    contact_point_id: int | None = Field(default=None, foreign_key="contactpoint.id")
+    slot_index: int = 0
+    slot_kind: str = Field(default=SlotKind.OPEN, max_length=16)
+    scheduled_at: datetime = Field(sa_type=UTCDateTime)
+    state: str = Field(default=ProbeState.PLANNED, max_length=16)
+    attempt_count: int = 0
+    lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Attempt(SQLModel, table=True):
+    """One try at carrying out a probe (a call placed, an email sent)."""
+
+    __table_args__ = (UniqueConstraint("probe_id", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    probe_id: uuid.UUID = Field(foreign_key="probe.id", index=True, ondelete="CASCADE")
+    number: int
+    external_id: str | None = Field(default=None, max_length=255, index=True)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str | None = Field(default=None, max_length=64)
+
+
+class Event(SQLModel, table=True):
+    """An observed fact, append-only, with the instant its source gave and when we received it."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    probe_id: uuid.UUID | None = Field(default=None, foreign_key="probe.id", index=True)
+    attempt_id: int | None = Field(default=None, foreign_key="attempt.id")
+    kind: str = Field(max_length=64, index=True)
+    source: str = Field(max_length=32)
+    dedup_key: str | None = Field(default=None, max_length=255, unique=True)
+    source_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    payload: dict[str, Any] = _json(default=dict)
+
+
+class Reply(SQLModel, table=True):
+    """A message received in answer to an email or letter probe (or not yet matched to one)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    probe_id: uuid.UUID | None = Field(default=None, foreign_key="probe.id", index=True)
+    channel: str = Field(max_length=16)
+    message_id: str | None = Field(default=None, max_length=998, index=True)
+    sender: str = Field(default="", max_length=998)
+    subject: str = Field(default="", max_length=998)
+    received_at: datetime = Field(sa_type=UTCDateTime)
+    classification: str | None = Field(default=None, max_length=32)
+    match_method: str | None = Field(default=None, max_length=32)
+    raw_size_bytes: int = 0
+    raw_path: str | None = Field(default=None, max_length=1000)
+
+
+class Recording(SQLModel, table=True):
+    """An audio recording of a call, kept for auditors."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    probe_id: uuid.UUID = Field(foreign_key="probe.id", index=True)
+    attempt_id: int | None = Field(default=None, foreign_key="attempt.id")
+    external_id: str = Field(max_length=64, unique=True)
+    duration_seconds: float | None = None
+    content_type: str = Field(default="audio/wav", max_length=64)
+    media_path: str | None = Field(default=None, max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Review(SQLModel, table=True):
+    """An auditor's verdict on a criterion only a person can judge (courtesy, greeting...)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    probe_id: uuid.UUID = Field(foreign_key="probe.id", index=True)
+    criterion_id: str = Field(max_length=128)
+    reviewer: str = Field(max_length=200)
+    verdict: str = Field(max_length=16)
+    comment: str = Field(default="", max_length=4000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Score(SQLModel, table=True):
+    """A structure's score on one channel of one wave, under one criteria grid."""
+
+    __table_args__ = (UniqueConstraint("wave_id", "structure_id", "channel", "grid"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id", index=True, ondelete="CASCADE")
+    structure_id: int = Field(foreign_key="structure.id", index=True)
+    channel: str = Field(max_length=16)
+    grid: str = Field(max_length=128)
+    score: float | None = None
+    accessibility: float | None = None
+    responsiveness: float | None = None
+    sample_size: int = 0
+    details: dict[str, Any] = _json(default=dict)
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

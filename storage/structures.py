@@ -1,0 +1,201 @@
+"""Queries on structures and their contact points."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, update
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
+
+from config.structures import StructureRecord
+from storage.errors import NotFoundError
+from storage.models import ContactPoint, Structure
+from storage.types import utcnow
+
+# Rows per statement when upserting: keeps SQLite's bound-parameter count well under its limit.
+_CHUNK = 500
+
+PANEL_KEYS = ("kind", "departement", "region", "peer_group", "official_id")
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    """What an import changed."""
+
+    created: int
+    updated: int
+    unchanged: int
+
+
+def default_peer_group(record: StructureRecord) -> str:
+    """Peers are structures of the same kind and population band (``mairie:2k-10k``)."""
+    population = record.population
+    if population is None:
+        band = "unknown"
+    elif population < 2_000:
+        band = "<2k"
+    elif population < 10_000:
+        band = "2k-10k"
+    elif population < 50_000:
+        band = "10k-50k"
+    else:
+        band = "50k+"
+    return f"{record.kind}:{band}"
+
+
+def _structure_values(record: StructureRecord, source: str) -> dict[str, object]:
+    return {
+        "name": record.name,
+        "kind": record.kind,
+        "departement": record.departement,
+        "region": record.region,
+        "peer_group": default_peer_group(record),
+        "population": record.population,
+        "timezone": record.timezone,
+        "holiday_subdivision": record.holiday_subdivision,
+        "opening_hours": record.opening_hours,
+        "opening_hours_note": record.opening_hours_note,
+        "source": source,
+    }
+
+
+def _contact_rows(record: StructureRecord) -> list[tuple[str, str, str]]:
+    return [(c.kind, c.value, c.label) for c in record.contacts]
+
+
+def upsert_structures(
+    session: Session, records: Sequence[StructureRecord], *, source: str
+) -> UpsertCounts:
+    """Insert new structures and update known ones (matched by ``official_id``).
+
+    Contact points of an updated structure are replaced by the file's. Running the same import
+    twice changes nothing the second time.
+    """
+    created = updated = unchanged = 0
+    now = utcnow()
+    for start in range(0, len(records), _CHUNK):
+        chunk = records[start : start + _CHUNK]
+        ids = [r.official_id for r in chunk]
+        existing = {
+            s.official_id: s
+            for s in session.exec(select(Structure).where(col(Structure.official_id).in_(ids)))
+        }
+        contacts_by_structure: dict[int, list[tuple[str, str, str]]] = {}
+        known_ids = [s.id for s in existing.values() if s.id is not None]
+        if known_ids:
+            rows = session.exec(
+                select(ContactPoint)
+                .where(col(ContactPoint.structure_id).in_(known_ids))
+                .order_by(col(ContactPoint.structure_id), col(ContactPoint.position))
+            )
+            for contact in rows:
+                contacts_by_structure.setdefault(contact.structure_id, []).append(
+                    (contact.kind, contact.value, contact.label)
+                )
+
+        new_rows = []
+        changed_ids: list[int] = []
+        for record in chunk:
+            values = _structure_values(record, source)
+            current = existing.get(record.official_id)
+            if current is None:
+                new_rows.append({"official_id": record.official_id, **values})
+                continue
+            if current.id is None:  # pragma: no cover - loaded rows always have an id
+                raise ValueError(f"structure {record.official_id} has no id")
+            same_fields = all(getattr(current, k) == v for k, v in values.items() if k != "source")
+            same_contacts = contacts_by_structure.get(current.id, []) == _contact_rows(record)
+            if same_fields and same_contacts:
+                unchanged += 1
+                continue
+            session.execute(
+                update(Structure)
+                .where(col(Structure.id) == current.id)
+                .values(**values, updated_at=now)
+            )
+            changed_ids.append(current.id)
+            updated += 1
+
+        if changed_ids:
+            session.execute(
+                delete(ContactPoint).where(col(ContactPoint.structure_id).in_(changed_ids))
+            )
+        if new_rows:
+            session.execute(
+                insert(Structure), [{**row, "created_at": now, "updated_at": now} for row in new_rows]
+            )
+            created += len(new_rows)
+        session.flush()
+
+        touched = {r.official_id for r in chunk if r.official_id not in existing}
+        changed = set(changed_ids)
+        touched |= {s.official_id for s in existing.values() if s.id in changed}
+        if touched:
+            id_of: dict[str, int] = {
+                official_id: structure_id
+                for official_id, structure_id in session.exec(
+                    select(Structure.official_id, col(Structure.id)).where(
+                        col(Structure.official_id).in_(touched)
+                    )
+                )
+                if structure_id is not None
+            }
+            contact_rows = [
+                {
+                    "structure_id": id_of[record.official_id],
+                    "kind": kind,
+                    "value": value,
+                    "label": label,
+                    "position": position,
+                }
+                for record in chunk
+                if record.official_id in touched
+                for position, (kind, value, label) in enumerate(_contact_rows(record))
+            ]
+            if contact_rows:
+                session.execute(insert(ContactPoint), contact_rows)
+    return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
+
+
+def panel_query(panel: dict[str, list[str]]) -> SelectOfScalar[Structure]:
+    """A SELECT of the structures matching a panel filter (AND across keys, OR within a key)."""
+    query = select(Structure).order_by(col(Structure.official_id))
+    for key, values in panel.items():
+        if key not in PANEL_KEYS:
+            raise ValueError(f"unknown panel key {key!r}: expected one of {', '.join(PANEL_KEYS)}")
+        query = query.where(col(getattr(Structure, key)).in_(values))
+    return query
+
+
+def list_structures(session: Session, panel: dict[str, list[str]] | None = None) -> list[Structure]:
+    """The structures matching ``panel`` (all of them without one), by official id."""
+    return list(session.exec(panel_query(panel or {})).all())
+
+
+def get_structure(session: Session, official_id: str) -> Structure:
+    """The structure with this official id; :class:`NotFoundError` if there is none."""
+    structure = session.exec(
+        select(Structure).where(col(Structure.official_id) == official_id)
+    ).one_or_none()
+    if structure is None:
+        raise NotFoundError(
+            f"no structure with official id {official_id!r}: see `prober structures list`"
+        )
+    return structure
+
+
+def contacts_of(session: Session, structure_ids: Iterable[int]) -> dict[int, list[ContactPoint]]:
+    """Contact points per structure id, in file order."""
+    ids = list(structure_ids)
+    result: dict[int, list[ContactPoint]] = {i: [] for i in ids}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.exec(
+            select(ContactPoint)
+            .where(col(ContactPoint.structure_id).in_(ids[start : start + _CHUNK]))
+            .order_by(col(ContactPoint.structure_id), col(ContactPoint.position))
+        )
+        for contact in rows:
+            result[contact.structure_id].append(contact)
+    return result
