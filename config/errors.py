@@ -38,7 +38,9 @@ class InvalidFileError(ConfigError):
         self.path = Path(path)
         self.problems = problems
         listing = "\n".join(f"  {p}" for p in problems)
-        super().__init__(f"{self.path}: {len(problems)} problem(s), nothing was imported:\n{listing}")
+        super().__init__(
+            f"{self.path}: {len(problems)} problem(s), nothing was imported:\n{listing}"
+        )
 
 
 class SettingsError(ConfigError):

@@ -214,7 +214,6 @@ def load_settings(
 def _shows_input(error: Any) -> bool:
     """Whether the offending value may be echoed: never for a secret field."""
     location = error["loc"]
-    return (
-        not any(str(part) in {"auth_token", "password"} for part in location)
-        and not isinstance(error.get("input"), dict)
+    return not any(str(part) in {"auth_token", "password"} for part in location) and not isinstance(
+        error.get("input"), dict
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from datetime import date, datetime
@@ -19,6 +20,7 @@ from storage.errors import StorageError
 
 app = typer.Typer(
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     add_completion=False,
     help="prober: measure how reachable and responsive public services are.",
 )
@@ -32,22 +34,27 @@ app.add_typer(wave_app, name="wave")
 app.add_typer(check_app, name="check")
 
 console = Console()
+_on_exit = contextlib.ExitStack()
 USER_ERRORS = (ConfigError, StorageError, SchedulerError, ProberError)
 
 
 def main() -> None:
     """Entry point: user mistakes become one message on stderr and exit status 1."""
     try:
-        app()
+        with _on_exit:
+            app()
     except USER_ERRORS as exc:
         print(f"prober: error: {exc}", file=sys.stderr)  # noqa: T201
         sys.exit(1)
 
 
 def _open(*, check: bool = True) -> Any:
+    """The project, its database engine disposed of when the command ends (see ``main``)."""
     from prober.project import open_project
 
-    return open_project(check=check)
+    project = open_project(check=check)
+    _on_exit.callback(project.engine.dispose)
+    return project
 
 
 # ---------------------------------------------------------------- project and database
@@ -66,7 +73,11 @@ def init(
     directory.mkdir(parents=True, exist_ok=True)
     starter = write_starter_files(directory, force=force)
     settings = load_settings(directory / "prober.toml")
-    upgrade(make_engine(settings.effective_database_url))
+    engine = make_engine(settings.effective_database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
     for path in starter.written:
         console.print(f"wrote {path}")
     console.print(f"database ready: {_display_url(settings.effective_database_url)}")
@@ -348,7 +359,9 @@ def wave_show(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
         wave = get_wave(session, name)
         summary = summarise(session, wave)
     p = wave.parameters
-    console.print(f"[bold]wave {wave.name}[/bold]  {wave.starts_on} → {wave.ends_on}  {wave.status}")
+    console.print(
+        f"[bold]wave {wave.name}[/bold]  {wave.starts_on} → {wave.ends_on}  {wave.status}"
+    )
     console.print(
         f"panel: {wave.panel or 'all structures'}; quotas: {p['quotas']}; "
         f"off-hours calls: {p['off_hours_calls']}; spacing ≥ {p['min_spacing_hours']} h; "

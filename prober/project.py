@@ -32,5 +32,9 @@ def open_project(*, check: bool = True) -> Project:
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     if check:
-        check_schema(engine)
+        try:
+            check_schema(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return Project(settings=settings, engine=engine)

@@ -105,7 +105,9 @@ class WavePlan:
     shortfalls: list[Shortfall] = field(default_factory=list)
 
 
-def probe_id_for(wave: str, official_id: str, channel: str, slot_kind: str, index: int) -> uuid.UUID:
+def probe_id_for(
+    wave: str, official_id: str, channel: str, slot_kind: str, index: int
+) -> uuid.UUID:
     """The probe's id: the same slot of the same wave always gets the same id."""
     return uuid.uuid5(PROBE_NAMESPACE, f"{wave}/{official_id}/{channel}/{slot_kind}/{index}")
 
@@ -196,7 +198,7 @@ class _StructurePlanner:
         return all(abs(instant - other) >= spacing for other in self.chosen)
 
     def pick(self, channel: str, day: date, windows: Sequence[Interval]) -> datetime | None:
-        """A free instant in ``windows`` of ``day``; None when every minute is taken or too close."""
+        """A free instant in ``windows`` of ``day``, or None when none is free and spaced."""
         total = sum(end - start for start, end in windows)
         if total <= 0:
             return None
@@ -272,7 +274,9 @@ def _plan_structure(
             if count:
                 short(channel, 0, "no opening hours known: add them to the structure file")
         return
-    days = open_days(target.opening_hours, target.holiday_subdivision, rules.starts_on, rules.ends_on)
+    days = open_days(
+        target.opening_hours, target.holiday_subdivision, rules.starts_on, rules.ends_on
+    )
     planner = _StructurePlanner(rules, rng, _zone(target.timezone), caps)
     persona_offset = rng.randrange(len(rules.personas))
     used_days: set[date] = set()
@@ -347,4 +351,6 @@ def _plan_structure(
 def _why_short(open_day_count: int, wanted: int) -> str:
     if open_day_count < wanted:
         return f"only {open_day_count} suitable day(s) in the window for {wanted} probe(s)"
-    return "the rate cap or the minimum spacing left no free slot: widen the window or raise the cap"
+    return (
+        "the rate cap or the minimum spacing left no free slot: widen the window or raise the cap"
+    )

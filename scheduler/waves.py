@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 
@@ -18,6 +18,8 @@ from storage.catalog import PersonaRow, ScenarioRow, upsert_personas, upsert_sce
 from storage.models import Wave
 from storage.structures import PANEL_KEYS, contacts_of, list_structures
 from storage.waves import ProbeRow, create_wave, get_wave, replace_plan
+
+_T = TypeVar("_T")
 
 CHANNELS = ("phone", "email", "letter")
 # The contact point each channel needs.
@@ -180,7 +182,7 @@ def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
     )
 
 
-def _default[T](value: T | None, default: T) -> T:
+def _default(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
 

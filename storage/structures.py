@@ -124,7 +124,8 @@ def upsert_structures(
             )
         if new_rows:
             session.execute(
-                insert(Structure), [{**row, "created_at": now, "updated_at": now} for row in new_rows]
+                insert(Structure),
+                [{**row, "created_at": now, "updated_at": now} for row in new_rows],
             )
             created += len(new_rows)
         session.flush()

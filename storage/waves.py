@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, type_coerce
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from storage.errors import ConflictError, NotFoundError
@@ -141,10 +142,10 @@ def summarise(session: Session, wave: Wave) -> list[ChannelSummary]:
     ):
         states.setdefault((channel, slot_kind), {})[state] = count
     # Aggregates bypass the column type: coerce them back so SQLite's text becomes an instant.
-    rows = session.exec(
-        select(
-            Probe.channel,
-            Probe.slot_kind,
+    rows = session.execute(
+        sa_select(
+            col(Probe.channel),
+            col(Probe.slot_kind),
             func.count(),
             func.count(func.distinct(Probe.structure_id)),
             type_coerce(func.min(Probe.scheduled_at), UTCDateTime()),

@@ -1,0 +1,226 @@
+"""The command line end to end, on SQLite and PostgreSQL: init, import, plan, show, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import prober.samples
+from prober.cli import main
+
+SAMPLES = Path(prober.samples.__file__).parent
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def prober_cli(
+    tmp_path: Path,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Run:
+    """``prober ARGS...`` run in a project folder whose database is the backend under test."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("PROBER_DATABASE_URL", database_url)
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["prober", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+def write_csv(path: Path, rows: list[str]) -> Path:
+    header = "official_id,name,kind,departement,population,phone,email,opening_hours"
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_list_and_show(prober_cli: Run) -> None:
+    assert prober_cli("init").exit_code == 0
+    result = prober_cli("structures", "import", str(SAMPLES / "structures.csv"))
+    assert result.exit_code == 0, result.stderr
+    assert "30 created, 0 updated, 0 unchanged" in result.stdout
+    assert prober_cli("structures", "import", str(SAMPLES / "annuaire-sample.json")).exit_code == 0
+
+    listed = json.loads(prober_cli("structures", "list", "--json").stdout)
+    by_id = {s["official_id"]: s for s in listed}
+    assert len(by_id) == 34
+    reunion = by_id["21974411000014"]
+    assert reunion["timezone"] == "Indian/Reunion"
+    assert reunion["phone"] == "+262262400404"
+    assert by_id["21570463000018"]["departement"] == "57"
+    assert by_id["21590001900018"]["email"] is None
+    annuaire_reunion = by_id["21974990000003"] if "21974990000003" in by_id else None
+    assert annuaire_reunion is None or annuaire_reunion["timezone"] == "Indian/Reunion"
+
+    shown = json.loads(prober_cli("structures", "show", "21570463000018", "--json").stdout)
+    assert shown["holiday_subdivision"] == "57"
+    assert shown["opening_hours"] == "Mo-Fr 08:30-17:30; Sa 09:00-12:00"
+    assert {"kind": "phone", "value": "+33387555000", "label": "switchboard"} in shown["contacts"]
+
+    missing = prober_cli("structures", "show", "nope")
+    assert missing.exit_code == 1
+    assert "no structure with official id 'nope'" in missing.stderr
+
+
+def test_reimport_is_idempotent_and_updates_changed_rows(prober_cli: Run, tmp_path: Path) -> None:
+    prober_cli("init")
+    path = write_csv(
+        tmp_path / "s.csv",
+        [
+            "A1,Mairie A,mairie,77,1000,01 64 00 00 01,a@a-exemple.fr,Mo-Fr 09:00-12:00",
+            "B2,Mairie B,mairie,974,,0262 00 00 03,,Mo-Fr 08:00-12:00",
+        ],
+    )
+    assert "2 created" in prober_cli("structures", "import", str(path)).stdout
+    assert (
+        "0 created, 0 updated, 2 unchanged" in prober_cli("structures", "import", str(path)).stdout
+    )
+    write_csv(
+        path,
+        [
+            "A1,Mairie A,mairie,77,1000,01 64 00 00 09,a@a-exemple.fr,Mo-Fr 09:00-12:00",
+            "B2,Mairie B,mairie,974,,0262 00 00 03,,Mo-Fr 08:00-12:00",
+        ],
+    )
+    assert (
+        "0 created, 1 updated, 1 unchanged" in prober_cli("structures", "import", str(path)).stdout
+    )
+    listed = json.loads(prober_cli("structures", "list", "--json").stdout)
+    assert [s["phone"] for s in listed] == ["+33164000009", "+262262000003"]
+
+
+def test_a_file_with_bad_rows_is_rejected_whole_with_every_problem(
+    prober_cli: Run, tmp_path: Path
+) -> None:
+    prober_cli("init")
+    path = write_csv(
+        tmp_path / "bad.csv",
+        [
+            "OK1,Mairie OK,mairie,77,,01 64 00 00 01,,Mo-Fr 09:00-12:00",
+            "BAD2,Mairie mauvaise,mairie,99,,01 64 00 00 02,,Mo-Fr 09:00-12:00",
+            "BAD3,Mairie sans courriel valide,mairie,75,,01 64 00 00 03,pas-un-courriel,",
+            "OK4,Mairie OK bis,mairie,57,,03 87 00 00 04,,Mo-Fr 09:00-12:00",
+        ],
+    )
+    result = prober_cli("structures", "import", str(path))
+    assert result.exit_code == 1
+    assert "line 3, column departement" in result.stderr
+    assert "line 4, column email" in result.stderr
+    assert "line 2" not in result.stderr and "line 5" not in result.stderr
+    assert json.loads(prober_cli("structures", "list", "--json").stdout) == []
+
+    skipped = prober_cli(
+        "structures", "import", str(path), "--skip-invalid", "--rejected", str(tmp_path / "r.csv")
+    )
+    assert skipped.exit_code == 0
+    assert "2 created" in skipped.stdout
+    with (tmp_path / "r.csv").open(encoding="utf-8") as handle:
+        rejected = list(csv.DictReader(handle))
+    assert [row["official_id"] for row in rejected] == ["BAD2", "BAD3"]
+    assert "departement" in rejected[0]["reason"]
+    listed = json.loads(prober_cli("structures", "list", "--json").stdout)
+    assert [s["official_id"] for s in listed] == ["OK1", "OK4"]
+
+
+def test_plan_a_wave_and_export_it(prober_cli: Run) -> None:
+    prober_cli("init")
+    prober_cli("structures", "import", str(SAMPLES / "structures.csv"))
+    created = prober_cli(
+        "wave", "create", "pre", "--start", "2026-05-04", "--end", "2026-05-29",
+        "--channels", "phone,email", "--panel", "departement=57,67,68,974,971,75",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.stderr
+    planned = prober_cli("wave", "plan", "pre", "--seed", "5")
+    assert planned.exit_code == 0, planned.stderr
+    structures = json.loads(
+        prober_cli(
+            "structures", "list", "--json", "--panel", "departement=57,67,68,974,971,75"
+        ).stdout
+    )
+    assert len(structures) == 13
+    assert f"{13 * 4} probe(s) planned for 13 structure(s)" in planned.stdout
+
+    shown = prober_cli("wave", "show", "pre")
+    assert shown.exit_code == 0
+    assert "phone" in shown.stdout and "email" in shown.stdout
+
+    exported = json.loads(prober_cli("wave", "export", "pre", "--format", "json").stdout)
+    assert len(exported) == 52
+    zone_of = {s["official_id"]: s["timezone"] for s in structures}
+    hours = {s["official_id"]: s["opening_hours"] for s in structures}
+    for probe in exported:
+        moment = datetime.fromisoformat(probe["scheduled_at"])
+        assert moment.utcoffset() is not None
+        zone = ZoneInfo(zone_of[probe["structure_official_id"]])
+        assert moment.utcoffset() == moment.astimezone(zone).utcoffset()
+        assert hours[probe["structure_official_id"]]
+        # May 2026 public holidays everywhere in France, and 27 May in Guadeloupe.
+        assert moment.day not in (1, 8, 14, 25)
+        assert moment.weekday() < 5
+        if zone_of[probe["structure_official_id"]] == "America/Guadeloupe":
+            assert moment.day != 27
+        assert time(7, 0) <= moment.time() < time(19, 30)
+
+    as_csv = prober_cli("wave", "export", "pre", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert [r["probe_id"] for r in rows] == [p["probe_id"] for p in exported]
+
+    again = prober_cli("wave", "plan", "pre", "--seed", "5")
+    assert again.exit_code == 0
+    assert json.loads(prober_cli("wave", "export", "pre").stdout) == exported
+
+
+def test_wave_errors_name_what_to_fix(prober_cli: Run) -> None:
+    prober_cli("init")
+    bad_date = prober_cli("wave", "create", "w", "--start", "2026-13-01", "--end", "2026-12-31")
+    assert bad_date.exit_code == 1
+    assert "--start '2026-13-01': expected a date as YYYY-MM-DD" in bad_date.stderr
+    bad_channel = prober_cli(
+        "wave", "create", "w", "--start", "2026-03-01", "--end", "2026-03-31", "--channels", "fax"
+    )
+    assert bad_channel.exit_code == 1
+    assert "--channels" in bad_channel.stderr and "fax" in bad_channel.stderr
+    empty = prober_cli("wave", "create", "w", "--start", "2026-03-01", "--end", "2026-03-31")
+    assert empty.exit_code == 0
+    unplanned = prober_cli("wave", "plan", "w")
+    assert unplanned.exit_code == 1
+    assert "matches no structure" in unplanned.stderr
+    assert prober_cli("wave", "show", "nope").exit_code == 1
+
+
+def test_commands_refuse_an_uninitialised_database(prober_cli: Run) -> None:
+    result = prober_cli("structures", "list")
+    assert result.exit_code == 1
+    assert "prober init" in result.stderr or "prober db upgrade" in result.stderr
+    assert prober_cli("db", "upgrade").exit_code == 0
+    assert prober_cli("structures", "list", "--json").stdout.strip() == "[]"
