@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -231,13 +231,23 @@ def _minute_at(windows: Sequence[Interval], offset: int) -> int:
     raise ValueError("offset beyond the windows")
 
 
-def _order_days(
+def _random_days(
     rng: random.Random, days: Sequence[tuple[date, tuple[Interval, ...]]], avoid: set[date]
-) -> list[tuple[date, tuple[Interval, ...]]]:
-    """Days in a random order, those already used by the structure last."""
-    shuffled = list(days)
-    rng.shuffle(shuffled)
-    return [d for d in shuffled if d[0] not in avoid] + [d for d in shuffled if d[0] in avoid]
+) -> Iterator[tuple[date, tuple[Interval, ...]]]:
+    """Days in a random order, those the structure is already probed on last.
+
+    A lazy Fisher-Yates shuffle: only as many draws as days actually tried.
+    """
+    pool = list(days)
+    deferred = []
+    for i in range(len(pool)):
+        j = rng.randrange(i, len(pool))
+        pool[i], pool[j] = pool[j], pool[i]
+        if pool[i][0] in avoid:
+            deferred.append(pool[i])
+        else:
+            yield pool[i]
+    yield from deferred
 
 
 def plan_wave(targets: Iterable[PlanTarget], rules: PlanRules) -> WavePlan:
@@ -310,7 +320,7 @@ def _plan_structure(
             continue
         first_half = rng.randrange(2)
         planned = 0
-        for day, intervals in _order_days(rng, days, used_days):
+        for day, intervals in _random_days(rng, days, used_days):
             if planned == count:
                 break
             windows = _start_windows(intervals, rules.closing_margin_minutes)
@@ -336,7 +346,7 @@ def _plan_structure(
             target.opening_hours, target.holiday_subdivision, rules.starts_on, rules.ends_on
         )
         planned = 0
-        for day, intervals in _order_days(rng, working, used_days):
+        for day, intervals in _random_days(rng, working, used_days):
             if planned == count:
                 break
             windows = _off_hours_windows(intervals, rules.off_hours_window_minutes)

@@ -16,7 +16,7 @@ from scheduler.errors import WaveDefinitionError
 from scheduler.plan import PlanRules, PlanTarget, Shortfall, plan_wave
 from storage.catalog import PersonaRow, ScenarioRow, upsert_personas, upsert_scenarios
 from storage.models import Wave
-from storage.structures import PANEL_KEYS, contacts_of, list_structures
+from storage.structures import PANEL_KEYS, planning_rows
 from storage.waves import ProbeRow, create_wave, get_wave, replace_plan
 
 _T = TypeVar("_T")
@@ -209,32 +209,26 @@ def rules_for(wave: Wave, seed: int) -> PlanRules:
 def plan_stored_wave(session: Session, name: str, *, seed: int = 0) -> PlanReport:
     """Plan wave ``name`` over its panel and store the probes (replacing an unstarted plan)."""
     wave = get_wave(session, name)
-    structures = list_structures(session, wave.panel)
-    if not structures:
+    rows = planning_rows(session, wave.panel)
+    if not rows:
         raise WaveDefinitionError(
             f"wave {name!r}: its panel {wave.panel or '(all)'} matches no structure; "
             "import some with `prober structures import`"
         )
-    contacts = contacts_of(session, [s.id for s in structures if s.id is not None])
-    targets = []
-    for structure in structures:
-        if structure.id is None:
-            continue
-        first_of_kind: dict[str, int | None] = {}
-        for contact in contacts[structure.id]:
-            first_of_kind.setdefault(contact.kind, contact.id)
-        targets.append(
-            PlanTarget(
-                structure_id=structure.id,
-                official_id=structure.official_id,
-                timezone=structure.timezone,
-                holiday_subdivision=structure.holiday_subdivision,
-                opening_hours=structure.opening_hours,
-                contact_ids={
-                    channel: first_of_kind.get(kind) for channel, kind in CONTACT_KIND.items()
-                },
-            )
+    targets = [
+        PlanTarget(
+            structure_id=row.structure_id,
+            official_id=row.official_id,
+            timezone=row.timezone,
+            holiday_subdivision=row.holiday_subdivision,
+            opening_hours=row.opening_hours,
+            contact_ids={
+                channel: row.first_contact_of_kind.get(kind)
+                for channel, kind in CONTACT_KIND.items()
+            },
         )
+        for row in rows
+    ]
     plan = plan_wave(targets, rules_for(wave, seed))
     replace_plan(
         session,
