@@ -345,8 +345,8 @@ def _print_shortfalls(shortfalls: list[dict[str, Any]]) -> None:
         err.print(f"... and {len(shortfalls) - 50} more")
 
 
-def _local(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else "-"
+def _day(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d") if value else "-"
 
 
 @wave_app.command("show")
@@ -367,15 +367,15 @@ def wave_show(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
         f"off-hours calls: {p['off_hours_calls']}; spacing ≥ {p['min_spacing_hours']} h; "
         f"≤ {p['max_calls_per_minute']} calls/min; seed: {wave.plan_seed}"
     )
-    table = Table("channel", "slots", "probes", "structures", "first", "last", "states")
+    table = Table("channel", "slots", "probes", "structures", "from", "to", "states")
     for row in summary:
         table.add_row(
             row.channel,
             row.slot_kind,
             str(row.probes),
             str(row.structures),
-            _local(row.first_at),
-            _local(row.last_at),
+            _day(row.first_at),
+            _day(row.last_at),
             ", ".join(f"{k} {v}" for k, v in sorted(row.states.items())),
         )
     console.print(table)
