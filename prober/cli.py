@@ -33,7 +33,9 @@ app.add_typer(structures_app, name="structures")
 app.add_typer(wave_app, name="wave")
 app.add_typer(check_app, name="check")
 
-console = Console()
+# Piped output has no terminal width to fit: give tables room instead of rich's 80 columns.
+PIPED_WIDTH = 140
+console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 _on_exit = contextlib.ExitStack()
 USER_ERRORS = (ConfigError, StorageError, SchedulerError, ProberError)
 
@@ -334,7 +336,7 @@ def vars_of(shortfall: Any) -> dict[str, Any]:
 
 
 def _print_shortfalls(shortfalls: list[dict[str, Any]]) -> None:
-    err = Console(stderr=True)
+    err = Console(stderr=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
     table = Table("structure", "channel", "wanted", "planned", "why", title="Not fully planned")
     for s in shortfalls[:50]:
         table.add_row(
