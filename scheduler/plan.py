@@ -1,6 +1,7 @@
 """Wave planning: when each structure is probed on each channel.
 
-Pure: takes structures and rules, returns probes and shortfalls; storing them is the caller's job.
+Pure: takes structures and rules, returns probe rows and shortfalls; storing them is the caller's
+job.
 Rules every planned instant obeys:
 
 - it lies inside the structure's opening hours, in its own time zone, at least
@@ -29,6 +30,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from scheduler.calendar import Interval, open_days, working_days_with_hours
+from storage.waves import ProbeRow
 
 PROBE_NAMESPACE = uuid.UUID("6c3a8f8e-2b0e-5d7c-9a51-70726f626572")
 MIDDAY_MINUTE = 12 * 60
@@ -72,21 +74,6 @@ class PlanRules:
 
 
 @dataclass(frozen=True, slots=True)
-class PlannedProbe:
-    """One probe to store: its id is stable for a given wave, structure, channel and slot."""
-
-    probe_id: uuid.UUID
-    structure_id: int
-    channel: str
-    scenario_id: str
-    persona_id: str
-    contact_point_id: int | None
-    slot_index: int
-    slot_kind: str
-    scheduled_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class Shortfall:
     """Probes that could not be planned for a structure, and why."""
 
@@ -101,7 +88,7 @@ class Shortfall:
 class WavePlan:
     """What planning produced."""
 
-    probes: list[PlannedProbe] = field(default_factory=list)
+    probes: list[ProbeRow] = field(default_factory=list)
     shortfalls: list[Shortfall] = field(default_factory=list)
 
 
@@ -260,7 +247,7 @@ def plan_wave(targets: Iterable[PlanTarget], rules: PlanRules) -> WavePlan:
     }
     for target in sorted(targets, key=lambda t: t.official_id):
         _plan_structure(target, rules, rng, caps, plan)
-    plan.probes.sort(key=lambda p: (p.scheduled_at, str(p.probe_id)))
+    plan.probes.sort(key=lambda p: (p.scheduled_at, str(p.id)))
     return plan
 
 
@@ -294,8 +281,8 @@ def _plan_structure(
     def emit(channel: str, slot_kind: str, index: int, instant: datetime) -> None:
         scenarios = rules.scenarios[channel]
         plan.probes.append(
-            PlannedProbe(
-                probe_id=probe_id_for(rules.wave, target.official_id, channel, slot_kind, index),
+            ProbeRow(
+                id=probe_id_for(rules.wave, target.official_id, channel, slot_kind, index),
                 structure_id=target.structure_id,
                 channel=channel,
                 scenario_id=scenarios[index % len(scenarios)],

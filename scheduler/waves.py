@@ -17,7 +17,7 @@ from scheduler.plan import PlanRules, PlanTarget, Shortfall, plan_wave
 from storage.catalog import PersonaRow, ScenarioRow, upsert_personas, upsert_scenarios
 from storage.models import Wave
 from storage.structures import PANEL_KEYS, planning_rows
-from storage.waves import ProbeRow, create_wave, get_wave, replace_plan
+from storage.waves import create_wave, get_wave, replace_plan
 
 _T = TypeVar("_T")
 
@@ -230,25 +230,7 @@ def plan_stored_wave(session: Session, name: str, *, seed: int = 0) -> PlanRepor
         for row in rows
     ]
     plan = plan_wave(targets, rules_for(wave, seed))
-    replace_plan(
-        session,
-        wave,
-        [
-            ProbeRow(
-                id=p.probe_id,
-                structure_id=p.structure_id,
-                channel=p.channel,
-                scenario_id=p.scenario_id,
-                persona_id=p.persona_id,
-                contact_point_id=p.contact_point_id,
-                slot_index=p.slot_index,
-                slot_kind=p.slot_kind,
-                scheduled_at=p.scheduled_at,
-            )
-            for p in plan.probes
-        ],
-        seed=seed,
-    )
+    replace_plan(session, wave, plan.probes, seed=seed)
     wave.parameters = {
         **wave.parameters,
         "plan_shortfalls": [dataclasses.asdict(s) for s in plan.shortfalls],

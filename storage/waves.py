@@ -21,7 +21,7 @@ _CHUNK = 2_000
 
 @dataclass(frozen=True, slots=True)
 class ProbeRow:
-    """A probe to insert (what the planner produced, in storage's terms)."""
+    """A planned probe to insert: its id is stable for a given wave, structure, channel and slot."""
 
     id: uuid.UUID
     structure_id: int

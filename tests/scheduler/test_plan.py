@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from scheduler.plan import PlannedProbe, PlanRules, PlanTarget, WavePlan, plan_wave
+from scheduler.plan import PlanRules, PlanTarget, WavePlan, plan_wave
+from storage.waves import ProbeRow
 
 WEEKDAY_HOURS = "Mo-Fr 08:30-12:00,13:30-17:30"
 # The same hours, by hand: weekday -> [(start, end)] local.
@@ -63,7 +64,7 @@ def rules(first: date, last: date, **overrides: object) -> PlanRules:
     return PlanRules(**values)  # type: ignore[arg-type]
 
 
-def local(probe: PlannedProbe, zone: str) -> datetime:
+def local(probe: ProbeRow, zone: str) -> datetime:
     return probe.scheduled_at.astimezone(ZoneInfo(zone))
 
 
@@ -71,8 +72,8 @@ def inside(moment: datetime, intervals: dict[int, list[tuple[time, time]]]) -> b
     return any(start <= moment.time() < end for start, end in intervals.get(moment.weekday(), []))
 
 
-def by_structure(plan: WavePlan) -> dict[int, list[PlannedProbe]]:
-    grouped: dict[int, list[PlannedProbe]] = defaultdict(list)
+def by_structure(plan: WavePlan) -> dict[int, list[ProbeRow]]:
+    grouped: dict[int, list[ProbeRow]] = defaultdict(list)
     for probe in plan.probes:
         grouped[probe.structure_id].append(probe)
     return grouped
@@ -227,7 +228,7 @@ def test_the_same_seed_gives_the_same_plan_and_another_seed_another() -> None:
     assert first.probes == again.probes
     assert [p.scheduled_at for p in first.probes] != [p.scheduled_at for p in other.probes]
     # Probe ids name the slot, not the draw: the same slots exist under any seed.
-    assert {p.probe_id for p in first.probes} == {p.probe_id for p in other.probes}
+    assert {p.id for p in first.probes} == {p.id for p in other.probes}
 
 
 def test_off_hours_calls_are_just_outside_opening_hours_on_working_days() -> None:
