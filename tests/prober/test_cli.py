@@ -224,3 +224,16 @@ def test_commands_refuse_an_uninitialised_database(prober_cli: Run) -> None:
     assert "prober init" in result.stderr or "prober db upgrade" in result.stderr
     assert prober_cli("db", "upgrade").exit_code == 0
     assert prober_cli("structures", "list", "--json").stdout.strip() == "[]"
+
+
+def test_init_refuses_to_overwrite_a_project(prober_cli: Run) -> None:
+    first = prober_cli("init")
+    assert first.exit_code == 0
+    assert "wrote prober.toml" in first.stdout
+    Path("prober.toml").write_text("# mine\n", encoding="utf-8")
+    again = prober_cli("init")
+    assert again.exit_code == 1
+    assert "--force" in again.stderr
+    assert Path("prober.toml").read_text(encoding="utf-8") == "# mine\n"
+    assert prober_cli("init", "--force").exit_code == 0
+    assert Path("prober.toml").read_text(encoding="utf-8").startswith("# prober settings")
