@@ -175,7 +175,7 @@ class Criterion(FileModel):
                 metric: Metric | None = getattr(self.rule, key)
                 if metric is not None and METRIC_CHANNELS[metric] != self.channel:
                     raise invalid(
-                        f"expected a {self.channel} metric, got {metric!r}"
+                        f"expected a metric of the {self.channel} channel, got {metric!r}"
                         f" (measured on {METRIC_CHANNELS[metric]} probes)",
                         "rule",
                         key,

@@ -39,7 +39,7 @@ class InvalidFileError(ConfigError):
         self.problems = problems
         listing = "\n".join(f"  {p}" for p in problems)
         super().__init__(
-            f"{self.path}: {len(problems)} problem(s), nothing was imported:\n{listing}"
+            f"{self.path}: {len(problems)} problem(s), nothing from it was used:\n{listing}"
         )
 
 

@@ -1,8 +1,9 @@
 """Runtime settings: ``prober.toml`` in the working directory, overridden by ``PROBER_*`` variables.
 
-Secrets (Twilio auth token, SMTP and IMAP passwords) are read only from the environment
-(``PROBER_TWILIO__AUTH_TOKEN``, ...) or from a secrets directory (one file per secret, named like
-the variable), never from ``prober.toml``, and are never printed: they are ``SecretStr``.
+Secrets (Twilio auth token, SMTP, IMAP and MQTT passwords) are read only from the environment
+(``PROBER_TWILIO__AUTH_TOKEN``, ...) or from a secrets directory (``PROBER_SECRETS_DIR``: one file
+per secret, named like the variable), never from ``prober.toml``, and are never printed: they
+are ``SecretStr``. A database URL carrying a password belongs in ``PROBER_DATABASE_URL`` too.
 """
 
 from __future__ import annotations
@@ -132,12 +133,12 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Precedence: explicit arguments, environment, secrets directory, ``prober.toml``."""
-        toml_file = init_settings.init_kwargs.pop("_toml_file", None)  # type: ignore[attr-defined]
-        sources: list[PydanticBaseSettingsSource] = [
-            init_settings,
-            env_settings,
-            file_secret_settings,
-        ]
+        kwargs = init_settings.init_kwargs  # type: ignore[attr-defined]
+        toml_file = kwargs.pop("_toml_file", None)
+        secrets_dir = kwargs.pop("_prober_secrets_dir", None)
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if secrets_dir is not None:
+            sources.append(_SecretFilesSource(settings_cls, secrets_dir))
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
@@ -148,13 +149,48 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        """The database URL, defaulting to ``prober.db`` beside the config file."""
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{(self.base_dir / DEFAULT_DATABASE_FILE).resolve()}"
+        """The database URL; ``prober.db`` and relative SQLite paths are beside the config file."""
+        if not self.database_url:
+            return f"sqlite:///{(self.base_dir / DEFAULT_DATABASE_FILE).resolve()}"
+        prefix, sep, path = self.database_url.partition(":///")
+        if prefix.startswith("sqlite") and sep and path and not path.startswith(("/", ":memory:")):
+            return f"{prefix}:///{(self.base_dir / path).resolve()}"
+        return self.database_url
+
+
+class _SecretFilesSource(PydanticBaseSettingsSource):
+    """Secrets from files named like their variable (``PROBER_SMTP__PASSWORD``) in one folder.
+
+    ``PROBER_DATABASE_URL`` may be given the same way.
+    """
+
+    def __init__(self, settings_cls: type[BaseSettings], directory: Path) -> None:
+        super().__init__(settings_cls)
+        self.directory = directory
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        url_file = self.directory / "PROBER_DATABASE_URL"
+        if url_file.is_file():
+            values["database_url"] = url_file.read_text(encoding="utf-8").strip()
+        for section, key in SECRET_KEYS:
+            path = self.directory / f"PROBER_{section.upper()}__{key.upper()}"
+            if path.is_file():
+                secret = path.read_text(encoding="utf-8").rstrip("\n")
+                values.setdefault(section, {})[key] = secret
+        return values
 
 
 def _refuse_secrets_in_file(path: Path, data: dict[str, Any]) -> None:
+    url = data.get("database_url")
+    if isinstance(url, str) and "@" in url and ":" in url.partition("@")[0].partition("://")[2]:
+        raise SettingsError(
+            f"{path}: database_url: a password is not read from the config file; "
+            "set the whole URL in PROBER_DATABASE_URL instead"
+        )
     for section, key in SECRET_KEYS:
         table = data.get(section)
         if isinstance(table, dict) and key in table:
@@ -196,7 +232,12 @@ def load_settings(
         "base_dir": config_file.parent.resolve(),
     }
     if secrets_dir is not None:
-        kwargs["_secrets_dir"] = secrets_dir
+        if not secrets_dir.is_dir():
+            raise SettingsError(
+                f"{secrets_dir}: the secrets directory does not exist: create it or unset "
+                "PROBER_SECRETS_DIR"
+            )
+        kwargs["_prober_secrets_dir"] = secrets_dir
     try:
         return Settings(**kwargs)
     except ValidationError as exc:

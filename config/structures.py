@@ -57,6 +57,18 @@ class ContactRecord:
     label: str
 
 
+MAX_LENGTHS: dict[str, int] = {
+    "official_id": 64,
+    "name": 300,
+    "kind": 64,
+    "opening_hours": 1000,
+    "opening_hours_note": 2000,
+    "contact_value": 500,
+    "contact_label": 200,
+}
+"""Longest value each field may hold; the database columns are sized from this table."""
+
+
 @dataclass(frozen=True, slots=True)
 class StructureRecord:
     """A valid structure read from a file, with its territory's rules resolved."""
@@ -200,7 +212,15 @@ def _phone_e164(value: str, territory: Territory | None, row: _Row, column: str)
     if territory is None and not value.startswith("+"):
         return None  # the département problem is reported already; the region is unknown
     region = territory.phone_region if territory else None
-    expected = "expected a number like 01 23 45 67 89 or +33 1 23 45 67 89"
+    expected = "expected a national number of the structure's territory or an international one"
+    if region is not None:
+        example = phonenumbers.example_number(region)
+        if example is not None:
+            national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+            international = phonenumbers.format_number(
+                example, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+            )
+            expected = f"expected a number like {national} or {international}"
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
@@ -352,20 +372,40 @@ def _csv_record(values: dict[str, str], row: _Row) -> StructureRecord | None:
 
     if row.problems or territory is None:
         return None
-    return StructureRecord(
-        official_id=values["official_id"],
-        name=values["name"],
-        kind=values["kind"].lower(),
-        departement=territory.departement,
-        region=territory.region,
-        timezone=territory.timezone,
-        holiday_subdivision=territory.holiday_subdivision,
-        population=population,
-        opening_hours=opening_hours,
-        opening_hours_note="",
-        contacts=tuple(contacts.items),
-        source_line=row.line,
+    return _within_limits(
+        StructureRecord(
+            official_id=values["official_id"],
+            name=values["name"],
+            kind=values["kind"].lower(),
+            departement=territory.departement,
+            region=territory.region,
+            timezone=territory.timezone,
+            holiday_subdivision=territory.holiday_subdivision,
+            population=population,
+            opening_hours=opening_hours,
+            opening_hours_note="",
+            contacts=tuple(contacts.items),
+            source_line=row.line,
+        ),
+        row,
     )
+
+
+def _within_limits(record: StructureRecord, row: _Row) -> StructureRecord | None:
+    """The record, or None after noting each value too long to store."""
+    checks: list[tuple[str, str, str]] = [
+        (name, name, getattr(record, name) or "")
+        for name in ("official_id", "name", "kind", "opening_hours", "opening_hours_note")
+    ]
+    for contact in record.contacts:
+        checks.append(("contact_value", contact.kind, contact.value))
+        checks.append(("contact_label", f"{contact.kind} label", contact.label))
+    for limit_name, column, value in checks:
+        if len(value) > MAX_LENGTHS[limit_name]:
+            row.problem(
+                f"{len(value)} characters: at most {MAX_LENGTHS[limit_name]} can be stored", column
+            )
+    return None if row.problems else record
 
 
 def _split_values(text: str) -> list[str]:
@@ -620,19 +660,22 @@ def _annuaire_record(record: dict[str, object], row: _Row) -> StructureRecord | 
 
     if row.problems or territory is None:
         return None
-    return StructureRecord(
-        official_id=official_id,
-        name=name,
-        kind=kind.lower(),
-        departement=territory.departement,
-        region=territory.region,
-        timezone=territory.timezone,
-        holiday_subdivision=territory.holiday_subdivision,
-        population=None,
-        opening_hours=opening_hours or None,
-        opening_hours_note=note,
-        contacts=tuple(contacts.items),
-        source_line=row.line,
+    return _within_limits(
+        StructureRecord(
+            official_id=official_id,
+            name=name,
+            kind=kind.lower(),
+            departement=territory.departement,
+            region=territory.region,
+            timezone=territory.timezone,
+            holiday_subdivision=territory.holiday_subdivision,
+            population=None,
+            opening_hours=opening_hours or None,
+            opening_hours_note=note,
+            contacts=tuple(contacts.items),
+            source_line=row.line,
+        ),
+        row,
     )
 
 

@@ -135,6 +135,8 @@ def structures_import(
 
     if file_format not in ("auto", "csv", "annuaire"):
         raise UsageError(f"--format {file_format}: expected auto, csv or annuaire")
+    if rejected is not None and not skip_invalid:
+        raise UsageError("--rejected only applies with --skip-invalid")
     fmt: Literal["auto", "csv", "annuaire"] = file_format  # type: ignore[assignment]
     report = import_structures(
         _open(), path, file_format=fmt, skip_invalid=skip_invalid, rejected_file=rejected
@@ -215,13 +217,15 @@ def structures_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show one structure with its contact points and opening hours."""
+    from storage.models import Structure
     from storage.structures import contacts_of, get_structure
 
     project = _open()
     with project.session() as session:
         structure = get_structure(session, official_id)
         contacts = contacts_of(session, [structure.id or 0])[structure.id or 0]
-    data: dict[str, Any] = structure.model_dump(mode="json", exclude={"id"})
+    dumped = structure.model_dump(mode="json")
+    data: dict[str, Any] = {name: dumped[name] for name in Structure.model_fields if name != "id"}
     data["contacts"] = [{"kind": c.kind, "value": c.value, "label": c.label} for c in contacts]
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")

@@ -9,9 +9,11 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session
 
+from config.errors import ConfigError
 from config.personas import load_personas
-from config.scenarios import load_scenarios
+from config.scenarios import Scenario, load_scenarios, template_path
 from config.settings import Settings
+from config.territory import normalize_departement
 from scheduler.errors import WaveDefinitionError
 from scheduler.plan import PlanRules, PlanTarget, Shortfall, plan_wave
 from storage.catalog import PersonaRow, ScenarioRow, upsert_personas, upsert_scenarios
@@ -69,8 +71,20 @@ def parse_panel(expressions: list[str]) -> dict[str, list[str]]:
                     f"--panel {clause!r}: expected KEY=VALUE[,VALUE...] with KEY one of "
                     f"{', '.join(PANEL_KEYS)}"
                 )
-            panel.setdefault(key, []).extend(v.strip() for v in values.split(",") if v.strip())
+            panel.setdefault(key, []).extend(
+                _panel_value(key, v.strip()) for v in values.split(",") if v.strip()
+            )
     return panel
+
+
+def _panel_value(key: str, value: str) -> str:
+    """A panel value written the way import stores it (``2a`` → ``2A``, ``Mairie`` → ``mairie``)."""
+    if key == "departement":
+        try:
+            return normalize_departement(value)
+        except ConfigError as exc:
+            raise WaveDefinitionError(f"--panel departement={value}: {exc}") from None
+    return value.lower() if key == "kind" else value
 
 
 def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
@@ -170,6 +184,18 @@ def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
         "off_hours_window_minutes": planning.off_hours_window_minutes,
         "scenarios": chosen_scenarios,
         "personas": personas,
+        # What the probes will say, frozen with the wave: later edits of the files change nothing.
+        "catalogue": {
+            "scenarios": {
+                scenario_id: _scenario_snapshot(scenario_catalogue[scenario_id])
+                for ids in chosen_scenarios.values()
+                for scenario_id in ids
+            },
+            "personas": {
+                persona_id: persona_catalogue[persona_id].model_dump(mode="json")
+                for persona_id in personas
+            },
+        },
     }
     return create_wave(
         session,
@@ -180,6 +206,19 @@ def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
         panel=spec.panel,
         parameters=parameters,
     )
+
+
+def _scenario_snapshot(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as validated, with the text of each template file it names."""
+    snapshot = scenario.model_dump(mode="json")
+    for section in ("email", "letter"):
+        fields = snapshot.get(section) or {}
+        for name in ("subject", "body", "html_body"):
+            value = fields.get(name)
+            path = template_path(value) if isinstance(value, str) else None
+            if path is not None:
+                fields[f"{name}_text"] = path.read_text(encoding="utf-8")
+    return snapshot
 
 
 def _default(value: _T | None, default: _T) -> _T:

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from config.structures import MAX_LENGTHS
 from storage.types import UTCDateTime, json_column_type, utcnow
 
 
@@ -72,17 +73,17 @@ class Structure(SQLModel, table=True):
     """A public body that citizens contact: town hall, EPCI, département, hospital, CPAM..."""
 
     id: int | None = Field(default=None, primary_key=True)
-    official_id: str = Field(max_length=64, unique=True, index=True)
-    name: str = Field(max_length=300)
-    kind: str = Field(max_length=64, index=True)
+    official_id: str = Field(max_length=MAX_LENGTHS["official_id"], unique=True, index=True)
+    name: str = Field(max_length=MAX_LENGTHS["name"])
+    kind: str = Field(max_length=MAX_LENGTHS["kind"], index=True)
     departement: str = Field(max_length=3, index=True)
     region: str = Field(max_length=64)
     peer_group: str = Field(default="", max_length=128, index=True)
     population: int | None = None
     timezone: str = Field(max_length=64)
     holiday_subdivision: str | None = Field(default=None, max_length=8)
-    opening_hours: str | None = Field(default=None, max_length=1000)
-    opening_hours_note: str = Field(default="", max_length=2000)
+    opening_hours: str | None = Field(default=None, max_length=MAX_LENGTHS["opening_hours"])
+    opening_hours_note: str = Field(default="", max_length=MAX_LENGTHS["opening_hours_note"])
     source: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -96,8 +97,8 @@ class ContactPoint(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     structure_id: int = Field(foreign_key="structure.id", index=True, ondelete="CASCADE")
     kind: str = Field(max_length=16)
-    value: str = Field(max_length=500)
-    label: str = Field(default="", max_length=200)
+    value: str = Field(max_length=MAX_LENGTHS["contact_value"])
+    label: str = Field(default="", max_length=MAX_LENGTHS["contact_label"])
     position: int = 0
 
 

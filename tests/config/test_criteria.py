@@ -131,7 +131,7 @@ def test_metric_must_belong_to_the_criterion_channel(tmp_path: Path) -> None:
     problems = problems_of(path)
 
     assert [p.column for p in problems] == ["criterion[0].rule.metric"]
-    assert "expected a phone metric" in problems[0].message
+    assert "expected a metric of the phone channel" in problems[0].message
 
 
 def test_applies_when_must_be_a_yes_no_metric(tmp_path: Path) -> None:

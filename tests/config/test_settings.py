@@ -49,10 +49,34 @@ def test_secrets_are_read_from_a_secrets_directory(
     monkeypatch.delenv("PROBER_IMAP__PASSWORD", raising=False)
     secrets = tmp_path / "secrets"
     secrets.mkdir()
-    write(secrets / "PROBER_IMAP", '{"password": "from-file"}')
+    write(secrets / "PROBER_IMAP__PASSWORD", "from-file\n")
+    write(secrets / "PROBER_SMTP__PASSWORD", "file-loses")
+    monkeypatch.setenv("PROBER_SMTP__PASSWORD", "env-wins")
     settings = load_settings(write(tmp_path / "prober.toml", ""), secrets_dir=secrets)
     assert settings.imap.password is not None
     assert settings.imap.password.get_secret_value() == "from-file"
+    assert settings.smtp.password is not None
+    assert settings.smtp.password.get_secret_value() == "env-wins"
+    with pytest.raises(SettingsError, match="secrets directory does not exist"):
+        load_settings(tmp_path / "prober.toml", secrets_dir=tmp_path / "absent")
+
+
+def test_a_database_password_in_the_file_is_refused(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "prober.toml", 'database_url = "postgresql://prober:pw@db:5432/prober"\n'
+    )
+    with pytest.raises(SettingsError, match="PROBER_DATABASE_URL"):
+        load_settings(config)
+
+
+def test_relative_sqlite_paths_are_beside_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROBER_DATABASE_URL", raising=False)
+    config = write(tmp_path / "prober.toml", 'database_url = "sqlite:///data/p.db"\n')
+    monkeypatch.chdir("/")
+    url = load_settings(config).effective_database_url
+    assert url == f"sqlite:///{tmp_path.resolve() / 'data' / 'p.db'}"
 
 
 def test_invalid_values_name_the_key(tmp_path: Path) -> None:

@@ -400,3 +400,16 @@ def test_write_rejected_annuaire(tmp_path: Path) -> None:
             "record": records[1],
         }
     ]
+
+
+def test_values_too_long_to_store_are_problems_at_their_line(tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text(
+        f"official_id,name,kind,departement\nOK1,Mairie,mairie,77\nLONG2,{'M' * 301},mairie,77\n",
+        encoding="utf-8",
+    )
+    structure_file = read_structure_file(path)
+    assert [r.official_id for r in structure_file.records] == ["OK1"]
+    [problem] = structure_file.problems
+    assert (problem.line, problem.column) == (3, "name")
+    assert "301 characters: at most 300" in problem.message

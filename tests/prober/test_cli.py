@@ -139,6 +139,8 @@ def test_a_file_with_bad_rows_is_rejected_whole_with_every_problem(
     assert "line 2" not in result.stderr and "line 5" not in result.stderr
     assert json.loads(prober_cli("structures", "list", "--json").stdout) == []
 
+    misused = prober_cli("structures", "import", str(path), "--rejected", "r.csv")
+    assert misused.exit_code == 1 and "--skip-invalid" in misused.stderr
     skipped = prober_cli(
         "structures", "import", str(path), "--skip-invalid", "--rejected", str(tmp_path / "r.csv")
     )
@@ -194,6 +196,20 @@ def test_plan_a_wave_and_export_it(prober_cli: Run) -> None:
     as_csv = prober_cli("wave", "export", "pre", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))
     assert [r["probe_id"] for r in rows] == [p["probe_id"] for p in exported]
+
+    # The wave keeps what its probes will say: editing the scenario files later changes nothing.
+    template = Path("scenarios/templates/etat-civil-email.txt.j2")
+    original = template.read_text(encoding="utf-8")
+    template.write_text("changed\n", encoding="utf-8")
+    from prober.project import open_project
+    from storage.waves import get_wave
+
+    project = open_project()
+    with project.session() as session:
+        catalogue = get_wave(session, "pre").parameters["catalogue"]
+    project.engine.dispose()
+    assert catalogue["scenarios"]["etat-civil-email"]["email"]["body_text"] == original
+    assert set(catalogue["personas"]) == {"karim-benali", "marie-dupont"}
 
     again = prober_cli("wave", "plan", "pre", "--seed", "5")
     assert again.exit_code == 0
