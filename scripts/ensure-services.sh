@@ -32,7 +32,9 @@ ensure_postgresql() {
         $sudo sed -i -E 's/^(local\s+all\s+postgres\s+)peer$/\1trust/' "$hba"
     fi
     echo "setup: starting PostgreSQL $version" >&2
+    # The package may have started the cluster already: start if stopped, then reload pg_hba.conf.
     $sudo pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    $sudo pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
     wait_port 5432 || { echo "setup: PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 }
 
