@@ -328,7 +328,9 @@ def _plan_structure(
             short(channel, planned, _why_short(len(days), count))
 
     count = wanted.get("off_hours", 0)
-    if count and target.contact_ids.get("phone") is not None:
+    if count and target.contact_ids.get("phone") is None:
+        short("off_hours", 0, "no phone contact point")
+    elif count:
         working = working_days_with_hours(
             target.opening_hours, target.holiday_subdivision, rules.starts_on, rules.ends_on
         )

@@ -264,12 +264,24 @@ def test_structures_without_hours_or_contact_are_reported_not_planned() -> None:
         contact_ids={"phone": 1, "email": 2},
     )
     no_email = target(2, PARIS, email=False)
-    plan = plan_wave([no_hours, no_email], rules(date(2026, 3, 2), date(2026, 3, 27)))
+    no_phone = PlanTarget(
+        structure_id=3,
+        official_id="NOPHONE",
+        timezone="Europe/Paris",
+        holiday_subdivision=None,
+        opening_hours=WEEKDAY_HOURS,
+        contact_ids={"phone": None, "email": 31},
+    )
+    plan = plan_wave(
+        [no_hours, no_email, no_phone],
+        rules(date(2026, 3, 2), date(2026, 3, 27), off_hours_calls=1),
+    )
     reasons = {(s.official_id, s.channel): s.reason for s in plan.shortfalls}
+    assert reasons[("NOPHONE", "phone")] == "no phone contact point"
+    assert reasons[("NOPHONE", "off_hours")] == "no phone contact point"
     assert "no opening hours" in reasons[("NOHOURS", "phone")]
     assert "no email contact" in reasons[("S00002", "email")]
-    assert {p.structure_id for p in plan.probes} == {2}
-    assert all(p.channel == "phone" for p in plan.probes)
+    assert {(p.structure_id, p.channel) for p in plan.probes} == {(2, "phone"), (3, "email")}
 
 
 def test_scenarios_and_personas_rotate() -> None:
