@@ -1,0 +1,286 @@
+"""In-memory calls and recordings of one account, and the state changes the API and runner apply."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sandbox.pacing import CallPacer
+
+
+class CallStatus(StrEnum):
+    """Statuses of the Call resource (`call_enum_status` in Twilio's OpenAPI description)."""
+
+    QUEUED = "queued"
+    RINGING = "ringing"
+    IN_PROGRESS = "in-progress"
+    COMPLETED = "completed"
+    BUSY = "busy"
+    FAILED = "failed"
+    NO_ANSWER = "no-answer"
+    CANCELED = "canceled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL_STATUSES
+
+
+_FINAL_STATUSES = frozenset(
+    {
+        CallStatus.COMPLETED,
+        CallStatus.BUSY,
+        CallStatus.FAILED,
+        CallStatus.NO_ANSWER,
+        CallStatus.CANCELED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CallInstructions:
+    """What to run once the call connects: `url` (fetched with `method`) wins over `twiml`."""
+
+    url: str | None
+    method: str = "POST"
+    twiml: str | None = None
+    fallback_url: str | None = None
+    fallback_method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class CallOptions:
+    """The create parameters that steer how the runner places and reports the call."""
+
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    # Twilio sends only `completed` when StatusCallbackEvent is absent.
+    status_callback_events: tuple[str, ...] = ("completed",)
+    timeout_s: int = 60
+    time_limit_s: int = 14400
+    machine_detection: str | None = None
+    machine_detection_timeout_s: int = 30
+    async_amd: bool = False
+    async_amd_status_callback: str | None = None
+    async_amd_status_callback_method: str = "POST"
+    send_digits: str | None = None
+    record: bool = False
+    recording_channels: str = "mono"
+    recording_track: str = "both"
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: tuple[str, ...] = ("completed",)
+
+
+@dataclass(slots=True)
+class Call:
+    """One call resource as the sandbox knows it."""
+
+    sid: str
+    to: str
+    from_: str
+    instructions: CallInstructions
+    options: CallOptions
+    date_created: datetime
+    earliest_start_at: datetime
+    date_updated: datetime
+    status: CallStatus = CallStatus.QUEUED
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    duration_s: int | None = None
+    answered_by: str | None = None
+
+    @property
+    def queue_time_ms(self) -> int:
+        """Delay imposed by CPS pacing between creation and the permitted start."""
+        return round((self.earliest_start_at - self.date_created).total_seconds() * 1000)
+
+
+@dataclass(slots=True)
+class Recording:
+    """A recording of a call and its media files, keyed by extension (`wav`, `mp3`)."""
+
+    sid: str
+    call_sid: str
+    date_created: datetime
+    start_time: datetime
+    duration_s: int | None
+    channels: int
+    source: str
+    status: str
+    media: dict[str, bytes] = field(default_factory=dict)
+    date_updated: datetime | None = None
+
+
+def new_sid(prefix: str) -> str:
+    """A Twilio-style sid: two-letter prefix and 32 lowercase hex digits."""
+    return prefix + secrets.token_hex(16)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnknownCall(LookupError):
+    """No call with this sid in the store."""
+
+
+class UnknownRecording(LookupError):
+    """No recording with this sid in the store."""
+
+
+class CallStore:
+    """The calls and recordings of the sandbox's account, in creation order."""
+
+    def __init__(self, pacer: CallPacer, clock: Callable[[], datetime] = utc_now) -> None:
+        self._pacer = pacer
+        self._clock = clock
+        self._calls: dict[str, Call] = {}
+        self._recordings: dict[str, Recording] = {}
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    def create(
+        self, *, to: str, from_: str, instructions: CallInstructions, options: CallOptions
+    ) -> Call:
+        """Register a new `queued` call and reserve its start slot under the CPS limit."""
+        created_at = self._clock()
+        call = Call(
+            sid=new_sid("CA"),
+            to=to,
+            from_=from_,
+            instructions=instructions,
+            options=options,
+            date_created=created_at,
+            date_updated=created_at,
+            earliest_start_at=self._pacer.reserve(created_at),
+        )
+        self._calls[call.sid] = call
+        return call
+
+    def get(self, sid: str) -> Call:
+        try:
+            return self._calls[sid]
+        except KeyError:
+            raise UnknownCall(sid) from None
+
+    def newest_first(self) -> Iterator[Call]:
+        """All calls, most recent first, as Twilio lists them."""
+        return reversed(list(self._calls.values()))
+
+    def queued_due(self, now: datetime) -> list[Call]:
+        """Queued calls whose pacing slot has come: what the runner may start dialling."""
+        return [
+            call
+            for call in self._calls.values()
+            if call.status is CallStatus.QUEUED and call.earliest_start_at <= now
+        ]
+
+    def advance(
+        self,
+        sid: str,
+        status: CallStatus,
+        *,
+        at: datetime,
+        duration_s: int | None = None,
+        answered_by: str | None = None,
+    ) -> Call:
+        """Record a status change observed by the runner (ringing, answered, a final outcome).
+
+        `start_time` is set when the call leaves `queued`; `end_time` and `duration` only when it
+        completes, as Twilio leaves them empty for busy, failed, no-answer and canceled calls.
+        A call in a final status does not change any more.
+        """
+        call = self.get(sid)
+        if call.status.is_final:
+            return call
+        if call.start_time is None and status is not CallStatus.CANCELED:
+            call.start_time = at
+        if status is CallStatus.COMPLETED:
+            call.end_time = at
+            call.duration_s = duration_s
+        if answered_by is not None:
+            call.answered_by = answered_by
+        call.status = status
+        call.date_updated = at
+        return call
+
+    def cancel(self, sid: str) -> Call:
+        """`Status=canceled`: cancels a queued or ringing call; otherwise nothing changes."""
+        call = self.get(sid)
+        if call.status in (CallStatus.QUEUED, CallStatus.RINGING):
+            self.advance(sid, CallStatus.CANCELED, at=self._clock())
+        return call
+
+    def hang_up(self, sid: str) -> Call:
+        """`Status=completed`: end a live call; a call not yet answered ends as canceled."""
+        call = self.get(sid)
+        now = self._clock()
+        if call.status is CallStatus.IN_PROGRESS:
+            answered_at = call.start_time or now
+            talk_s = int((now - answered_at).total_seconds())
+            self.advance(sid, CallStatus.COMPLETED, at=now, duration_s=talk_s)
+        elif not call.status.is_final:
+            self.advance(sid, CallStatus.CANCELED, at=now)
+        return call
+
+    def redirect(self, sid: str, instructions: CallInstructions) -> Call:
+        """Replace what the call runs next (`Url`/`Twiml` update); the caller checks it is live."""
+        call = self.get(sid)
+        call.instructions = instructions
+        call.date_updated = self._clock()
+        return call
+
+    def update_options(self, sid: str, options: CallOptions) -> Call:
+        call = self.get(sid)
+        call.options = options
+        call.date_updated = self._clock()
+        return call
+
+    def delete(self, sid: str) -> None:
+        self.get(sid)
+        del self._calls[sid]
+
+    def add_recording(
+        self,
+        call_sid: str,
+        *,
+        media: dict[str, bytes],
+        duration_s: int,
+        channels: int = 1,
+        source: str = "OutboundAPI",
+        start_time: datetime | None = None,
+    ) -> Recording:
+        """Register a finished recording of a call with its media files (`{"wav": b"RIFF…"}`)."""
+        self.get(call_sid)
+        now = self._clock()
+        recording = Recording(
+            sid=new_sid("RE"),
+            call_sid=call_sid,
+            date_created=now,
+            date_updated=now,
+            start_time=start_time or now,
+            duration_s=duration_s,
+            channels=channels,
+            source=source,
+            status="completed",
+            media=dict(media),
+        )
+        self._recordings[recording.sid] = recording
+        return recording
+
+    def get_recording(self, sid: str) -> Recording:
+        try:
+            return self._recordings[sid]
+        except KeyError:
+            raise UnknownRecording(sid) from None
+
+    def recording_media(self, sid: str, extension: str) -> bytes:
+        """The media file of a recording in one format; `UnknownRecording` if absent."""
+        try:
+            return self.get_recording(sid).media[extension]
+        except KeyError:
+            raise UnknownRecording(sid) from None

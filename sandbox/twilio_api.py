@@ -1,0 +1,247 @@
+"""The Twilio-compatible REST API (2010-04-01): one account's Calls and Recordings, as ASGI."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sandbox.auth import Account, check_basic_auth
+from sandbox.call_params import Form, parse_create, parse_update
+from sandbox.calls import Call, CallStatus, CallStore, UnknownCall, UnknownRecording
+from sandbox.errors import (
+    ApiError,
+    AuthenticationFailed,
+    InvalidParameter,
+    MethodNotAllowed,
+    ResourceNotFound,
+)
+from sandbox.wire import (
+    API_VERSION,
+    account_path,
+    call_resource,
+    error_body,
+    page_envelope,
+    recording_resource,
+)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+MEDIA_TYPES = {"wav": "audio/x-wav", "mp3": "audio/mpeg"}
+NEXT_PAGE_TOKEN_PREFIX = "PA"  # noqa: S105 (a paging marker, not a secret)
+PREVIOUS_PAGE_TOKEN_PREFIX = "PB"  # noqa: S105
+
+
+def error_response(error: ApiError) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="Twilio API"'} if error.status == 401 else None
+    return JSONResponse(error_body(error), status_code=error.status, headers=headers)
+
+
+class BasicAuthMiddleware:
+    """Twilio authenticates every API request before routing it: 401 / 20003 otherwise."""
+
+    def __init__(self, app: ASGIApp, account: Account) -> None:
+        self.app = app
+        self.account = account
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            authorization = Request(scope).headers.get("authorization")
+            try:
+                check_basic_auth(authorization, self.account)
+            except AuthenticationFailed as error:
+                await error_response(error)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class TwilioApi:
+    """Endpoint handlers over one account's `CallStore`."""
+
+    def __init__(self, account: Account, store: CallStore) -> None:
+        self.account = account
+        self.store = store
+
+    def _check_account(self, request: Request) -> None:
+        # Another account's SID in the path reads as a resource that does not exist.
+        if request.path_params["account_sid"] != self.account.sid:
+            raise ResourceNotFound(request.url.path)
+
+    def _call(self, request: Request) -> Call:
+        self._check_account(request)
+        sid = _strip_extension(request, "json")
+        try:
+            return self.store.get(sid)
+        except UnknownCall:
+            raise ResourceNotFound(request.url.path) from None
+
+    def _render(self, call: Call) -> dict[str, object]:
+        return call_resource(call, self.account.sid)
+
+    async def create_call(self, request: Request) -> Response:
+        self._check_account(request)
+        params = parse_create(await _form(request))
+        call = self.store.create(
+            to=params.to,
+            from_=params.from_,
+            instructions=params.instructions,
+            options=params.options,
+        )
+        return JSONResponse(self._render(call), status_code=201)
+
+    async def list_calls(self, request: Request) -> Response:
+        self._check_account(request)
+        query = request.query_params
+        filters = [(name, query[name]) for name in ("To", "From", "Status") if name in query]
+        calls = [
+            call
+            for call in self.store.newest_first()
+            if ("To" not in query or call.to == query["To"])
+            and ("From" not in query or call.from_ == query["From"])
+            and ("Status" not in query or call.status == query["Status"])
+        ]
+        page_size = min(_query_integer(request, "PageSize", DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
+        page = _query_integer(request, "Page", 0, minimum=0)
+        start = _page_start(calls, query.get("PageToken"), page, page_size)
+        chunk = calls[start : start + page_size]
+        has_next = start + page_size < len(calls)
+        return JSONResponse(
+            page_envelope(
+                key="calls",
+                items=[self._render(call) for call in chunk],
+                list_path=f"{account_path(self.account.sid)}/Calls.json",
+                filters=filters,
+                page=page,
+                page_size=page_size,
+                next_page_token=NEXT_PAGE_TOKEN_PREFIX + chunk[-1].sid
+                if chunk and has_next
+                else None,
+                previous_page_token=PREVIOUS_PAGE_TOKEN_PREFIX + chunk[0].sid
+                if chunk and start > 0
+                else None,
+            )
+        )
+
+    async def fetch_call(self, request: Request) -> Response:
+        return JSONResponse(self._render(self._call(request)))
+
+    async def update_call(self, request: Request) -> Response:
+        call = self._call(request)
+        update = parse_update(await _form(request))
+        if update.instructions is not None:
+            if call.status.is_final:
+                raise InvalidParameter(21220, "Call is not in-progress. Cannot redirect.")
+            self.store.redirect(call.sid, update.instructions)
+        if update.status == CallStatus.CANCELED:
+            self.store.cancel(call.sid)
+        elif update.status == CallStatus.COMPLETED:
+            self.store.hang_up(call.sid)
+        return JSONResponse(self._render(call))
+
+    async def delete_call(self, request: Request) -> Response:
+        call = self._call(request)
+        self.store.delete(call.sid)
+        return Response(status_code=204)
+
+    async def fetch_recording(self, request: Request) -> Response:
+        self._check_account(request)
+        name: str = request.path_params["name"]
+        sid, dot, extension = name.partition(".")
+        # Without an extension Twilio serves the WAV file.
+        extension = extension if dot else "wav"
+        try:
+            if extension == "json":
+                recording = self.store.get_recording(sid)
+                base_url = str(request.base_url)
+                return JSONResponse(recording_resource(recording, self.account.sid, base_url))
+            if extension in MEDIA_TYPES:
+                media = self.store.recording_media(sid, extension)
+                return Response(media, media_type=MEDIA_TYPES[extension])
+        except UnknownRecording:
+            pass
+        raise ResourceNotFound(request.url.path)
+
+
+def _strip_extension(request: Request, extension: str) -> str:
+    name: str = request.path_params["name"]
+    suffix = "." + extension
+    if not name.endswith(suffix):
+        raise ResourceNotFound(request.url.path)
+    return name.removesuffix(suffix)
+
+
+async def _form(request: Request) -> Form:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return Form(parse_qsl(body, keep_blank_values=True))
+
+
+def _query_integer(request: Request, name: str, default: int, *, minimum: int = 1) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise InvalidParameter(20001, f"{name} must be an integer of at least {minimum}")
+    return value
+
+
+def _page_start(calls: Sequence[Call], token: str | None, page: int, page_size: int) -> int:
+    """Index of a page's first call: after/before the sid a page token names, else by number."""
+    sids = [call.sid for call in calls]
+    if token and token.startswith(NEXT_PAGE_TOKEN_PREFIX):
+        sid = token.removeprefix(NEXT_PAGE_TOKEN_PREFIX)
+        if sid in sids:
+            return sids.index(sid) + 1
+    if token and token.startswith(PREVIOUS_PAGE_TOKEN_PREFIX):
+        sid = token.removeprefix(PREVIOUS_PAGE_TOKEN_PREFIX)
+        if sid in sids:
+            return max(sids.index(sid) - page_size, 0)
+    if token:
+        raise InvalidParameter(20001, f"PageToken {token!r} is not valid for this list")
+    return page * page_size
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ApiError):
+        raise exc
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):
+        raise exc
+    if exc.status_code == 405:
+        return error_response(MethodNotAllowed(request.method))
+    if exc.status_code == 404:
+        return error_response(ResourceNotFound(request.url.path))
+    return error_response(ApiError(exc.status_code, 20500, exc.detail))
+
+
+def create_app(account: Account, store: CallStore) -> Starlette:
+    """The API app for one account; `store` is shared with the call runner."""
+    api = TwilioApi(account, store)
+    prefix = f"/{API_VERSION}/Accounts/{{account_sid}}"
+    routes = [
+        Route(f"{prefix}/Calls.json", api.create_call, methods=["POST"]),
+        Route(f"{prefix}/Calls.json", api.list_calls, methods=["GET"]),
+        Route(f"{prefix}/Calls/{{name}}", api.fetch_call, methods=["GET"]),
+        Route(f"{prefix}/Calls/{{name}}", api.update_call, methods=["POST"]),
+        Route(f"{prefix}/Calls/{{name}}", api.delete_call, methods=["DELETE"]),
+        Route(f"{prefix}/Recordings/{{name}}", api.fetch_recording, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+    )
+    app.add_middleware(BasicAuthMiddleware, account=account)
+    app.state.store = store
+    return app
