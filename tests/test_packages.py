@@ -10,7 +10,9 @@ import pytest
 REPOSITORY = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["prober", "channels", "scheduler", "storage", "config"])
+@pytest.mark.parametrize(
+    "name", ["prober", "channels", "scheduler", "storage", "config", "sandbox"]
+)
 def test_package_comes_from_this_repository(name: str) -> None:
     module = importlib.import_module(name)
     assert module.__file__ is not None

@@ -1,0 +1,108 @@
+"""A sandbox served by uvicorn on loopback, and the official twilio client pointed at it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+import uvicorn
+from openapi_core import OpenAPI
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from sandbox import Account, CallPacer, CallStore, create_app
+from tests.sandbox.openapi_conformance import check_exchange, load_spec
+
+ACCOUNT = Account(sid="AC" + "0123456789abcdef" * 2, auth_token="sandbox-token")  # noqa: S106
+
+
+@dataclass
+class RunningSandbox:
+    base_url: str
+    account: Account
+    store: CallStore
+
+
+@dataclass
+class RecordedExchanges:
+    """Every response the twilio client received, with the request it sent."""
+
+    responses: list[requests.Response] = field(default_factory=list)
+
+    def record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.responses.append(response)
+
+
+@pytest.fixture(scope="session")
+def twilio_spec() -> OpenAPI:
+    """Twilio's OpenAPI description, loaded once: it is 1.8 MB."""
+    return load_spec()
+
+
+@pytest.fixture
+def calls_per_second() -> float:
+    return 1.0
+
+
+@pytest.fixture
+def sandbox(calls_per_second: float) -> Iterator[RunningSandbox]:
+    """The sandbox API served over HTTP on a free loopback port for one test."""
+    store = CallStore(CallPacer(calls_per_second))
+    app = create_app(ACCOUNT, store)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            if not thread.is_alive():
+                pytest.fail("the sandbox server did not start")
+            threading.Event().wait(0.01)
+        yield RunningSandbox(f"http://127.0.0.1:{port}", ACCOUNT, store)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        listener.close()
+
+
+@pytest.fixture
+def exchanges(twilio_spec: OpenAPI) -> Iterator[RecordedExchanges]:
+    """Records the twilio client's traffic; on teardown, checks all of it against the spec."""
+    recorded = RecordedExchanges()
+    yield recorded
+    for response in recorded.responses:
+        check_exchange(twilio_spec, response)
+
+
+def sandbox_client(
+    sandbox: RunningSandbox,
+    exchanges: RecordedExchanges,
+    *,
+    auth_token: str | None = None,
+    account_sid: str | None = None,
+) -> tuple[Client, TwilioHttpClient]:
+    http_client = TwilioHttpClient(request_hooks={"response": [exchanges.record]})
+    client = Client(
+        sandbox.account.sid,
+        auth_token or sandbox.account.auth_token,
+        account_sid=account_sid,
+        http_client=http_client,
+    )
+    client.api.base_url = sandbox.base_url
+    return client, http_client
+
+
+@pytest.fixture
+def twilio(sandbox: RunningSandbox, exchanges: RecordedExchanges) -> Iterator[Client]:
+    """The official twilio client with the sandbox's credentials and base URL."""
+    client, http_client = sandbox_client(sandbox, exchanges)
+    yield client
+    assert http_client.session is not None
+    http_client.session.close()
