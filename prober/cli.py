@@ -430,6 +430,36 @@ def wave_export(
     Console(stderr=True).print(f"{count} probe(s) written to {out}")
 
 
+# ---------------------------------------------------------------- sandbox
+
+
+@app.command()
+def sandbox(
+    account_sid: Annotated[str, typer.Option(help="The simulated account's SID (AC...).")],
+    auth_token: Annotated[str, typer.Option(help="The auth token clients must present.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8099,
+    calls_per_second: Annotated[
+        float, typer.Option(help="Calls started per second; the others queue.")
+    ] = 1.0,
+) -> None:
+    """Serve the simulated Twilio API on loopback (for tests and demos; see docs/sandbox.md)."""
+    # Only this command (and the demo) loads the simulated world: production never depends on it.
+    from sandbox.__main__ import main as sandbox_main
+
+    code = sandbox_main(
+        [
+            "--host", host,
+            "--port", str(port),
+            "--account-sid", account_sid,
+            "--auth-token", auth_token,
+            "--calls-per-second", str(calls_per_second),
+        ]
+    )  # fmt: skip
+    if code:
+        raise typer.Exit(code)
+
+
 # ---------------------------------------------------------------- catalogue checks
 
 
