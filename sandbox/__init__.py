@@ -1,4 +1,4 @@
-"""The simulated outside world for prober: a Twilio-compatible API (more to come).
+"""The simulated outside world for prober: a Twilio-compatible API that plays calls.
 
 It imports nothing of prober and speaks only HTTP, so its records stay an independent truth.
 """
@@ -7,19 +7,34 @@ from sandbox.auth import Account
 from sandbox.calls import Call, CallInstructions, CallOptions, CallStatus, CallStore, Recording
 from sandbox.errors import ApiError, SandboxConfigError, SandboxError
 from sandbox.pacing import CallPacer
+from sandbox.runner import CallRunner, RunnerTiming
+from sandbox.truth import CallTruth, TruthLog, read_truth
 from sandbox.twilio_api import create_app
+from sandbox.world import Answer, Behaviour, Outcome, World, WorldFileError, load_world, parse_world
 
 __all__ = [
     "Account",
+    "Answer",
     "ApiError",
+    "Behaviour",
     "Call",
     "CallInstructions",
     "CallOptions",
     "CallPacer",
+    "CallRunner",
     "CallStatus",
     "CallStore",
+    "CallTruth",
+    "Outcome",
     "Recording",
+    "RunnerTiming",
     "SandboxConfigError",
     "SandboxError",
+    "TruthLog",
+    "World",
+    "WorldFileError",
     "create_app",
+    "load_world",
+    "parse_world",
+    "read_truth",
 ]

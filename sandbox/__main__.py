@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import uvicorn
 
@@ -12,7 +13,10 @@ from sandbox.auth import Account
 from sandbox.calls import CallStore
 from sandbox.errors import SandboxConfigError
 from sandbox.pacing import CallPacer
+from sandbox.runner import CallRunner, RunnerTiming
+from sandbox.truth import TruthLog
 from sandbox.twilio_api import create_app
+from sandbox.world import World, load_world
 
 # Twilio's default for an account: one call per second (extra calls queue).
 DEFAULT_CALLS_PER_SECOND = 1.0
@@ -33,6 +37,22 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=DEFAULT_CALLS_PER_SECOND,
         help="appels démarrés par seconde au plus ; les suivants restent en file (défaut 1)",
     )
+    parser.add_argument(
+        "--world",
+        type=Path,
+        help="fichier TOML du monde simulé (comportement de chaque numéro, voir docs/sandbox.md)",
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="secondes réelles par seconde simulée (0.01 : cent fois plus vite ; défaut 1)",
+    )
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        help="journal de vérité (JSON lines), une ligne par appel terminé",
+    )
     return parser.parse_args(argv)
 
 
@@ -41,10 +61,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         account = Account(arguments.account_sid, arguments.auth_token)
         store = CallStore(CallPacer(arguments.calls_per_second))
+        world = load_world(arguments.world) if arguments.world else World()
+        runner = CallRunner(
+            account,
+            store,
+            world,
+            timing=RunnerTiming(time_scale=arguments.time_scale),
+            truth=TruthLog(arguments.truth),
+        )
     except SandboxConfigError as error:
         print(f"sandbox : {error}", file=sys.stderr)  # noqa: T201
         return 2
-    uvicorn.run(create_app(account, store), host=arguments.host, port=arguments.port)
+    app = create_app(account, store, runner=runner)
+    uvicorn.run(app, host=arguments.host, port=arguments.port)
     return 0
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
@@ -226,9 +227,26 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(exc.status_code, 20500, exc.detail))
 
 
-def create_app(account: Account, store: CallStore) -> Starlette:
-    """The API app for one account; `store` is shared with the call runner."""
+def create_app(
+    account: Account,
+    store: CallStore,
+    *,
+    runner: AbstractAsyncContextManager[object] | None = None,
+) -> Starlette:
+    """The API app for one account; `store` is shared with the call runner.
+
+    The runner (a `CallRunner`), if given, runs for the app's lifespan.
+    """
     api = TwilioApi(account, store)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runner is None:
+            yield
+            return
+        async with runner:
+            yield
+
     prefix = f"/{API_VERSION}/Accounts/{{account_sid}}"
     routes = [
         Route(f"{prefix}/Calls.json", api.create_call, methods=["POST"]),
@@ -241,6 +259,7 @@ def create_app(account: Account, store: CallStore) -> Starlette:
     app = Starlette(
         routes=routes,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
+        lifespan=lifespan,
     )
     app.add_middleware(BasicAuthMiddleware, account=account)
     app.state.store = store

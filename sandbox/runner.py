@@ -1,0 +1,406 @@
+"""The call runner: dials queued calls, plays the callee from the world file, runs the TwiML.
+
+It posts Twilio's signed status callbacks and writes the ground-truth log. Simulated seconds
+are slept as `seconds × time_scale`; every timestamp and duration it reports is simulated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+from urllib.parse import urljoin
+
+import httpx
+
+from sandbox.auth import Account
+from sandbox.callbacks import Params, Webhooks
+from sandbox.calls import Call, CallInstructions, CallStatus, CallStore, UnknownCall
+from sandbox.errors import SandboxConfigError
+from sandbox.truth import CallTruth, TruthLog
+from sandbox.twiml import Gather, Hangup, Pause, Play, Redirect, Say, TwimlError, Verb, parse_twiml
+from sandbox.wire import API_VERSION, rfc2822
+from sandbox.world import Answer, Behaviour, Outcome, World
+
+logger = logging.getLogger(__name__)
+
+# SIP final responses Twilio reports in `SipResponseCode`.
+SIP_OK, SIP_NOT_FOUND, SIP_BUSY_HERE, SIP_REQUEST_TERMINATED = 200, 404, 486, 487
+
+# What answering machine detection reports for each kind of callee, per MachineDetection mode.
+AMD_VERDICTS = {
+    "Enable": {Answer.HUMAN: "human", Answer.MACHINE: "machine_start", Answer.IVR: "machine_start"},
+    "DetectMessageEnd": {
+        Answer.HUMAN: "human",
+        Answer.MACHINE: "machine_end_beep",
+        Answer.IVR: "machine_end_other",
+    },
+}
+SPEECH_CONFIDENCE = "0.92"
+
+
+class _CallEnded(Exception):
+    """The call stops here: `by` is who ended it (callee, caller, api, time-limit)."""
+
+    def __init__(self, by: str) -> None:
+        super().__init__(by)
+        self.by = by
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerTiming:
+    """`time_scale` real seconds per simulated second; how often queued calls are looked for."""
+
+    time_scale: float = 1.0
+    poll_interval_s: float = 0.02
+
+    def __post_init__(self) -> None:
+        if not self.time_scale > 0:
+            raise SandboxConfigError(f"the time scale must be positive, got {self.time_scale}")
+
+
+class CallRunner:
+    """`async with CallRunner(...)`: plays every due queued call of `store` until exit."""
+
+    def __init__(
+        self,
+        account: Account,
+        store: CallStore,
+        world: World | None = None,
+        *,
+        timing: RunnerTiming | None = None,
+        truth: TruthLog | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.account = account
+        self.store = store
+        self.world = world or World()
+        self.timing = timing or RunnerTiming()
+        self.truth = truth or TruthLog()
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._calls: dict[str, asyncio.Task[None]] = {}
+
+    async def __aenter__(self) -> Self:
+        self._client = httpx.AsyncClient(transport=self._transport, timeout=15.0)
+        self._loop_task = asyncio.create_task(self._dial_due_calls(), name="sandbox-call-runner")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        tasks = [task for task in (self._loop_task, *self._calls.values()) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def sleep(self, simulated_s: float) -> None:
+        await asyncio.sleep(simulated_s * self.timing.time_scale)
+
+    async def _dial_due_calls(self) -> None:
+        while True:
+            for call in self.store.queued_due(self.store.now()):
+                if call.sid not in self._calls:
+                    task = asyncio.create_task(self._play(call), name=f"sandbox-call-{call.sid}")
+                    self._calls[call.sid] = task
+            await asyncio.sleep(self.timing.poll_interval_s)
+
+    async def _play(self, call: Call) -> None:
+        assert self._client is not None  # noqa: S101 (set by __aenter__)
+        webhooks = Webhooks(self._client, self.account.auth_token)
+        try:
+            await CallSession(self, call, webhooks).run()
+        except Exception:
+            logger.exception("the sandbox failed to play call %s", call.sid)
+
+
+class CallSession:
+    """One call played on a simulated clock starting at the whole second it was dialled."""
+
+    def __init__(self, runner: CallRunner, call: Call, webhooks: Webhooks) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.call = call
+        self.webhooks = webhooks
+        self.behaviour: Behaviour = runner.world.behaviour_of(call.to)
+        self.started_at = self.store.now().replace(microsecond=0)
+        self.offset_s = 0
+        self.sequence_number = 0
+        self.rings = 0
+        self.answer_offset_s: int | None = None
+        self.amd_answered_by: str | None = None
+        self.deadline_s: int | None = None
+        self._deadline_reason = "callee"
+        self.instructions = call.instructions
+
+    def at(self) -> datetime:
+        return self.started_at + timedelta(seconds=self.offset_s)
+
+    async def wait(self, simulated_s: int) -> None:
+        """Let simulated time pass, unless the callee, the time limit or the API ends the call."""
+        end_by: str | None = None
+        if self.deadline_s is not None and self.offset_s + simulated_s >= self.deadline_s:
+            simulated_s = self.deadline_s - self.offset_s
+            end_by = self._deadline_reason
+        await self.runner.sleep(simulated_s)
+        self.offset_s += simulated_s
+        try:
+            current = self.store.get(self.call.sid)
+        except UnknownCall:
+            raise _CallEnded("api") from None
+        if current.status.is_final:
+            raise _CallEnded("api")
+        if end_by is not None:
+            raise _CallEnded(end_by)
+
+    async def run(self) -> None:
+        if self.call.status is not CallStatus.QUEUED:
+            return  # canceled while queued: Twilio sends no callback at all
+        behaviour = self.behaviour
+        try:
+            await self.status_callback("initiated", "initiated")
+            if behaviour.outcome is Outcome.FAILED:
+                await self.finish(CallStatus.FAILED, SIP_NOT_FOUND, ended_by="network")
+                return
+            await self.wait(behaviour.post_dial_delay_s)
+            if behaviour.outcome is Outcome.BUSY and behaviour.rings == 0:
+                await self.finish(CallStatus.BUSY, SIP_BUSY_HERE, ended_by="callee")
+                return
+            self.store.advance(self.call.sid, CallStatus.RINGING, at=self.at())
+            await self.status_callback("ringing", "ringing")
+            if not await self.ring():
+                return
+            await self.answer()
+            await self.converse()
+        except _CallEnded as ended:
+            await self.end(ended.by)
+
+    async def ring(self) -> bool:
+        """Ring until the callee answers (True) or the call ends unanswered (False)."""
+        behaviour = self.behaviour
+        cadence_s = self.runner.world.ring_cadence_s
+        timeout_s = self.call.options.timeout_s
+        ring_s = behaviour.rings * cadence_s
+        unanswered = behaviour.outcome is Outcome.NO_ANSWER or ring_s >= timeout_s
+        if unanswered:
+            ring_s = timeout_s
+        ring_started_s = self.offset_s
+        try:
+            await self.wait(ring_s)
+        finally:
+            self.rings = math.ceil((self.offset_s - ring_started_s) / cadence_s)
+        if unanswered:
+            await self.finish(CallStatus.NO_ANSWER, SIP_REQUEST_TERMINATED, ended_by="caller")
+            return False
+        if behaviour.outcome is Outcome.BUSY:
+            await self.finish(CallStatus.BUSY, SIP_BUSY_HERE, ended_by="callee")
+            return False
+        return True
+
+    async def answer(self) -> None:
+        answer = self.behaviour.answer
+        options = self.call.options
+        if answer is not None and options.machine_detection and not options.send_digits:
+            self.amd_answered_by = AMD_VERDICTS[options.machine_detection][answer]
+        self.answer_offset_s = self.offset_s
+        self.store.advance(
+            self.call.sid, CallStatus.IN_PROGRESS, at=self.at(), answered_by=self.amd_answered_by
+        )
+        limits = [options.time_limit_s]
+        if self.behaviour.hangup_after_s is not None:
+            limits.append(self.behaviour.hangup_after_s)
+        self.deadline_s = self.offset_s + min(limits)
+        self._deadline_reason = (
+            "callee"
+            if self.behaviour.hangup_after_s is not None
+            and self.behaviour.hangup_after_s <= options.time_limit_s
+            else "time-limit"
+        )
+        await self.status_callback("answered", "in-progress", self._amd_params())
+        if self.amd_answered_by and options.async_amd and options.async_amd_status_callback:
+            params = [
+                ("AccountSid", self.runner.account.sid),
+                ("AnsweredBy", self.amd_answered_by),
+                ("CallSid", self.call.sid),
+                ("MachineDetectionDuration", "0"),
+            ]
+            await self.webhooks.send(
+                options.async_amd_status_callback,
+                options.async_amd_status_callback_method,
+                params,
+            )
+
+    async def converse(self) -> None:
+        """Run the call's TwiML until `<Hangup>` or the end of the document."""
+        verbs, document_url = await self.load(self.instructions)
+        index = 0
+        while index < len(verbs):
+            verb = verbs[index]
+            index += 1
+            next_document = await self.perform(verb, document_url)
+            current = self.store.get(self.call.sid).instructions
+            if current is not self.instructions:  # redirected through the REST API
+                self.instructions = current
+                next_document = await self.load(current)
+            if next_document is None:
+                continue
+            verbs, document_url = next_document
+            index = 0
+        await self.end("caller")
+
+    async def perform(
+        self, verb: Verb, document_url: str | None
+    ) -> tuple[list[Verb], str | None] | None:
+        """Play one verb; a new document to run instead of the rest, if it leads elsewhere."""
+        if isinstance(verb, Say | Play):
+            await self.wait(verb.duration_s)
+        elif isinstance(verb, Pause):
+            await self.wait(verb.length_s)
+        elif isinstance(verb, Hangup):
+            return [], document_url
+        elif isinstance(verb, Redirect):
+            url = urljoin(document_url or "", verb.url)
+            return await self.fetch(url, verb.method)
+        elif isinstance(verb, Gather):
+            return await self.gather(verb, document_url)
+        return None
+
+    async def gather(
+        self, gather: Gather, document_url: str | None
+    ) -> tuple[list[Verb], str | None] | None:
+        for prompt in gather.prompts:
+            await self.wait(prompt.duration_s if not isinstance(prompt, Pause) else prompt.length_s)
+        result: list[tuple[str, str]] = []
+        digits = self.behaviour.digits
+        if "dtmf" in gather.input and digits:
+            if gather.num_digits is not None:
+                digits = digits[: gather.num_digits]
+            await self.wait(max(1, len(digits)))
+            result = [("Digits", digits.split(gather.finish_on_key)[0])]
+        elif "speech" in gather.input and self.behaviour.greeting:
+            await self.wait(Say(self.behaviour.greeting).duration_s)
+            result = [("SpeechResult", self.behaviour.greeting), ("Confidence", SPEECH_CONFIDENCE)]
+        else:
+            await self.wait(gather.timeout_s)
+            if not gather.action_on_empty_result:
+                return None  # no input: Twilio falls through to the next verb
+        action = urljoin(document_url or "", gather.action or "")
+        if not action:
+            return None
+        return await self.fetch(action, gather.method, result)
+
+    async def load(self, instructions: CallInstructions) -> tuple[list[Verb], str | None]:
+        if instructions.url:
+            document = await self.fetch(instructions.url, instructions.method)
+            if document[0] or not instructions.fallback_url:
+                return document
+            return await self.fetch(instructions.fallback_url, instructions.fallback_method)
+        try:
+            return parse_twiml(instructions.twiml or ""), None
+        except TwimlError as error:
+            logger.warning("call %s: inline TwiML unusable: %s", self.call.sid, error)
+            return [], None
+
+    async def fetch(
+        self, url: str, method: str, extra: Params = ()
+    ) -> tuple[list[Verb], str | None]:
+        """Ask the application for TwiML, signed; an unusable answer ends the call."""
+        params = [*self.base_params("in-progress"), *self._amd_params(), *extra]
+        response = await self.webhooks.send(url, method, params)
+        if response is None or response.is_error:
+            return [], url
+        try:
+            return parse_twiml(response.content), url
+        except TwimlError as error:
+            logger.warning("call %s: TwiML from %s unusable: %s", self.call.sid, url, error)
+            return [], url
+
+    async def end(self, ended_by: str) -> None:
+        """The call stops after the answer (or was ended through the API): report it."""
+        try:
+            current = self.store.get(self.call.sid)
+        except UnknownCall:
+            return
+        if current.status.is_final:
+            await self.finish(current.status, SIP_REQUEST_TERMINATED, ended_by=ended_by)
+        elif self.answer_offset_s is None:
+            await self.finish(CallStatus.CANCELED, SIP_REQUEST_TERMINATED, ended_by=ended_by)
+        else:
+            await self.finish(CallStatus.COMPLETED, SIP_OK, ended_by=ended_by)
+
+    async def finish(self, status: CallStatus, sip_response_code: int, *, ended_by: str) -> None:
+        talk_s = 0 if self.answer_offset_s is None else self.offset_s - self.answer_offset_s
+        duration_s = talk_s if status is CallStatus.COMPLETED else None
+        self.store.advance(self.call.sid, status, at=self.at(), duration_s=duration_s)
+        extra: list[tuple[str, str]] = [
+            ("CallDuration", str(talk_s)),
+            ("SipResponseCode", str(sip_response_code)),
+        ]
+        if status is CallStatus.COMPLETED:
+            extra.append(("Duration", str(math.ceil(talk_s / 60))))  # billed minutes
+        await self.status_callback("completed", str(status), [*extra, *self._amd_params()])
+        answered = self.answer_offset_s is not None
+        await self.runner.truth.record(
+            CallTruth(
+                sid=self.call.sid,
+                to=self.call.to,
+                from_=self.call.from_,
+                behaviour=self.behaviour.to_json(),
+                started_at=rfc2822(self.started_at) or "",
+                rings=self.rings,
+                answered_by=str(self.behaviour.answer)
+                if answered and self.behaviour.answer
+                else None,
+                amd_answered_by=self.amd_answered_by,
+                answer_offset_s=self.answer_offset_s,
+                duration_s=talk_s,
+                status=str(status),
+                sip_response_code=sip_response_code,
+                ended_by=ended_by,
+            )
+        )
+
+    def base_params(self, call_status: str) -> list[tuple[str, str]]:
+        """The parameters of every voice webhook, with Twilio's names."""
+        call = self.call
+        return [
+            ("AccountSid", self.runner.account.sid),
+            ("ApiVersion", API_VERSION),
+            ("CallSid", call.sid),
+            ("CallStatus", call_status),
+            ("Called", call.to),
+            ("Caller", call.from_),
+            ("Direction", "outbound-api"),
+            ("From", call.from_),
+            ("To", call.to),
+        ]
+
+    def _amd_params(self) -> list[tuple[str, str]]:
+        if self.amd_answered_by is None or not self.call.options.machine_detection:
+            return []
+        return [("AnsweredBy", self.amd_answered_by)]
+
+    async def status_callback(self, event: str, call_status: str, extra: Params = ()) -> None:
+        """Post one call-progress event if the call subscribed to it (Twilio's rules)."""
+        options = self.call.options
+        if not options.status_callback or event not in options.status_callback_events:
+            return
+        params = [
+            *self.base_params(call_status),
+            ("CallbackSource", "call-progress-events"),
+            ("SequenceNumber", str(self.sequence_number)),
+            ("Timestamp", rfc2822(self.at()) or ""),
+            *extra,
+        ]
+        self.sequence_number += 1
+        await self.webhooks.send(options.status_callback, options.status_callback_method, params)

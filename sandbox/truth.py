@@ -1,0 +1,58 @@
+"""The ground-truth log: one JSON line per finished call, saying what really happened."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class CallTruth:
+    """What the simulated world did on one call; offsets and durations in simulated seconds."""
+
+    sid: str
+    to: str
+    from_: str
+    behaviour: dict[str, Any]
+    started_at: str
+    rings: int
+    answered_by: str | None
+    amd_answered_by: str | None
+    answer_offset_s: int | None
+    duration_s: int
+    status: str
+    sip_response_code: int
+    ended_by: str
+
+    def to_json(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
+class TruthLog:
+    """Appends `CallTruth` lines to a file; keeps them in memory too when no file is given."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.entries: list[CallTruth] = []
+
+    async def record(self, truth: CallTruth) -> None:
+        if self.path is not None:
+            line = json.dumps(truth.to_json(), ensure_ascii=False)
+            await asyncio.to_thread(_append, self.path, line)
+        self.entries.append(truth)
+
+
+def _append(path: Path, line: str) -> None:
+    with path.open("a", encoding="utf-8") as log:
+        log.write(line + "\n")
+
+
+def read_truth(path: Path) -> list[dict[str, Any]]:
+    """The entries of a truth log file, in the order calls finished."""
+    with path.open(encoding="utf-8") as log:
+        return [json.loads(line) for line in log if line.strip()]

@@ -1,0 +1,200 @@
+"""The simulated structures: how each called number behaves, read from a TOML world file."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import phonenumbers
+
+from sandbox.errors import SandboxConfigError
+
+_Choice = TypeVar("_Choice", bound=StrEnum)
+
+# France: 1.5 s of ringback then 3.5 s of silence, one ring every 5 s (ITU-T E.180).
+FRANCE_RING_CADENCE_S = 5
+
+
+class Answer(StrEnum):
+    """Who picks up: a person, a voicemail, or an automated menu."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+    IVR = "ivr"
+
+
+class Outcome(StrEnum):
+    """How a call that nobody answers ends (Twilio's final statuses)."""
+
+    BUSY = "busy"
+    NO_ANSWER = "no-answer"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """What a number does when called: rings `rings` times, then is answered or ends.
+
+    Exactly one of `answer` and `outcome` is set. `hangup_after_s` counts from the answer;
+    None means the callee stays on the line until the caller hangs up.
+    """
+
+    rings: int = 3
+    answer: Answer | None = Answer.HUMAN
+    outcome: Outcome | None = None
+    greeting: str = "Bonjour, vous êtes bien à l'accueil, que puis-je pour vous ?"
+    hangup_after_s: int | None = 30
+    digits: str | None = None
+    post_dial_delay_s: int = 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rings": self.rings,
+            "answer": None if self.answer is None else str(self.answer),
+            "outcome": None if self.outcome is None else str(self.outcome),
+            "greeting": self.greeting,
+            "hangup_after_s": self.hangup_after_s,
+            "digits": self.digits,
+            "post_dial_delay_s": self.post_dial_delay_s,
+        }
+
+
+DEFAULT_BEHAVIOUR = Behaviour()
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """Every listed number's behaviour; unlisted numbers get `default`."""
+
+    numbers: Mapping[str, Behaviour] = field(default_factory=dict)
+    default: Behaviour = DEFAULT_BEHAVIOUR
+    ring_cadence_s: int = FRANCE_RING_CADENCE_S
+
+    def behaviour_of(self, number: str) -> Behaviour:
+        return self.numbers.get(number, self.default)
+
+
+class WorldFileError(SandboxConfigError):
+    """The world file cannot be used; the message names the file and the key."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source = source
+        self.key = key
+
+
+_BEHAVIOUR_KEYS = frozenset(
+    {"rings", "answer", "outcome", "greeting", "hangup_after_s", "digits", "post_dial_delay_s"}
+)
+_TOP_KEYS = frozenset({"ring_cadence_s", "default", "numbers"})
+
+
+def load_world(path: Path) -> World:
+    """Read and validate a world file; `WorldFileError` names the offending key."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise WorldFileError(source, "(file)", f"cannot be read ({error.strerror})") from None
+    return parse_world(text, source=source)
+
+
+def parse_world(text: str, *, source: str = "<world>") -> World:
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise WorldFileError(source, "(syntax)", f"not valid TOML ({error})") from None
+    _reject_unknown(source, "", document, _TOP_KEYS)
+    cadence = _integer(source, "ring_cadence_s", document, FRANCE_RING_CADENCE_S, minimum=1)
+    default = DEFAULT_BEHAVIOUR
+    if "default" in document:
+        default = _behaviour(source, "default", _table(source, "default", document["default"]))
+    numbers_table = _table(source, "numbers", document.get("numbers", {}))
+    numbers: dict[str, Behaviour] = {}
+    for number, entry in numbers_table.items():
+        key = f'numbers."{number}"'
+        if not _is_e164(number):
+            raise WorldFileError(source, key, "is not an E.164 number such as +33142765000")
+        numbers[number] = _behaviour(source, key, _table(source, key, entry))
+    return World(numbers=numbers, default=default, ring_cadence_s=cadence)
+
+
+def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
+    _reject_unknown(source, key + ".", table, _BEHAVIOUR_KEYS)
+    if "answer" in table and "outcome" in table:
+        raise WorldFileError(source, key, "set either answer or outcome, not both")
+    answer: Answer | None = None
+    outcome: Outcome | None = None
+    if "outcome" in table:
+        outcome = _choice(source, f"{key}.outcome", table["outcome"], Outcome)
+    else:
+        answer = _choice(source, f"{key}.answer", table.get("answer", "human"), Answer)
+    hangup_after_s = None
+    if "hangup_after_s" in table:
+        hangup_after_s = _integer(source, f"{key}.hangup_after_s", table, None, minimum=1)
+    greeting = table.get("greeting", DEFAULT_BEHAVIOUR.greeting)
+    if not isinstance(greeting, str):
+        raise WorldFileError(source, f"{key}.greeting", "must be a string")
+    digits = table.get("digits")
+    if digits is not None and (
+        not isinstance(digits, str) or not digits or set(digits) - set("0123456789*#")
+    ):
+        raise WorldFileError(source, f"{key}.digits", "must be DTMF keys (0-9, *, #)")
+    default_rings = 0 if outcome is not None else DEFAULT_BEHAVIOUR.rings
+    return Behaviour(
+        rings=_integer(source, f"{key}.rings", table, default_rings, minimum=0),
+        answer=answer,
+        outcome=outcome,
+        greeting=greeting,
+        hangup_after_s=hangup_after_s,
+        digits=digits,
+        post_dial_delay_s=_integer(
+            source, f"{key}.post_dial_delay_s", table, DEFAULT_BEHAVIOUR.post_dial_delay_s
+        ),
+    )
+
+
+def _table(source: str, key: str, value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise WorldFileError(source, key, "must be a table")
+    return value
+
+
+def _reject_unknown(source: str, prefix: str, table: dict[str, Any], known: frozenset[str]) -> None:
+    for name in table:
+        if name not in known:
+            expected = ", ".join(sorted(known))
+            raise WorldFileError(source, prefix + name, f"unknown key (expected one of {expected})")
+
+
+def _integer(
+    source: str, key: str, table: dict[str, Any], default: int | None, *, minimum: int = 0
+) -> Any:
+    name = key.rsplit(".", 1)[-1]
+    if name not in table:
+        return default
+    value = table[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise WorldFileError(source, key, f"must be a whole number of at least {minimum}")
+    return value
+
+
+def _choice(source: str, key: str, value: object, kind: type[_Choice]) -> _Choice:
+    try:
+        return kind(str(value))
+    except ValueError:
+        allowed = ", ".join(f'"{member.value}"' for member in kind)
+        raise WorldFileError(source, key, f"{value!r} is not one of {allowed}") from None
+
+
+def _is_e164(number: str) -> bool:
+    if not number.startswith("+"):
+        return False
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse(number))
+    except phonenumbers.NumberParseException:
+        return False

@@ -1,0 +1,248 @@
+"""The call runner over real HTTP: the sandbox plays calls to a world, a receiver gets webhooks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from sandbox import (
+    Account,
+    CallPacer,
+    CallRunner,
+    CallStore,
+    RunnerTiming,
+    TruthLog,
+    create_app,
+    parse_world,
+    read_truth,
+)
+from tests.sandbox.loopback import Receiver, Webhook, serve
+
+ACCOUNT = Account(sid="AC" + "0123456789abcdef" * 2, auth_token="runner-token")  # noqa: S106
+CALLER = "+33970000001"
+ALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
+
+WORLD = """
+[numbers."+33142765001"]
+rings = 4
+answer = "human"
+greeting = "Mairie du onzième, bonjour"
+hangup_after_s = 40
+
+[numbers."+33142765002"]
+outcome = "busy"
+
+[numbers."+33142765003"]
+outcome = "no-answer"
+
+[numbers."+33142765004"]
+rings = 1
+answer = "ivr"
+greeting = "Tapez 1 pour l'état civil, 2 pour l'urbanisme"
+digits = "2"
+"""
+
+
+@dataclass
+class Scene:
+    """The sandbox (with its runner), the application's receiver, and the twilio client."""
+
+    twilio: Client
+    receiver: Receiver
+    receiver_url: str
+    truth: TruthLog
+    truth_path: Path
+
+    def place(self, to: str, document: str, **options: object) -> str:
+        self.receiver.documents.setdefault(document, DOCUMENTS[document])
+        call = self.twilio.calls.create(
+            to=to,
+            from_=CALLER,
+            url=f"{self.receiver_url}/twiml/{document}",
+            status_callback=f"{self.receiver_url}/status",
+            **options,
+        )
+        sid: str = call.sid
+        return sid
+
+    def finished(self, sid: str) -> dict[str, object]:
+        self.receiver.wait_for(lambda: any(entry.sid == sid for entry in self.truth.entries))
+        [entry] = [entry for entry in read_truth(self.truth_path) if entry["sid"] == sid]
+        return entry
+
+    def status_callbacks(self, sid: str) -> list[Webhook]:
+        hooks = self.receiver.for_call(sid, "/status")
+        return sorted(hooks, key=lambda hook: int(hook.params["SequenceNumber"]))
+
+
+DOCUMENTS = {
+    "short": "<Response><Say language='fr-FR'>Bonjour</Say><Pause length='3'/><Hangup/></Response>",
+    "long": "<Response><Pause length='60'/><Say>Au revoir</Say></Response>",
+    "menu": (
+        "<Response><Gather numDigits='1' action='/twiml/chosen'>"
+        "<Pause length='2'/></Gather><Say>Rien</Say></Response>"
+    ),
+    "chosen": "<Response><Say>Merci</Say><Hangup/></Response>",
+}
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Iterator[Scene]:
+    receiver = Receiver()
+    truth_path = tmp_path / "truth.jsonl"
+    truth = TruthLog(truth_path)
+    store = CallStore(CallPacer(100))
+    runner = CallRunner(
+        ACCOUNT,
+        store,
+        parse_world(WORLD),
+        timing=RunnerTiming(time_scale=0.005, poll_interval_s=0.01),
+        truth=truth,
+    )
+    with (
+        serve(receiver.app()) as receiver_url,
+        serve(create_app(ACCOUNT, store, runner=runner)) as sandbox_url,
+    ):
+        twilio = Client(ACCOUNT.sid, ACCOUNT.auth_token)
+        twilio.api.base_url = sandbox_url
+        yield Scene(twilio, receiver, receiver_url, truth, truth_path)
+
+
+def assert_signed(hook: Webhook) -> None:
+    assert hook.signature is not None
+    assert RequestValidator(ACCOUNT.auth_token).validate(hook.url, hook.params, hook.signature)
+
+
+def seconds_between(earlier: Webhook, later: Webhook) -> float:
+    start = parsedate_to_datetime(earlier.params["Timestamp"])
+    return (parsedate_to_datetime(later.params["Timestamp"]) - start).total_seconds()
+
+
+def test_four_rings_then_a_person_answers(scene: Scene) -> None:
+    sid = scene.place("+33142765001", "short", status_callback_event=ALL_EVENTS)
+
+    truth = scene.finished(sid)
+    callbacks = scene.status_callbacks(sid)
+
+    assert [hook.params["CallStatus"] for hook in callbacks] == [
+        "initiated",
+        "ringing",
+        "in-progress",
+        "completed",
+    ]
+    assert [hook.params["SequenceNumber"] for hook in callbacks] == ["0", "1", "2", "3"]
+    for hook in callbacks:
+        assert_signed(hook)
+        assert hook.method == "POST"
+        assert hook.params["CallbackSource"] == "call-progress-events"
+        assert hook.params["AccountSid"] == ACCOUNT.sid
+        assert hook.params["Direction"] == "outbound-api"
+        assert hook.params["ApiVersion"] == "2010-04-01"
+        assert (hook.params["From"], hook.params["To"]) == (CALLER, "+33142765001")
+        assert "AnsweredBy" not in hook.params  # no machine detection asked
+    initiated, ringing, answered, completed = callbacks
+    assert seconds_between(initiated, ringing) == 1  # post-dial delay
+    assert seconds_between(ringing, answered) == 4 * 5  # four rings, one every 5 s
+    # <Say>Bonjour</Say> lasts one simulated second, then <Pause length="3"/>.
+    assert seconds_between(answered, completed) == 4
+    assert completed.params["CallDuration"] == "4"
+    assert completed.params["SipResponseCode"] == "200"
+    assert "CallDuration" not in answered.params
+
+    [fetch] = scene.receiver.for_call(sid, "/twiml/short")
+    assert_signed(fetch)
+    assert fetch.params["CallStatus"] == "in-progress"
+
+    assert truth["rings"] == 4
+    assert truth["answered_by"] == "human"
+    assert truth["answer_offset_s"] == 1 + 20  # post-dial delay, then four rings
+    assert truth["duration_s"] == 4
+    assert truth["status"] == "completed"
+    assert truth["ended_by"] == "caller"
+
+    call = scene.twilio.calls(sid).fetch()
+    assert (call.status, call.duration) == ("completed", "4")
+
+
+def test_a_busy_number(scene: Scene) -> None:
+    sid = scene.place("+33142765002", "short", status_callback_event=ALL_EVENTS)
+
+    truth = scene.finished(sid)
+    callbacks = scene.status_callbacks(sid)
+
+    assert [hook.params["CallStatus"] for hook in callbacks] == ["initiated", "busy"]
+    assert [hook.params["SequenceNumber"] for hook in callbacks] == ["0", "1"]
+    for hook in callbacks:
+        assert_signed(hook)
+    assert callbacks[1].params["SipResponseCode"] == "486"
+    assert callbacks[1].params["CallDuration"] == "0"
+    assert scene.receiver.for_call(sid, "/twiml/") == []  # never answered, no TwiML fetched
+    assert (truth["status"], truth["rings"], truth["answered_by"]) == ("busy", 0, None)
+    assert scene.twilio.calls(sid).fetch().status == "busy"
+
+
+def test_nobody_answers_before_the_timeout(scene: Scene) -> None:
+    sid = scene.place("+33142765003", "short", status_callback_event=ALL_EVENTS, timeout=15)
+
+    truth = scene.finished(sid)
+    callbacks = scene.status_callbacks(sid)
+
+    assert [hook.params["CallStatus"] for hook in callbacks] == [
+        "initiated",
+        "ringing",
+        "no-answer",
+    ]
+    ringing, ended = callbacks[1:]
+    assert seconds_between(ringing, ended) == 15
+    assert ended.params["SipResponseCode"] == "487"
+    assert ended.params["CallDuration"] == "0"
+    assert (truth["status"], truth["rings"], truth["answer_offset_s"]) == ("no-answer", 3, None)
+
+
+def test_an_unlisted_number_rings_three_times_and_hangs_up_after_30_s(scene: Scene) -> None:
+    sid = scene.place("+33155550000", "long")  # no StatusCallbackEvent: only `completed`
+
+    truth = scene.finished(sid)
+    [completed] = scene.status_callbacks(sid)
+
+    assert_signed(completed)
+    assert completed.params["CallStatus"] == "completed"
+    assert completed.params["SequenceNumber"] == "0"
+    assert completed.params["CallDuration"] == "30"
+    assert truth["rings"] == 3
+    assert truth["answered_by"] == "human"
+    assert truth["duration_s"] == 30
+    assert truth["ended_by"] == "callee"
+    call = scene.twilio.calls(sid).fetch()
+    assert (call.status, call.duration) == ("completed", "30")
+    # The resource's times are simulated too: dialled, 1 s to ring, 3 rings, 30 s of talk.
+    started = parsedate_to_datetime(str(truth["started_at"]))
+    assert call.start_time == started + timedelta(seconds=1)
+    assert call.end_time == started + timedelta(seconds=1 + 15 + 30)
+
+
+def test_a_menu_gets_its_digit_and_machine_detection_reports_it(scene: Scene) -> None:
+    sid = scene.place(
+        "+33142765004", "menu", status_callback_event=["completed"], machine_detection="Enable"
+    )
+    scene.receiver.documents["chosen"] = DOCUMENTS["chosen"]
+
+    truth = scene.finished(sid)
+
+    [menu] = scene.receiver.for_call(sid, "/twiml/menu")
+    assert menu.params["AnsweredBy"] == "machine_start"
+    [chosen] = scene.receiver.for_call(sid, "/twiml/chosen")
+    assert_signed(chosen)
+    assert chosen.params["Digits"] == "2"
+    [completed] = scene.status_callbacks(sid)
+    assert completed.params["AnsweredBy"] == "machine_start"
+    # Pause 2 s in the Gather, one key pressed (1 s), then <Say>Merci</Say> (1 s).
+    assert completed.params["CallDuration"] == "4"
+    assert (truth["answered_by"], truth["amd_answered_by"]) == ("ivr", "machine_start")
