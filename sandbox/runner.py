@@ -248,7 +248,10 @@ class CallSession:
             verb = verbs[index]
             index += 1
             next_document = await self.perform(verb, document_url)
-            current = self.store.get(self.call.sid).instructions
+            try:
+                current = self.store.get(self.call.sid).instructions
+            except UnknownCall:
+                break
             if current is not self.instructions:  # redirected through the REST API
                 self.instructions = current
                 next_document = await self.load(current)
@@ -331,8 +334,9 @@ class CallSession:
             current = self.store.get(self.call.sid)
         except UnknownCall:
             return
-        if current.status.is_final:
-            await self.finish(current.status, SIP_REQUEST_TERMINATED, ended_by=ended_by)
+        if current.status.is_final:  # hung up or canceled through the REST API
+            sip = SIP_OK if current.status is CallStatus.COMPLETED else SIP_REQUEST_TERMINATED
+            await self.finish(current.status, sip, ended_by=ended_by)
         elif self.answer_offset_s is None:
             await self.finish(CallStatus.CANCELED, SIP_REQUEST_TERMINATED, ended_by=ended_by)
         else:

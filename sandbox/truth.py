@@ -28,9 +28,10 @@ class CallTruth:
     ended_by: str
 
     def to_json(self) -> dict[str, Any]:
-        fields = asdict(self)
-        fields["from"] = fields.pop("from_")
-        return fields
+        # Twilio's parameter names put `from` beside `to`; `from` is a Python keyword.
+        return {
+            ("from" if name == "from_" else name): value for name, value in asdict(self).items()
+        }
 
 
 class TruthLog:
