@@ -442,20 +442,33 @@ def sandbox(
     calls_per_second: Annotated[
         float, typer.Option(help="Calls started per second; the others queue.")
     ] = 1.0,
+    world: Annotated[
+        Path | None, typer.Option(help="TOML world file: how each called number behaves.")
+    ] = None,
+    time_scale: Annotated[
+        float, typer.Option(help="Real seconds per simulated second (0.01: 100 times faster).")
+    ] = 1.0,
+    truth: Annotated[
+        Path | None, typer.Option(help="Ground-truth log (JSON lines), one line per call.")
+    ] = None,
 ) -> None:
     """Serve the simulated Twilio API on loopback (for tests and demos; see docs/sandbox.md)."""
     # Only this command (and the demo) loads the simulated world: production never depends on it.
     from sandbox.__main__ import main as sandbox_main
 
-    code = sandbox_main(
-        [
-            "--host", host,
-            "--port", str(port),
-            "--account-sid", account_sid,
-            "--auth-token", auth_token,
-            "--calls-per-second", str(calls_per_second),
-        ]
-    )  # fmt: skip
+    arguments = [
+        "--host", host,
+        "--port", str(port),
+        "--account-sid", account_sid,
+        "--auth-token", auth_token,
+        "--calls-per-second", str(calls_per_second),
+        "--time-scale", str(time_scale),
+    ]  # fmt: skip
+    if world is not None:
+        arguments += ["--world", str(world)]
+    if truth is not None:
+        arguments += ["--truth", str(truth)]
+    code = sandbox_main(arguments)
     if code:
         raise typer.Exit(code)
 

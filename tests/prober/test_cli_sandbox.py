@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +20,17 @@ def test_a_malformed_account_sid_is_refused_before_serving(
         main()
     assert exited.value.code == 2
     assert "'nope' is not 'AC' followed by 32 hexadecimal digits" in capsys.readouterr().err
+
+
+def test_a_bad_world_file_is_refused_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    world = tmp_path / "monde.toml"
+    world.write_text('[numbers."+33142765001"]\nrings = "quatre"\n', encoding="utf-8")
+    arguments = ["prober", "sandbox", "--account-sid", "AC" + "ab" * 16, "--auth-token", "t"]
+    arguments += ["--world", str(world), "--time-scale", "0.01", "--truth", str(tmp_path / "t")]
+    monkeypatch.setattr(sys, "argv", arguments)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert 'numbers."+33142765001".rings' in capsys.readouterr().err
