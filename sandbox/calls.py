@@ -91,6 +91,7 @@ class Call:
     end_time: datetime | None = None
     duration_s: int | None = None
     answered_by: str | None = None
+    answered_at: datetime | None = None
 
     @property
     def queue_time_ms(self) -> int:
@@ -139,9 +140,20 @@ class CallStore:
         self._clock = clock
         self._calls: dict[str, Call] = {}
         self._recordings: dict[str, Recording] = {}
+        self._call_clocks: dict[str, Callable[[], datetime]] = {}
 
     def now(self) -> datetime:
         return self._clock()
+
+    def use_clock(self, sid: str, clock: Callable[[], datetime] | None) -> None:
+        """Date this call's API changes with `clock` (the runner's simulated one); None: stop."""
+        if clock is None:
+            self._call_clocks.pop(sid, None)
+        else:
+            self._call_clocks[sid] = clock
+
+    def _now_for(self, sid: str) -> datetime:
+        return self._call_clocks.get(sid, self._clock)()
 
     def create(
         self, *, to: str, from_: str, instructions: CallInstructions, options: CallOptions
@@ -199,6 +211,8 @@ class CallStore:
             return call
         if call.start_time is None and status is not CallStatus.CANCELED:
             call.start_time = at
+        if status is CallStatus.IN_PROGRESS and call.answered_at is None:
+            call.answered_at = at
         if status is CallStatus.COMPLETED:
             call.end_time = at
             call.duration_s = duration_s
@@ -212,15 +226,15 @@ class CallStore:
         """`Status=canceled`: cancels a queued or ringing call; otherwise nothing changes."""
         call = self.get(sid)
         if call.status in (CallStatus.QUEUED, CallStatus.RINGING):
-            self.advance(sid, CallStatus.CANCELED, at=self._clock())
+            self.advance(sid, CallStatus.CANCELED, at=self._now_for(sid))
         return call
 
     def hang_up(self, sid: str) -> Call:
         """`Status=completed`: end a live call; a call not yet answered ends as canceled."""
         call = self.get(sid)
-        now = self._clock()
+        now = self._now_for(sid)
         if call.status is CallStatus.IN_PROGRESS:
-            answered_at = call.start_time or now
+            answered_at = call.answered_at or call.start_time or now
             talk_s = int((now - answered_at).total_seconds())
             self.advance(sid, CallStatus.COMPLETED, at=now, duration_s=talk_s)
         elif not call.status.is_final:

@@ -57,6 +57,8 @@ class RunnerTiming:
 
     time_scale: float = 1.0
     poll_interval_s: float = 0.02
+    # A wait checks this often (real seconds) whether the call was ended through the REST API.
+    check_interval_s: float = 0.05
 
     def __post_init__(self) -> None:
         if not self.time_scale > 0:
@@ -104,9 +106,6 @@ class CallRunner:
         if self._client is not None:
             await self._client.aclose()
 
-    async def sleep(self, simulated_s: float) -> None:
-        await asyncio.sleep(simulated_s * self.timing.time_scale)
-
     async def _dial_due_calls(self) -> None:
         while True:
             for call in self.store.queued_due(self.store.now()):
@@ -142,9 +141,20 @@ class CallSession:
         self.deadline_s: int | None = None
         self._deadline_reason = "callee"
         self.instructions = call.instructions
+        self._waiting_since: float | None = None
+        self._waiting_s = 0
 
     def at(self) -> datetime:
+        """The simulated instant the call has reached (the start of the current wait)."""
         return self.started_at + timedelta(seconds=self.offset_s)
+
+    def now(self) -> datetime:
+        """The simulated instant now, within the current wait: what the REST API dates."""
+        elapsed_s = 0
+        if self._waiting_since is not None:
+            real_s = asyncio.get_running_loop().time() - self._waiting_since
+            elapsed_s = min(int(real_s / self.runner.timing.time_scale), self._waiting_s)
+        return self.at() + timedelta(seconds=elapsed_s)
 
     async def wait(self, simulated_s: int) -> None:
         """Let simulated time pass, unless the callee, the time limit or the API ends the call."""
@@ -152,20 +162,44 @@ class CallSession:
         if self.deadline_s is not None and self.offset_s + simulated_s >= self.deadline_s:
             simulated_s = self.deadline_s - self.offset_s
             end_by = self._deadline_reason
-        await self.runner.sleep(simulated_s)
+        timing = self.runner.timing
+        loop = asyncio.get_running_loop()
+        self._waiting_since, self._waiting_s = loop.time(), simulated_s
+        real_end = self._waiting_since + simulated_s * timing.time_scale
+        try:
+            while (remaining := real_end - loop.time()) > 0:
+                await asyncio.sleep(min(remaining, timing.check_interval_s))
+                self._check_not_ended_through_api()
+        finally:
+            self._waiting_since, self._waiting_s = None, 0
         self.offset_s += simulated_s
+        self._check_not_ended_through_api()
+        if end_by is not None:
+            raise _CallEnded(end_by)
+
+    def _check_not_ended_through_api(self) -> None:
         try:
             current = self.store.get(self.call.sid)
         except UnknownCall:
             raise _CallEnded("api") from None
         if current.status.is_final:
+            # The API dated the change on this call's simulated clock: resume from there.
+            self.offset_s = max(self.offset_s, self._offset_of(current.date_updated))
             raise _CallEnded("api")
-        if end_by is not None:
-            raise _CallEnded(end_by)
+
+    def _offset_of(self, instant: datetime) -> int:
+        return int((instant - self.started_at).total_seconds())
 
     async def run(self) -> None:
         if self.call.status is not CallStatus.QUEUED:
             return  # canceled while queued: Twilio sends no callback at all
+        self.store.use_clock(self.call.sid, self.now)
+        try:
+            await self._run()
+        finally:
+            self.store.use_clock(self.call.sid, None)
+
+    async def _run(self) -> None:
         behaviour = self.behaviour
         try:
             await self.status_callback("initiated", "initiated")

@@ -47,6 +47,12 @@ rings = 1
 answer = "ivr"
 greeting = "Tapez 1 pour l'état civil, 2 pour l'urbanisme"
 digits = "2"
+
+[numbers."+33142765005"]
+rings = 100
+
+[numbers."+33142765006"]
+rings = 1
 """
 
 
@@ -90,6 +96,7 @@ DOCUMENTS = {
         "<Pause length='2'/></Gather><Say>Rien</Say></Response>"
     ),
     "chosen": "<Response><Say>Merci</Say><Hangup/></Response>",
+    "hold": "<Response><Pause length='600'/></Response>",
 }
 
 
@@ -246,3 +253,43 @@ def test_a_menu_gets_its_digit_and_machine_detection_reports_it(scene: Scene) ->
     # Pause 2 s in the Gather, one key pressed (1 s), then <Say>Merci</Say> (1 s).
     assert completed.params["CallDuration"] == "4"
     assert (truth["answered_by"], truth["amd_answered_by"]) == ("ivr", "machine_start")
+
+
+def test_a_call_canceled_while_ringing(scene: Scene) -> None:
+    sid = scene.place("+33142765005", "short", status_callback_event=ALL_EVENTS, timeout=600)
+    scene.receiver.wait_for(lambda: len(scene.status_callbacks(sid)) == 2)  # ringing
+
+    scene.twilio.calls(sid).update(status="canceled")
+
+    truth = scene.finished(sid)
+    callbacks = scene.status_callbacks(sid)
+    assert [hook.params["CallStatus"] for hook in callbacks] == [
+        "initiated",
+        "ringing",
+        "canceled",
+    ]
+    assert callbacks[2].params["SipResponseCode"] == "487"
+    assert (truth["status"], truth["ended_by"], truth["answer_offset_s"]) == (
+        "canceled",
+        "api",
+        None,
+    )
+    assert scene.twilio.calls(sid).fetch().status == "canceled"
+
+
+def test_a_call_hung_up_through_the_api_reports_its_simulated_talk_time(scene: Scene) -> None:
+    sid = scene.place("+33142765006", "hold", status_callback_event=ALL_EVENTS)
+    scene.receiver.wait_for(lambda: len(scene.status_callbacks(sid)) == 3)  # in-progress
+
+    scene.twilio.calls(sid).update(status="completed")
+
+    truth = scene.finished(sid)
+    answered, completed = scene.status_callbacks(sid)[2:]
+    call = scene.twilio.calls(sid).fetch()
+    assert completed.params["CallStatus"] == "completed"
+    assert completed.params["SipResponseCode"] == "200"
+    talk_s = int(completed.params["CallDuration"])
+    assert call.duration == str(talk_s) == str(truth["duration_s"])
+    assert seconds_between(answered, completed) == talk_s
+    assert talk_s < 600  # ended before the ten-minute <Pause>
+    assert truth["ended_by"] == "api"

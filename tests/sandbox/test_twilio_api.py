@@ -101,7 +101,8 @@ def test_hang_up_a_call_the_runner_answered(twilio: Client, sandbox: RunningSand
     assert twilio.calls(sid).update(status="canceled").status == "in-progress"
     call = twilio.calls(sid).update(status="completed")
 
-    assert (call.status, call.answered_by, call.duration) == ("completed", "human", "22")
+    # `duration` is the talk time, from the answer (as `CallDuration`), not from `start_time`.
+    assert (call.status, call.answered_by, call.duration) == ("completed", "human", "12")
     assert call.start_time == (answered_at - timedelta(seconds=10)).replace(microsecond=0)
     assert call.end_time is not None
 
