@@ -92,6 +92,8 @@ class Call:
     duration_s: int | None = None
     answered_by: str | None = None
     answered_at: datetime | None = None
+    # Where the client reached the API (`https://api.twilio.com` for Twilio): recording URLs.
+    api_base_url: str | None = None
 
     @property
     def queue_time_ms(self) -> int:

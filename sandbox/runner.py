@@ -17,13 +17,14 @@ from urllib.parse import urljoin
 
 import httpx
 
+from sandbox.audio import Utterance, render_wav
 from sandbox.auth import Account
 from sandbox.callbacks import Params, Webhooks
 from sandbox.calls import Call, CallInstructions, CallStatus, CallStore, UnknownCall
 from sandbox.errors import SandboxConfigError
 from sandbox.truth import CallTruth, TruthLog
 from sandbox.twiml import Gather, Hangup, Pause, Play, Redirect, Say, TwimlError, Verb, parse_twiml
-from sandbox.wire import API_VERSION, rfc2822
+from sandbox.wire import API_VERSION, account_path, rfc2822
 from sandbox.world import Answer, Behaviour, Outcome, World
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ AMD_VERDICTS = {
     },
 }
 SPEECH_CONFIDENCE = "0.92"
+# The recording parameters Twilio adds to the `completed` status callback when `Record=true`.
+COMPLETED_RECORDING = frozenset({"RecordingUrl", "RecordingSid", "RecordingDuration"})
 
 
 class _CallEnded(Exception):
@@ -142,6 +145,7 @@ class CallSession:
         self._deadline_reason = "callee"
         self.instructions = call.instructions
         self._waiting_since: float | None = None
+        self.utterances: list[Utterance] = []
         self._waiting_s = 0
 
     def at(self) -> datetime:
@@ -260,6 +264,8 @@ class CallSession:
             and self.behaviour.hangup_after_s <= options.time_limit_s
             else "time-limit"
         )
+        greeting_s = Say(self.behaviour.greeting).duration_s if self.behaviour.greeting else 0
+        self.utterances.append(Utterance("callee", 0, greeting_s))
         await self.status_callback("answered", "in-progress", self._amd_params())
         if self.amd_answered_by and options.async_amd and options.async_amd_status_callback:
             params = [
@@ -300,6 +306,7 @@ class CallSession:
     ) -> tuple[list[Verb], str | None] | None:
         """Play one verb; a new document to run instead of the rest, if it leads elsewhere."""
         if isinstance(verb, Say | Play):
+            self._utter("caller", verb.duration_s)
             await self.wait(verb.duration_s)
         elif isinstance(verb, Pause):
             await self.wait(verb.length_s)
@@ -325,7 +332,9 @@ class CallSession:
             await self.wait(max(1, len(digits)))
             result = [("Digits", digits.split(gather.finish_on_key)[0])]
         elif "speech" in gather.input and self.behaviour.greeting:
-            await self.wait(Say(self.behaviour.greeting).duration_s)
+            speech_s = Say(self.behaviour.greeting).duration_s
+            self._utter("callee", speech_s)
+            await self.wait(speech_s)
             result = [("SpeechResult", self.behaviour.greeting), ("Confidence", SPEECH_CONFIDENCE)]
         else:
             await self.wait(gather.timeout_s)
@@ -386,7 +395,11 @@ class CallSession:
         ]
         if status is CallStatus.COMPLETED:
             extra.append(("Duration", str(math.ceil(talk_s / 60))))  # billed minutes
+        recording_params = self._record(talk_s) if status is CallStatus.COMPLETED else []
+        extra += [(name, value) for name, value in recording_params if name in COMPLETED_RECORDING]
         await self.status_callback("completed", str(status), [*extra, *self._amd_params()])
+        if recording_params:
+            await self.recording_status_callback(recording_params)
         answered = self.answer_offset_s is not None
         await self.runner.truth.record(
             CallTruth(
@@ -405,7 +418,57 @@ class CallSession:
                 status=str(status),
                 sip_response_code=sip_response_code,
                 ended_by=ended_by,
+                recording_sid=dict(recording_params).get("RecordingSid"),
             )
+        )
+
+    def _utter(self, speaker: str, duration_s: int) -> None:
+        if self.answer_offset_s is not None:
+            start_s = self.offset_s - self.answer_offset_s
+            self.utterances.append(Utterance(speaker, start_s, duration_s))
+
+    def _record(self, talk_s: int) -> list[tuple[str, str]]:
+        """With `Record=true`, store the call's audio; the recording's callback parameters."""
+        options = self.call.options
+        if not options.record or self.answer_offset_s is None:
+            return []
+        dual = options.recording_channels == "dual"
+        answered_at = self.started_at + timedelta(seconds=self.answer_offset_s)
+        recording = self.store.add_recording(
+            self.call.sid,
+            media={"wav": render_wav(talk_s, self.utterances, dual=dual)},
+            duration_s=talk_s,
+            channels=2 if dual else 1,
+            start_time=answered_at,
+        )
+        api_base_url = self.call.api_base_url or "https://api.twilio.com"
+        account_sid = self.runner.account.sid
+        url = f"{api_base_url}{account_path(account_sid)}/Recordings/{recording.sid}"
+        return [
+            ("RecordingSid", recording.sid),
+            ("RecordingUrl", url),
+            ("RecordingDuration", str(talk_s)),
+            ("RecordingChannels", str(recording.channels)),
+            ("RecordingStartTime", rfc2822(answered_at) or ""),
+            ("RecordingSource", recording.source),
+            ("RecordingTrack", options.recording_track),
+            ("RecordingStatus", "completed"),
+        ]
+
+    async def recording_status_callback(self, recording_params: Params) -> None:
+        options = self.call.options
+        if (
+            not options.recording_status_callback
+            or "completed" not in options.recording_status_callback_events
+        ):
+            return
+        params = [
+            ("AccountSid", self.runner.account.sid),
+            ("CallSid", self.call.sid),
+            *recording_params,
+        ]
+        await self.webhooks.send(
+            options.recording_status_callback, options.recording_status_callback_method, params
         )
 
     def base_params(self, call_status: str) -> list[tuple[str, str]]:

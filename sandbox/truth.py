@@ -26,6 +26,7 @@ class CallTruth:
     status: str
     sip_response_code: int
     ended_by: str
+    recording_sid: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Twilio's parameter names put `from` beside `to`; `from` is a Python keyword.

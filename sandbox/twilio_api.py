@@ -94,6 +94,7 @@ class TwilioApi:
             instructions=params.instructions,
             options=params.options,
         )
+        call.api_base_url = str(request.base_url).rstrip("/")
         return JSONResponse(self._render(call), status_code=201)
 
     async def list_calls(self, request: Request) -> Response:

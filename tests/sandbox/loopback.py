@@ -84,6 +84,7 @@ class Receiver:
         return Starlette(
             routes=[
                 Route("/status", status, methods=["POST", "GET"]),
+                Route("/recording", status, methods=["POST"]),
                 Route("/twiml/{name}", twiml, methods=["POST", "GET"]),
             ]
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
+import httpx
 import pytest
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
@@ -293,3 +296,37 @@ def test_a_call_hung_up_through_the_api_reports_its_simulated_talk_time(scene: S
     assert seconds_between(answered, completed) == talk_s
     assert talk_s < 600  # ended before the ten-minute <Pause>
     assert truth["ended_by"] == "api"
+
+
+def test_a_recorded_call_has_playable_dual_channel_audio(scene: Scene) -> None:
+    sid = scene.place(
+        "+33142765001",
+        "short",
+        record=True,
+        recording_channels="dual",
+        recording_status_callback=f"{scene.receiver_url}/recording",
+    )
+
+    truth = scene.finished(sid)
+    scene.receiver.wait_for(lambda: len(scene.receiver.for_call(sid, "/recording")) == 1)
+
+    [completed] = scene.status_callbacks(sid)
+    [recorded] = scene.receiver.for_call(sid, "/recording")
+    assert_signed(recorded)
+    assert recorded.params["RecordingStatus"] == "completed"
+    assert recorded.params["RecordingSource"] == "OutboundAPI"
+    assert recorded.params["RecordingChannels"] == "2"
+    assert recorded.params["RecordingDuration"] == completed.params["CallDuration"] == "4"
+    assert completed.params["RecordingSid"] == recorded.params["RecordingSid"]
+    assert completed.params["RecordingUrl"] == recorded.params["RecordingUrl"]
+    assert truth["recording_sid"] == recorded.params["RecordingSid"]
+
+    media = httpx.get(
+        recorded.params["RecordingUrl"] + ".wav", auth=(ACCOUNT.sid, ACCOUNT.auth_token)
+    )
+    assert media.status_code == 200
+    with wave.open(io.BytesIO(media.content)) as audio:
+        assert (audio.getnchannels(), audio.getframerate()) == (2, 8000)
+        assert audio.getnframes() == 4 * 8000
+    recording = scene.twilio.recordings(recorded.params["RecordingSid"]).fetch()
+    assert (recording.call_sid, recording.duration, recording.channels) == (sid, "4", 2)
