@@ -56,6 +56,15 @@ rings = 100
 
 [numbers."+33142765006"]
 rings = 1
+
+[numbers."+33142765007"]
+outcome = "failed"
+
+[numbers."+33142765008"]
+rings = 5
+answer = "machine"
+greeting = "Vous êtes sur la messagerie de la mairie, laissez un message"
+hangup_after_s = 10
 """
 
 
@@ -330,3 +339,33 @@ def test_a_recorded_call_has_playable_dual_channel_audio(scene: Scene) -> None:
         assert audio.getnframes() == 4 * 8000
     recording = scene.twilio.recordings(recorded.params["RecordingSid"]).fetch()
     assert (recording.call_sid, recording.duration, recording.channels) == (sid, "4", 2)
+
+
+def test_an_invalid_number_fails_without_ringing(scene: Scene) -> None:
+    sid = scene.place("+33142765007", "short", status_callback_event=ALL_EVENTS)
+
+    truth = scene.finished(sid)
+    callbacks = scene.status_callbacks(sid)
+
+    assert [hook.params["CallStatus"] for hook in callbacks] == ["initiated", "failed"]
+    assert callbacks[1].params["SipResponseCode"] == "404"
+    assert (truth["status"], truth["rings"], truth["ended_by"]) == ("failed", 0, "network")
+    assert scene.twilio.calls(sid).fetch().status == "failed"
+
+
+def test_a_voicemail_is_detected_and_hangs_up_after_its_greeting(scene: Scene) -> None:
+    sid = scene.place(
+        "+33142765008",
+        "long",
+        status_callback_event=ALL_EVENTS,
+        machine_detection="DetectMessageEnd",
+    )
+
+    truth = scene.finished(sid)
+    ringing, answered, completed = scene.status_callbacks(sid)[1:]
+
+    assert seconds_between(ringing, answered) == 5 * 5
+    assert answered.params["AnsweredBy"] == completed.params["AnsweredBy"] == "machine_end_beep"
+    assert completed.params["CallDuration"] == "10"
+    assert (truth["answered_by"], truth["ended_by"], truth["rings"]) == ("machine", "callee", 5)
+    assert scene.twilio.calls(sid).fetch().answered_by == "machine_end_beep"
