@@ -25,7 +25,7 @@ from sandbox.errors import SandboxConfigError
 from sandbox.truth import CallTruth, TruthLog
 from sandbox.twiml import Gather, Hangup, Pause, Play, Redirect, Say, TwimlError, Verb, parse_twiml
 from sandbox.wire import API_VERSION, account_path, rfc2822
-from sandbox.world import Answer, Behaviour, Outcome, World
+from sandbox.world import AfterHold, Answer, Behaviour, MenuEntry, Outcome, World
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +146,9 @@ class CallSession:
         self.instructions = call.instructions
         self._waiting_since: float | None = None
         self.utterances: list[Utterance] = []
+        self.menu_choice: str | None = None
+        self.transfer: MenuEntry | None = None
+        self.transfer_started_s = 0
         self._waiting_s = 0
 
     def at(self) -> datetime:
@@ -308,6 +311,8 @@ class CallSession:
         if isinstance(verb, Say | Play):
             self._utter("caller", verb.duration_s)
             await self.wait(verb.duration_s)
+            if isinstance(verb, Play) and verb.digits:
+                self._choose(verb.digits)
         elif isinstance(verb, Pause):
             await self.wait(verb.length_s)
         elif isinstance(verb, Hangup):
@@ -331,11 +336,12 @@ class CallSession:
                 digits = digits[: gather.num_digits]
             await self.wait(max(1, len(digits)))
             result = [("Digits", digits.split(gather.finish_on_key)[0])]
-        elif "speech" in gather.input and self.behaviour.greeting:
-            speech_s = Say(self.behaviour.greeting).duration_s
-            self._utter("callee", speech_s)
-            await self.wait(speech_s)
-            result = [("SpeechResult", self.behaviour.greeting), ("Confidence", SPEECH_CONFIDENCE)]
+        elif "speech" in gather.input:
+            speech = await self._listen(gather.timeout_s)
+            if speech:
+                result = [("SpeechResult", speech), ("Confidence", SPEECH_CONFIDENCE)]
+            elif not gather.action_on_empty_result:
+                return None
         else:
             await self.wait(gather.timeout_s)
             if not gather.action_on_empty_result:
@@ -401,6 +407,7 @@ class CallSession:
         if recording_params:
             await self.recording_status_callback(recording_params)
         answered = self.answer_offset_s is not None
+        transfer_outcome, hold_s = self._transfer_truth()
         await self.runner.truth.record(
             CallTruth(
                 sid=self.call.sid,
@@ -419,8 +426,61 @@ class CallSession:
                 sip_response_code=sip_response_code,
                 ended_by=ended_by,
                 recording_sid=dict(recording_params).get("RecordingSid"),
+                menu_choice=self.menu_choice,
+                transfer_outcome=transfer_outcome,
+                hold_s=hold_s,
             )
         )
+
+    def _choose(self, digits: str) -> None:
+        """The caller keyed `digits` into the callee's menu: the first listed key transfers."""
+        if self.transfer is not None:
+            return
+        for key in digits:
+            if key in self.behaviour.menu:
+                self.menu_choice, self.transfer = key, self.behaviour.menu[key]
+                self.transfer_started_s = self.offset_s
+                if self.transfer.then is AfterHold.DROPPED:
+                    dropped_at_s = self.offset_s + self.transfer.hold_s
+                    if self.deadline_s is None or dropped_at_s < self.deadline_s:
+                        self.deadline_s, self._deadline_reason = dropped_at_s, "callee"
+                return
+
+    def _on_hold_until_s(self) -> int | None:
+        if self.transfer is None:
+            return None
+        return self.transfer_started_s + self.transfer.hold_s
+
+    async def _listen(self, timeout_s: int) -> str | None:
+        """A speech `<Gather>`: what the far end says next, or None after `timeout_s` of silence.
+
+        The callee's greeting, or after a transfer the hold (silence) then the new party's.
+        """
+        speaker_greeting = self.behaviour.greeting
+        hold_until_s = self._on_hold_until_s()
+        if self.transfer is not None and hold_until_s is not None:
+            if self.offset_s < hold_until_s:
+                if hold_until_s - self.offset_s > timeout_s:
+                    await self.wait(timeout_s)
+                    return None
+                await self.wait(hold_until_s - self.offset_s)
+            speaker_greeting = self.transfer.greeting
+        if not speaker_greeting:
+            await self.wait(timeout_s)
+            return None
+        speech_s = Say(speaker_greeting).duration_s
+        self._utter("callee", speech_s)
+        await self.wait(speech_s)
+        return speaker_greeting
+
+    def _transfer_truth(self) -> tuple[str | None, int | None]:
+        """The transfer's outcome and the hold actually lived (less if the call ended first)."""
+        hold_until_s = self._on_hold_until_s()
+        if self.transfer is None or hold_until_s is None:
+            return None, None
+        held_s = min(self.offset_s, hold_until_s) - self.transfer_started_s
+        outcome = str(self.transfer.then) if self.offset_s >= hold_until_s else "abandoned"
+        return outcome, held_s
 
     def _utter(self, speaker: str, duration_s: int) -> None:
         if self.answer_offset_s is not None:

@@ -27,6 +27,9 @@ class CallTruth:
     sip_response_code: int
     ended_by: str
     recording_sid: str | None = None
+    menu_choice: str | None = None
+    transfer_outcome: str | None = None
+    hold_s: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Twilio's parameter names put `from` beside `to`; `from` is a Python keyword.

@@ -35,6 +35,26 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+class AfterHold(StrEnum):
+    """What a transfer from a menu leads to once the hold is over."""
+
+    HUMAN = "human"
+    VOICEMAIL = "voicemail"
+    DROPPED = "dropped"
+
+
+@dataclass(frozen=True, slots=True)
+class MenuEntry:
+    """A menu key's transfer: `hold_s` of ringback or music, then `then` (who speaks `greeting`)."""
+
+    hold_s: int = 0
+    then: AfterHold = AfterHold.HUMAN
+    greeting: str = "Bonjour, je vous écoute."  # see DEFAULT_TRANSFER_GREETING
+
+    def to_json(self) -> dict[str, Any]:
+        return {"hold_s": self.hold_s, "then": str(self.then), "greeting": self.greeting}
+
+
 @dataclass(frozen=True, slots=True)
 class Behaviour:
     """What a number does when called: rings `rings` times, then is answered or ends.
@@ -50,6 +70,8 @@ class Behaviour:
     hangup_after_s: int | None = 30
     digits: str | None = None
     post_dial_delay_s: int = 1
+    # A menu (usually with answer = "ivr"): the caller's DTMF (`<Play digits>`) picks an entry.
+    menu: Mapping[str, MenuEntry] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,10 +82,12 @@ class Behaviour:
             "hangup_after_s": self.hangup_after_s,
             "digits": self.digits,
             "post_dial_delay_s": self.post_dial_delay_s,
+            "menu": {key: entry.to_json() for key, entry in self.menu.items()},
         }
 
 
 DEFAULT_BEHAVIOUR = Behaviour()
+DEFAULT_TRANSFER_GREETING = MenuEntry().greeting
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +112,19 @@ class WorldFileError(SandboxConfigError):
 
 
 _BEHAVIOUR_KEYS = frozenset(
-    {"rings", "answer", "outcome", "greeting", "hangup_after_s", "digits", "post_dial_delay_s"}
+    {
+        "rings",
+        "answer",
+        "outcome",
+        "greeting",
+        "hangup_after_s",
+        "digits",
+        "post_dial_delay_s",
+        "menu",
+    }
 )
+_MENU_ENTRY_KEYS = frozenset({"hold_s", "then", "greeting"})
+DTMF_KEYS = frozenset("0123456789*#")
 _TOP_KEYS = frozenset({"ring_cadence_s", "default", "numbers"})
 
 
@@ -144,6 +179,10 @@ def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
         not isinstance(digits, str) or not digits or set(digits) - set("0123456789*#")
     ):
         raise WorldFileError(source, f"{key}.digits", "must be DTMF keys (0-9, *, #)")
+    menu = {
+        menu_key: _menu_entry(source, f'{key}.menu."{menu_key}"', menu_key, entry)
+        for menu_key, entry in _table(source, f"{key}.menu", table.get("menu", {})).items()
+    }
     default_rings = 0 if outcome is not None else DEFAULT_BEHAVIOUR.rings
     return Behaviour(
         rings=_integer(source, f"{key}.rings", table, default_rings, minimum=0),
@@ -155,6 +194,22 @@ def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
         post_dial_delay_s=_integer(
             source, f"{key}.post_dial_delay_s", table, DEFAULT_BEHAVIOUR.post_dial_delay_s
         ),
+        menu=menu,
+    )
+
+
+def _menu_entry(source: str, key: str, menu_key: str, value: object) -> MenuEntry:
+    if len(menu_key) != 1 or menu_key not in DTMF_KEYS:
+        raise WorldFileError(source, key, "a menu key is one DTMF key (0-9, *, #)")
+    table = _table(source, key, value)
+    _reject_unknown(source, key + ".", table, _MENU_ENTRY_KEYS)
+    greeting = table.get("greeting", DEFAULT_TRANSFER_GREETING)
+    if not isinstance(greeting, str):
+        raise WorldFileError(source, f"{key}.greeting", "must be a string")
+    return MenuEntry(
+        hold_s=_integer(source, f"{key}.hold_s", table, 0),
+        then=_choice(source, f"{key}.then", table.get("then", "human"), AfterHold),
+        greeting=greeting,
     )
 
 

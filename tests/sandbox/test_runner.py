@@ -57,6 +57,21 @@ rings = 100
 [numbers."+33142765006"]
 rings = 1
 
+[numbers."+33142765009"]
+rings = 1
+answer = "ivr"
+greeting = "Tapez 1 pour l'état civil, 2 pour l'urbanisme"
+hangup_after_s = 120
+
+[numbers."+33142765009".menu."1"]
+hold_s = 20
+then = "dropped"
+
+[numbers."+33142765009".menu."2"]
+hold_s = 40
+then = "human"
+greeting = "Service urbanisme, bonjour"
+
 [numbers."+33142765007"]
 outcome = "failed"
 
@@ -109,6 +124,16 @@ DOCUMENTS = {
     ),
     "chosen": "<Response><Say>Merci</Say><Hangup/></Response>",
     "hold": "<Response><Pause length='600'/></Response>",
+    "press-1": (
+        "<Response><Pause length='3'/><Play digits='w1'/><Redirect>listen</Redirect></Response>"
+    ),
+    "press-2": (
+        "<Response><Pause length='3'/><Play digits='w2'/><Redirect>listen</Redirect></Response>"
+    ),
+    "listen": (
+        "<Response><Gather input='speech' timeout='10' actionOnEmptyResult='true' "
+        "action='/twiml/listen'/></Response>"
+    ),
 }
 
 
@@ -369,3 +394,41 @@ def test_a_voicemail_is_detected_and_hangs_up_after_its_greeting(scene: Scene) -
     assert completed.params["CallDuration"] == "10"
     assert (truth["answered_by"], truth["ended_by"], truth["rings"]) == ("machine", "callee", 5)
     assert scene.twilio.calls(sid).fetch().answered_by == "machine_end_beep"
+
+
+@pytest.mark.parametrize(
+    ("document", "outcome", "hold_s", "talk_s", "ended_by"),
+    [
+        # Pause 3 s, keys 1 s, held 40 s (four empty 10 s gathers), greeting 2 s, then the
+        # IVR's own 120 s limit ends the call while the caller keeps listening.
+        ("press-2", "human", 40, 120, "callee"),
+        # Pause 3 s, keys 1 s, held 20 s, then dropped.
+        ("press-1", "dropped", 20, 24, "callee"),
+    ],
+)
+def test_a_menu_choice_transfers_after_a_hold(
+    scene: Scene, document: str, outcome: str, hold_s: int, talk_s: int, ended_by: str
+) -> None:
+    scene.receiver.documents["listen"] = DOCUMENTS["listen"]
+    sid = scene.place("+33142765009", document)
+
+    truth = scene.finished(sid)
+
+    assert truth["menu_choice"] == document[-1]
+    assert (truth["transfer_outcome"], truth["hold_s"]) == (outcome, hold_s)
+    assert (truth["duration_s"], truth["ended_by"]) == (talk_s, ended_by)
+    heard = [
+        hook.params["SpeechResult"]
+        for hook in scene.receiver.for_call(sid, "/twiml/listen")
+        if "SpeechResult" in hook.params
+    ]
+    if outcome == "human":
+        assert heard[0] == "Service urbanisme, bonjour"
+        empty = [
+            h
+            for h in scene.receiver.for_call(sid, "/twiml/listen")
+            if "SpeechResult" not in h.params
+        ]
+        assert len(empty) >= 3  # three empty gathers while on hold
+    else:
+        assert heard == []

@@ -48,6 +48,11 @@ def test_listed_numbers_get_their_behaviour_and_others_the_default() -> None:
         ('[numbers."+33142765001"]\noutcome = "busy"\nanswer = "human"', 'numbers."+33142765001"'),
         ('[default]\nhangup_after_s = "30"', "default.hangup_after_s"),
         ("ring_cadence_s = 0", "ring_cadence_s"),
+        ('[numbers."+33142765001".menu."12"]\nhold_s = 5', 'numbers."+33142765001".menu."12"'),
+        (
+            '[numbers."+33142765001".menu."2"]\nthen = "music"',
+            'numbers."+33142765001".menu."2".then',
+        ),
         ("numbers = [", "(syntax)"),
     ],
 )
