@@ -92,7 +92,9 @@ class CallRunner:
         self._calls: dict[str, asyncio.Task[None]] = {}
 
     async def __aenter__(self) -> Self:
-        self._client = httpx.AsyncClient(transport=self._transport, timeout=15.0)
+        # Hundreds of calls may post at once: the default pool (100) would make them time out.
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        self._client = httpx.AsyncClient(transport=self._transport, timeout=15.0, limits=limits)
         self._loop_task = asyncio.create_task(self._dial_due_calls(), name="sandbox-call-runner")
         return self
 
@@ -267,6 +269,8 @@ class CallSession:
             and self.behaviour.hangup_after_s <= options.time_limit_s
             else "time-limit"
         )
+        if options.send_digits:  # keyed in right after the answer, e.g. a menu choice
+            self._choose(options.send_digits)
         greeting_s = Say(self.behaviour.greeting).duration_s if self.behaviour.greeting else 0
         self.utterances.append(Utterance("callee", 0, greeting_s))
         await self.status_callback("answered", "in-progress", self._amd_params())

@@ -85,6 +85,7 @@ class Receiver:
             routes=[
                 Route("/status", status, methods=["POST", "GET"]),
                 Route("/recording", status, methods=["POST"]),
+                Route("/amd", status, methods=["POST"]),
                 Route("/twiml/{name}", twiml, methods=["POST", "GET"]),
             ]
         )

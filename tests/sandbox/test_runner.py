@@ -432,3 +432,33 @@ def test_a_menu_choice_transfers_after_a_hold(
         assert len(empty) >= 3  # three empty gathers while on hold
     else:
         assert heard == []
+
+
+def test_async_machine_detection_posts_its_verdict_apart(scene: Scene) -> None:
+    sid = scene.place(
+        "+33142765008",
+        "long",
+        machine_detection="Enable",
+        async_amd="true",
+        async_amd_status_callback=f"{scene.receiver_url}/amd",
+    )
+
+    scene.finished(sid)
+
+    [verdict] = scene.receiver.for_call(sid, "/amd")
+    assert_signed(verdict)
+    assert verdict.params["AnsweredBy"] == "machine_start"
+    assert verdict.params["AccountSid"] == ACCOUNT.sid
+
+
+def test_send_digits_picks_a_menu_entry(scene: Scene) -> None:
+    sid = scene.place("+33142765009", "hold", send_digits="W1")
+
+    truth = scene.finished(sid)
+
+    assert (truth["menu_choice"], truth["transfer_outcome"], truth["hold_s"]) == (
+        "1",
+        "dropped",
+        20,
+    )
+    assert truth["duration_s"] == 20
