@@ -42,6 +42,7 @@ AMD_VERDICTS = {
     },
 }
 SPEECH_CONFIDENCE = "0.92"
+MAX_DOCUMENTS_WITHOUT_TIME = 50
 # The recording parameters Twilio adds to the `completed` status callback when `Record=true`.
 COMPLETED_RECORDING = frozenset({"RecordingUrl", "RecordingSid", "RecordingDuration"})
 
@@ -291,6 +292,7 @@ class CallSession:
         """Run the call's TwiML until `<Hangup>` or the end of the document."""
         verbs, document_url = await self.load(self.instructions)
         index = 0
+        documents_without_time = (0, self.offset_s)
         while index < len(verbs):
             verb = verbs[index]
             index += 1
@@ -304,6 +306,14 @@ class CallSession:
                 next_document = await self.load(current)
             if next_document is None:
                 continue
+            # Documents that redirect forever without letting time pass would spin the runner.
+            count, since_s = documents_without_time
+            documents_without_time = (
+                (count + 1, since_s) if since_s == self.offset_s else (0, self.offset_s)
+            )
+            if documents_without_time[0] > MAX_DOCUMENTS_WITHOUT_TIME:
+                logger.warning("call %s: TwiML loops without pausing; hanging up", self.call.sid)
+                break
             verbs, document_url = next_document
             index = 0
         await self.end("caller")

@@ -124,6 +124,7 @@ DOCUMENTS = {
     ),
     "chosen": "<Response><Say>Merci</Say><Hangup/></Response>",
     "hold": "<Response><Pause length='600'/></Response>",
+    "spin": "<Response><Redirect>spin</Redirect></Response>",
     "press-1": (
         "<Response><Pause length='3'/><Play digits='w1'/><Redirect>listen</Redirect></Response>"
     ),
@@ -462,3 +463,13 @@ def test_send_digits_picks_a_menu_entry(scene: Scene) -> None:
         20,
     )
     assert truth["duration_s"] == 20
+
+
+def test_twiml_that_redirects_forever_without_pausing_is_hung_up(scene: Scene) -> None:
+    sid = scene.place("+33155550000", "spin")
+
+    truth = scene.finished(sid)
+
+    assert (truth["status"], truth["duration_s"]) == ("completed", 0)
+    fetches = scene.receiver.for_call(sid, "/twiml/spin")
+    assert 50 < len(fetches) < 60
