@@ -55,7 +55,8 @@ def sandbox(calls_per_second: float) -> Iterator[RunningSandbox]:
     store = CallStore(CallPacer(calls_per_second))
     app = create_app(ACCOUNT, store)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    listener = socket.socket()
+    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections (else +40 ms each).
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.bind(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
