@@ -49,6 +49,12 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="secondes réelles par seconde simulée (0.01 : cent fois plus vite ; défaut 1)",
     )
     parser.add_argument(
+        "--callback-jitter-s",
+        type=float,
+        default=0.0,
+        help="retard aléatoire (secondes réelles) de chaque rappel d'état : ordre d'arrivée mêlé",
+    )
+    parser.add_argument(
         "--truth",
         type=Path,
         help="journal de vérité (JSON lines), une ligne par appel terminé",
@@ -66,7 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             account,
             store,
             world,
-            timing=RunnerTiming(time_scale=arguments.time_scale),
+            timing=RunnerTiming(
+                time_scale=arguments.time_scale, callback_jitter_s=arguments.callback_jitter_s
+            ),
             truth=TruthLog(arguments.truth),
         )
     except SandboxConfigError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -63,10 +64,17 @@ class RunnerTiming:
     poll_interval_s: float = 0.02
     # A wait checks this often (real seconds) whether the call was ended through the REST API.
     check_interval_s: float = 0.05
+    # Above 0, each status callback leaves after a random real delay up to this: they may
+    # then arrive out of order, as Twilio warns they can.
+    callback_jitter_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.time_scale > 0:
             raise SandboxConfigError(f"the time scale must be positive, got {self.time_scale}")
+        if not self.callback_jitter_s >= 0:
+            raise SandboxConfigError(
+                f"the callback jitter must not be negative, got {self.callback_jitter_s}"
+            )
 
 
 class CallRunner:
@@ -91,6 +99,8 @@ class CallRunner:
         self._client: httpx.AsyncClient | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._calls: dict[str, asyncio.Task[None]] = {}
+        self._deliveries: set[asyncio.Task[None]] = set()
+        self._jitter = random.Random()  # noqa: S311 (delivery shuffling, not security)
 
     async def __aenter__(self) -> Self:
         # Hundreds of calls may post at once: the default pool (100) would make them time out.
@@ -105,7 +115,11 @@ class CallRunner:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        tasks = [task for task in (self._loop_task, *self._calls.values()) if task is not None]
+        tasks = [
+            task
+            for task in (self._loop_task, *self._calls.values(), *self._deliveries)
+            if task is not None
+        ]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -119,6 +133,18 @@ class CallRunner:
                     task = asyncio.create_task(self._play(call), name=f"sandbox-call-{call.sid}")
                     self._calls[call.sid] = task
             await asyncio.sleep(self.timing.poll_interval_s)
+
+    def deliver_later(self, webhooks: Webhooks, url: str, method: str, params: Params) -> None:
+        """Send a callback after a random delay, without holding the call up."""
+        delay_s = self._jitter.uniform(0, self.timing.callback_jitter_s)
+
+        async def deliver() -> None:
+            await asyncio.sleep(delay_s)
+            await webhooks.send(url, method, params)
+
+        task = asyncio.create_task(deliver())
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
 
     async def _play(self, call: Call) -> None:
         assert self._client is not None  # noqa: S101 (set by __aenter__)
@@ -578,4 +604,9 @@ class CallSession:
             *extra,
         ]
         self.sequence_number += 1
+        if self.runner.timing.callback_jitter_s > 0:
+            self.runner.deliver_later(
+                self.webhooks, options.status_callback, options.status_callback_method, params
+            )
+            return
         await self.webhooks.send(options.status_callback, options.status_callback_method, params)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,7 @@ from sandbox import (
     CallRunner,
     CallStore,
     RunnerTiming,
+    SandboxConfigError,
     TruthLog,
     create_app,
     parse_world,
@@ -139,18 +141,17 @@ DOCUMENTS = {
 
 
 @pytest.fixture
-def scene(tmp_path: Path) -> Iterator[Scene]:
+def timing() -> RunnerTiming:
+    return RunnerTiming(time_scale=0.005, poll_interval_s=0.01)
+
+
+@pytest.fixture
+def scene(tmp_path: Path, timing: RunnerTiming) -> Iterator[Scene]:
     receiver = Receiver()
     truth_path = tmp_path / "truth.jsonl"
     truth = TruthLog(truth_path)
     store = CallStore(CallPacer(100))
-    runner = CallRunner(
-        ACCOUNT,
-        store,
-        parse_world(WORLD),
-        timing=RunnerTiming(time_scale=0.005, poll_interval_s=0.01),
-        truth=truth,
-    )
+    runner = CallRunner(ACCOUNT, store, parse_world(WORLD), timing=timing, truth=truth)
     with (
         serve(receiver.app()) as receiver_url,
         serve(create_app(ACCOUNT, store, runner=runner)) as sandbox_url,
@@ -473,3 +474,35 @@ def test_twiml_that_redirects_forever_without_pausing_is_hung_up(scene: Scene) -
     assert (truth["status"], truth["duration_s"]) == ("completed", 0)
     fetches = scene.receiver.for_call(sid, "/twiml/spin")
     assert 50 < len(fetches) < 60
+
+
+@pytest.mark.parametrize(
+    "timing", [RunnerTiming(time_scale=0.005, poll_interval_s=0.01, callback_jitter_s=0.3)]
+)
+def all_four_arrived(scene: Scene, sid: str) -> bool:
+    return len(scene.status_callbacks(sid)) == 4
+
+
+def test_jittered_callbacks_may_arrive_out_of_order_but_all_arrive(scene: Scene) -> None:
+    sids = [
+        scene.place(f"+3314276500{n}", "short", status_callback_event=ALL_EVENTS) for n in (1, 4)
+    ]
+    for sid in sids:
+        scene.finished(sid)
+        scene.receiver.wait_for(partial(all_four_arrived, scene, sid))
+
+        callbacks = scene.status_callbacks(sid)
+        assert [hook.params["SequenceNumber"] for hook in callbacks] == ["0", "1", "2", "3"]
+        assert [hook.params["CallStatus"] for hook in callbacks] == [
+            "initiated",
+            "ringing",
+            "in-progress",
+            "completed",
+        ]
+        for hook in callbacks:
+            assert_signed(hook)
+
+
+def test_a_negative_jitter_is_refused() -> None:
+    with pytest.raises(SandboxConfigError, match="jitter"):
+        RunnerTiming(callback_jitter_s=-1)
