@@ -43,6 +43,9 @@ AMD_VERDICTS = {
     },
 }
 SPEECH_CONFIDENCE = "0.92"
+# A callee who picks up "at the Nth ring" does so during that ring's tone (1.5 s long in France),
+# so that a caller counting floor(T / cadence) + 1 rings hears exactly N.
+ANSWER_INTO_RING_S = 1
 MAX_DOCUMENTS_WITHOUT_TIME = 50
 # The recording parameters Twilio adds to the `completed` status callback when `Record=true`.
 COMPLETED_RECORDING = frozenset({"RecordingUrl", "RecordingSid", "RecordingDuration"})
@@ -260,7 +263,10 @@ class CallSession:
         behaviour = self.behaviour
         cadence_s = self.runner.world.ring_cadence_s
         timeout_s = self.call.options.timeout_s
-        ring_s = behaviour.rings * cadence_s
+        if behaviour.outcome is None and behaviour.rings > 0:
+            ring_s = (behaviour.rings - 1) * cadence_s + ANSWER_INTO_RING_S
+        else:
+            ring_s = behaviour.rings * cadence_s
         unanswered = behaviour.outcome is Outcome.NO_ANSWER or ring_s >= timeout_s
         if unanswered:
             ring_s = timeout_s

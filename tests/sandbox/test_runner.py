@@ -195,7 +195,8 @@ def test_four_rings_then_a_person_answers(scene: Scene) -> None:
         assert "AnsweredBy" not in hook.params  # no machine detection asked
     initiated, ringing, answered, completed = callbacks
     assert seconds_between(initiated, ringing) == 1  # post-dial delay
-    assert seconds_between(ringing, answered) == 4 * 5  # four rings, one every 5 s
+    # Answered during the 4th ring: rings start every 5 s, the 4th at 15 s.
+    assert seconds_between(ringing, answered) == 3 * 5 + 1
     # <Say>Bonjour</Say> lasts one simulated second, then <Pause length="3"/>.
     assert seconds_between(answered, completed) == 4
     assert completed.params["CallDuration"] == "4"
@@ -208,7 +209,7 @@ def test_four_rings_then_a_person_answers(scene: Scene) -> None:
 
     assert truth["rings"] == 4
     assert truth["answered_by"] == "human"
-    assert truth["answer_offset_s"] == 1 + 20  # post-dial delay, then four rings
+    assert truth["answer_offset_s"] == 1 + 16  # post-dial delay, then 1 s into the 4th ring
     assert truth["duration_s"] == 4
     assert truth["status"] == "completed"
     assert truth["ended_by"] == "caller"
@@ -268,10 +269,11 @@ def test_an_unlisted_number_rings_three_times_and_hangs_up_after_30_s(scene: Sce
     assert truth["ended_by"] == "callee"
     call = scene.twilio.calls(sid).fetch()
     assert (call.status, call.duration) == ("completed", "30")
-    # The resource's times are simulated too: dialled, 1 s to ring, 3 rings, 30 s of talk.
+    # The resource's times are simulated too: dialled, 1 s to ring, answered 1 s into the 3rd
+    # ring (11 s), 30 s of talk.
     started = parsedate_to_datetime(str(truth["started_at"]))
     assert call.start_time == started + timedelta(seconds=1)
-    assert call.end_time == started + timedelta(seconds=1 + 15 + 30)
+    assert call.end_time == started + timedelta(seconds=1 + 11 + 30)
 
 
 def test_a_menu_gets_its_digit_and_machine_detection_reports_it(scene: Scene) -> None:
@@ -391,7 +393,7 @@ def test_a_voicemail_is_detected_and_hangs_up_after_its_greeting(scene: Scene) -
     truth = scene.finished(sid)
     ringing, answered, completed = scene.status_callbacks(sid)[1:]
 
-    assert seconds_between(ringing, answered) == 5 * 5
+    assert seconds_between(ringing, answered) == 4 * 5 + 1
     assert answered.params["AnsweredBy"] == completed.params["AnsweredBy"] == "machine_end_beep"
     assert completed.params["CallDuration"] == "10"
     assert (truth["answered_by"], truth["ended_by"], truth["rings"]) == ("machine", "callee", 5)
