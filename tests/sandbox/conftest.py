@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
-import uvicorn
 from openapi_core import OpenAPI
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from sandbox import Account, CallPacer, CallStore, create_app
+from tests.sandbox.loopback import serve
 from tests.sandbox.openapi_conformance import check_exchange, load_spec
 
 ACCOUNT = Account(sid="AC" + "0123456789abcdef" * 2, auth_token="sandbox-token")  # noqa: S106
@@ -54,23 +52,8 @@ def sandbox(calls_per_second: float) -> Iterator[RunningSandbox]:
     """The sandbox API served over HTTP on a free loopback port for one test."""
     store = CallStore(CallPacer(calls_per_second))
     app = create_app(ACCOUNT, store)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections (else +40 ms each).
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    listener.bind(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        while not server.started:
-            if not thread.is_alive():
-                pytest.fail("the sandbox server did not start")
-            threading.Event().wait(0.01)
-        yield RunningSandbox(f"http://127.0.0.1:{port}", ACCOUNT, store)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        listener.close()
+    with serve(app, lifespan="off") as base_url:
+        yield RunningSandbox(base_url, ACCOUNT, store)
 
 
 @pytest.fixture
