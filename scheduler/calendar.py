@@ -7,38 +7,24 @@ from functools import lru_cache
 
 import holidays
 
-from config.opening_hours import OpeningHours, parse_opening_hours
+from config.opening_hours import Interval, OpeningHours, parse_opening_hours
 
 MONDAY_TO_FRIDAY = frozenset(range(5))
 
-Interval = tuple[int, int]
-"""Minutes since local midnight: ``(start, end)``, end excluded."""
-
 
 @lru_cache(maxsize=64)
-def _holiday_table(subdivision: str | None, year: int) -> dict[date, str]:
-    table = holidays.country_holidays("FR", subdiv=subdivision, years=year, language="fr")
-    return dict(table.items())
+def _holiday_dates(subdivision: str | None, year: int) -> frozenset[date]:
+    return frozenset(holidays.country_holidays("FR", subdiv=subdivision, years=year))
 
 
-def holiday_name(day: date, subdivision: str | None) -> str | None:
-    """The public holiday falling on ``day`` where the structure is, or None.
+def is_public_holiday(day: date, subdivision: str | None) -> bool:
+    """Whether ``day`` is a public holiday where the structure is.
 
     ``subdivision`` is the ``holidays`` package's code: ``57`` (Moselle), ``6AE`` (Alsace),
     ``971``..``976`` (overseas departments), ``PM``, ``BL``, ``MF``, ... or None for the rest
     of France.
     """
-    return _holiday_table(subdivision, day.year).get(day)
-
-
-def is_public_holiday(day: date, subdivision: str | None) -> bool:
-    """Whether ``day`` is a public holiday where the structure is."""
-    return day in _holiday_table(subdivision, day.year)
-
-
-def is_working_day(day: date, subdivision: str | None) -> bool:
-    """Monday to Friday and not a public holiday (a *jour ouvré*)."""
-    return day.weekday() in MONDAY_TO_FRIDAY and not is_public_holiday(day, subdivision)
+    return day in _holiday_dates(subdivision, day.year)
 
 
 def days_between(first: date, last: date) -> list[date]:

@@ -29,7 +29,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from scheduler.calendar import Interval, open_days, working_days_with_hours
+from config.opening_hours import Interval
+from scheduler.calendar import open_days, working_days_with_hours
 from storage.waves import ProbeRow
 
 PROBE_NAMESPACE = uuid.UUID("6c3a8f8e-2b0e-5d7c-9a51-70726f626572")

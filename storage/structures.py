@@ -98,11 +98,13 @@ def upsert_structures(
 
         new_rows = []
         changed_ids: list[int] = []
+        touched: set[str] = set()  # official ids whose contact points are (re)written
         for record in chunk:
             values = _structure_values(record, source)
             current = existing.get(record.official_id)
             if current is None:
                 new_rows.append({"official_id": record.official_id, **values})
+                touched.add(record.official_id)
                 continue
             if current.id is None:  # pragma: no cover - loaded rows always have an id
                 raise ValueError(f"structure {record.official_id} has no id")
@@ -117,6 +119,7 @@ def upsert_structures(
                 .values(**values, updated_at=now)
             )
             changed_ids.append(current.id)
+            touched.add(record.official_id)
             updated += 1
 
         if changed_ids:
@@ -131,9 +134,6 @@ def upsert_structures(
             created += len(new_rows)
         session.flush()
 
-        touched = {r.official_id for r in chunk if r.official_id not in existing}
-        changed = set(changed_ids)
-        touched |= {s.official_id for s in existing.values() if s.id in changed}
         if touched:
             id_of: dict[str, int] = {
                 official_id: structure_id
