@@ -175,6 +175,9 @@ class Attempt(SQLModel, table=True):
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     outcome: str | None = Field(default=None, max_length=64)
+    # What the attempt measured (rings, who answered, hold...), derived from its events and
+    # recomputable from them at any time.
+    measurement: dict[str, Any] = _json(default=dict)
 
 
 class Event(SQLModel, table=True):
@@ -187,6 +190,8 @@ class Event(SQLModel, table=True):
     source: str = Field(max_length=32)
     dedup_key: str | None = Field(default=None, max_length=255, unique=True)
     source_at: datetime = Field(sa_type=UTCDateTime)
+    # "source" when source_at is the source's own instant, "receipt" when it dates nothing.
+    clock: str = Field(default="source", max_length=16)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     payload: dict[str, Any] = _json(default=dict)
 
@@ -217,6 +222,9 @@ class Recording(SQLModel, table=True):
     duration_seconds: float | None = None
     content_type: str = Field(default="audio/wav", max_length=64)
     media_path: str | None = Field(default=None, max_length=1000)
+    sha256: str | None = Field(default=None, max_length=64)
+    size_bytes: int | None = None
+    status: str = Field(default="announced", max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

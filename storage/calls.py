@@ -1,0 +1,274 @@
+"""Queries for carrying out probes: attempts, the events they observe, and their recordings.
+
+Events are appended once per ``dedup_key``: a callback delivered twice, or a fact observed again
+after a restart, is stored the first time only (``record_event`` says whether it was new).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from storage.errors import ConflictError, NotFoundError
+from storage.models import (
+    Attempt,
+    ContactPoint,
+    Event,
+    Persona,
+    Probe,
+    ProbeState,
+    Recording,
+    Structure,
+    Wave,
+)
+from storage.types import utcnow
+
+_STARTABLE = (ProbeState.PLANNED, ProbeState.DISPATCHING, ProbeState.IN_PROGRESS)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptContext:
+    """Everything needed to carry out one attempt of a probe, read in one go."""
+
+    attempt_id: int
+    attempt_number: int
+    probe_id: uuid.UUID
+    channel: str
+    structure_name: str
+    timezone: str
+    contact: str | None
+    persona: dict[str, Any]
+    scenario: dict[str, Any]
+
+
+def start_attempt(session: Session, probe_id: uuid.UUID) -> Attempt:
+    """Record a new attempt of ``probe_id`` *before* contacting anybody, and mark it in progress.
+
+    Raises NotFoundError for an unknown probe and ConflictError when the probe is finished.
+    """
+    probe = session.get(Probe, probe_id, with_for_update=True)
+    if probe is None:
+        raise NotFoundError(f"no probe {probe_id}")
+    if probe.state not in _STARTABLE:
+        raise ConflictError(f"probe {probe_id} is {probe.state}: it cannot be attempted again")
+    probe.attempt_count += 1
+    probe.state = ProbeState.IN_PROGRESS
+    probe.updated_at = utcnow()
+    attempt = Attempt(probe_id=probe_id, number=probe.attempt_count)
+    session.add(probe)
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def attempt_context(session: Session, probe_id: uuid.UUID, number: int) -> AttemptContext:
+    """The probe, structure, contact, persona and frozen scenario of one attempt."""
+    row = session.exec(
+        select(Attempt, Probe, Structure, Wave)
+        .join(Probe, col(Probe.id) == col(Attempt.probe_id))
+        .join(Structure, col(Structure.id) == col(Probe.structure_id))
+        .join(Wave, col(Wave.id) == col(Probe.wave_id))
+        .where(col(Attempt.probe_id) == probe_id, col(Attempt.number) == number)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no attempt {number} of probe {probe_id}")
+    attempt, probe, structure, wave = row
+    contact = None
+    if probe.contact_point_id is not None:
+        point = session.get(ContactPoint, probe.contact_point_id)
+        contact = None if point is None else point.value
+    catalogue = wave.parameters.get("catalogue", {})
+    scenario = catalogue.get("scenarios", {}).get(probe.scenario_id)
+    persona = catalogue.get("personas", {}).get(probe.persona_id)
+    if persona is None:
+        stored = session.get(Persona, probe.persona_id)
+        persona = {} if stored is None else stored.model_dump()
+    if scenario is None:
+        raise NotFoundError(
+            f"wave {wave.name} has no frozen copy of scenario {probe.scenario_id}; re-create it"
+        )
+    assert attempt.id is not None  # noqa: S101 (a stored row)
+    return AttemptContext(
+        attempt_id=attempt.id,
+        attempt_number=attempt.number,
+        probe_id=probe.id,
+        channel=probe.channel,
+        structure_name=structure.name,
+        timezone=structure.timezone,
+        contact=contact,
+        persona=persona,
+        scenario=scenario,
+    )
+
+
+def find_attempt(session: Session, probe_id: uuid.UUID, number: int) -> Attempt | None:
+    """One attempt of a probe, by its number (1, 2, ...)."""
+    return session.exec(
+        select(Attempt).where(col(Attempt.probe_id) == probe_id, col(Attempt.number) == number)
+    ).first()
+
+
+def set_external_id(session: Session, attempt_id: int, external_id: str) -> None:
+    """Remember the outside world's id for the attempt (Twilio's call SID)."""
+    session.execute(
+        update(Attempt).where(col(Attempt.id) == attempt_id).values(external_id=external_id)
+    )
+
+
+def record_event(
+    session: Session,
+    *,
+    kind: str,
+    source: str,
+    source_at: datetime,
+    received_at: datetime,
+    dedup_key: str | None,
+    payload: dict[str, Any],
+    clock: str = "source",
+    probe_id: uuid.UUID | None = None,
+    attempt_id: int | None = None,
+) -> bool:
+    """Append an event unless one with the same ``dedup_key`` exists; True when it was new."""
+    values = {
+        "id": uuid.uuid4(),
+        "probe_id": probe_id,
+        "attempt_id": attempt_id,
+        "kind": kind,
+        "source": source,
+        "dedup_key": dedup_key,
+        "source_at": source_at,
+        "clock": clock,
+        "received_at": received_at,
+        "payload": payload,
+    }
+    dialect = session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert(Event).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
+    result = session.execute(statement)
+    return bool(getattr(result, "rowcount", 1))
+
+
+def attempt_events(session: Session, attempt_id: int) -> list[Event]:
+    """The events of one attempt, in the order they were received."""
+    return list(
+        session.exec(
+            select(Event)
+            .where(col(Event.attempt_id) == attempt_id)
+            .order_by(col(Event.received_at), col(Event.source_at))
+        )
+    )
+
+
+def probe_events(session: Session, probe_id: uuid.UUID) -> list[Event]:
+    """Every event of a probe, all attempts, in the order they were received."""
+    return list(
+        session.exec(
+            select(Event)
+            .where(col(Event.probe_id) == probe_id)
+            .order_by(col(Event.received_at), col(Event.source_at))
+        )
+    )
+
+
+def call_sid_seen(session: Session, attempt_id: int) -> str | None:
+    """A call SID that a callback of this attempt already named (for reconciliation)."""
+    for event in attempt_events(session, attempt_id):
+        sid = event.payload.get("call_sid")
+        if isinstance(sid, str) and sid:
+            return sid
+    return None
+
+
+def finish_attempt(
+    session: Session,
+    attempt_id: int,
+    *,
+    outcome: str,
+    ended_at: datetime,
+    measurement: dict[str, Any],
+    probe_state: ProbeState,
+) -> None:
+    """Close an attempt with its outcome and measurement, and settle its probe's state."""
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None:
+        raise NotFoundError(f"no attempt {attempt_id}")
+    attempt.outcome = outcome
+    attempt.ended_at = ended_at
+    attempt.measurement = measurement
+    session.add(attempt)
+    probe = session.get(Probe, attempt.probe_id)
+    if probe is not None:
+        probe.state = probe_state
+        probe.updated_at = utcnow()
+        session.add(probe)
+
+
+def remeasure_attempt(session: Session, attempt_id: int, measurement: dict[str, Any]) -> None:
+    """Replace an attempt's derived measurement (after a late or out-of-order event)."""
+    session.execute(
+        update(Attempt).where(col(Attempt.id) == attempt_id).values(measurement=measurement)
+    )
+
+
+def announce_recording(
+    session: Session,
+    *,
+    probe_id: uuid.UUID,
+    attempt_id: int | None,
+    external_id: str,
+    duration_seconds: float | None,
+) -> Recording:
+    """The recording row for ``external_id``, created on first announcement."""
+    recording = session.exec(
+        select(Recording).where(col(Recording.external_id) == external_id)
+    ).first()
+    if recording is None:
+        recording = Recording(
+            probe_id=probe_id,
+            attempt_id=attempt_id,
+            external_id=external_id,
+            duration_seconds=duration_seconds,
+        )
+        session.add(recording)
+        session.flush()
+    return recording
+
+
+def store_recording_media(
+    session: Session,
+    external_id: str,
+    *,
+    media_path: str,
+    content_type: str,
+    sha256: str,
+    size_bytes: int,
+) -> None:
+    """Record where a downloaded recording lies and its checksum."""
+    recording = session.exec(
+        select(Recording).where(col(Recording.external_id) == external_id)
+    ).first()
+    if recording is None:
+        raise NotFoundError(f"no recording {external_id}")
+    if recording.sha256 is not None and recording.sha256 != sha256:
+        raise ConflictError(
+            f"recording {external_id} was stored with checksum {recording.sha256}; the new copy"
+            f" differs ({sha256}): kept the first"
+        )
+    recording.media_path = media_path
+    recording.content_type = content_type
+    recording.sha256 = sha256
+    recording.size_bytes = size_bytes
+    recording.status = "stored"
+    session.add(recording)
+
+
+def recordings_to_fetch(session: Session) -> list[Recording]:
+    """Recordings announced but not yet downloaded (to resume after a restart)."""
+    return list(session.exec(select(Recording).where(col(Recording.status) == "announced")))
