@@ -1,0 +1,186 @@
+"""Twilio's webhook requests: checking their signature and reading them as observed events.
+
+Every request Twilio makes (status callbacks, TwiML fetches, Gather actions, partial speech
+results, machine-detection and recording callbacks) is signed with the account's auth token.
+A request whose ``X-Twilio-Signature`` does not match is not Twilio's and must be refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from twilio.request_validator import RequestValidator
+
+from channels.errors import InvalidCallbackError
+from channels.events import ObservedEvent
+
+SOURCE = "twilio"
+SIGNATURE_HEADER = "X-Twilio-Signature"
+FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
+_STATUS_KINDS = {"in-progress": "call.answered"}
+
+
+class FormParams:
+    """A webhook's form (or query) parameters, keeping repeated names, as the validator needs."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self.pairs = list(pairs)
+
+    def __contains__(self, name: object) -> bool:
+        return any(key == name for key, _ in self.pairs)
+
+    def __iter__(self) -> Any:
+        return iter(dict.fromkeys(key for key, _ in self.pairs))
+
+    def keys(self) -> list[str]:
+        return list(self)
+
+    def getall(self, name: str) -> list[str]:
+        """Every value sent under ``name`` (what ``RequestValidator`` reads)."""
+        return [value for key, value in self.pairs if key == name]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        values = self.getall(name)
+        return values[0] if values else default
+
+    def require(self, name: str) -> str:
+        value = self.get(name)
+        if not value:
+            raise InvalidCallbackError(f"the webhook request has no {name!r} parameter")
+        return value
+
+
+def is_signed_by_twilio(
+    auth_token: str, url: str, params: FormParams | Mapping[str, str], signature: str | None
+) -> bool:
+    """Whether ``signature`` is Twilio's for this exact URL (query included) and form."""
+    if not signature or not auth_token:
+        return False
+    return bool(RequestValidator(auth_token).validate(url, params, signature))
+
+
+def twilio_instant(value: str | None) -> datetime | None:
+    """Twilio's RFC 2822 ``Timestamp`` ("Mon, 23 Nov 2026 11:24:58 +0000") as an aware instant."""
+    if not value:
+        return None
+    try:
+        instant = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        raise InvalidCallbackError(f"unreadable Timestamp {value!r}") from None
+    if instant.tzinfo is None:
+        raise InvalidCallbackError(f"Timestamp {value!r} has no time zone")
+    return instant
+
+
+def status_event(params: FormParams, received_at: datetime) -> ObservedEvent:
+    """A call-progress callback (``StatusCallback``): initiated, ringing, answered or final.
+
+    Dated by Twilio's ``Timestamp``; the same status of the same call is one fact however many
+    times it is delivered.
+    """
+    call_sid = params.require("CallSid")
+    status = params.require("CallStatus")
+    source_at = twilio_instant(params.get("Timestamp"))
+    payload: dict[str, Any] = {"call_sid": call_sid, "status": status}
+    for name, key, cast in (
+        ("SequenceNumber", "sequence", int),
+        ("CallDuration", "call_duration_s", int),
+        ("SipResponseCode", "sip_response_code", int),
+        ("AnsweredBy", "answered_by", str),
+        ("RecordingSid", "recording_sid", str),
+        ("RecordingUrl", "recording_url", str),
+        ("RecordingDuration", "recording_duration_s", int),
+        ("ErrorCode", "error_code", str),
+    ):
+        value = params.get(name)
+        if value:
+            payload[key] = _cast(name, value, cast)
+    return ObservedEvent(
+        kind=_STATUS_KINDS.get(status, f"call.{status}"),
+        source=SOURCE,
+        source_at=source_at or received_at,
+        received_at=received_at,
+        dedup_key=f"twilio:{call_sid}:status:{status}",
+        clock="source" if source_at else "receipt",
+        payload=payload,
+    )
+
+
+def amd_event(params: FormParams, received_at: datetime) -> ObservedEvent:
+    """The verdict of asynchronous answering-machine detection."""
+    call_sid = params.require("CallSid")
+    payload: dict[str, Any] = {"call_sid": call_sid, "answered_by": params.require("AnsweredBy")}
+    duration = params.get("MachineDetectionDuration")
+    if duration:
+        payload["detection_ms"] = _cast("MachineDetectionDuration", duration, int)
+    return _receipt_event("call.amd", f"twilio:{call_sid}:amd", received_at, payload)
+
+
+def recording_event(params: FormParams, received_at: datetime) -> ObservedEvent:
+    """A recording status callback: the recording exists (or failed) and where its media is."""
+    call_sid = params.require("CallSid")
+    recording_sid = params.require("RecordingSid")
+    status = params.get("RecordingStatus") or "completed"
+    payload: dict[str, Any] = {
+        "call_sid": call_sid,
+        "recording_sid": recording_sid,
+        "status": status,
+        "url": params.get("RecordingUrl") or "",
+        "source": params.get("RecordingSource") or "",
+        "channels": _cast("RecordingChannels", params.get("RecordingChannels") or "1", int),
+    }
+    duration = params.get("RecordingDuration")
+    if duration:
+        payload["duration_s"] = _cast("RecordingDuration", duration, int)
+    started = twilio_instant(params.get("RecordingStartTime"))
+    if started is not None:
+        payload["started_at"] = started.isoformat()
+    return _receipt_event(
+        "call.recording", f"twilio:{recording_sid}:recording:{status}", received_at, payload
+    )
+
+
+def speech_started_event(params: FormParams, phase: str, received_at: datetime) -> ObservedEvent:
+    """The first interim speech result of a listening phase: the far end started speaking."""
+    call_sid = params.require("CallSid")
+    payload = {
+        "call_sid": call_sid,
+        "phase": phase,
+        "words": params.get("UnstableSpeechResult") or params.get("StableSpeechResult") or "",
+    }
+    return _receipt_event(
+        "call.speech_started", f"twilio:{call_sid}:speech:{phase}", received_at, payload
+    )
+
+
+def step_event(
+    kind: str, call_sid: str, key: str, received_at: datetime, payload: dict[str, Any]
+) -> ObservedEvent:
+    """A fact of the call script (greeting heard, key sent, transfer asked), dated on receipt."""
+    return _receipt_event(
+        kind, f"twilio:{call_sid}:{key}", received_at, {"call_sid": call_sid, **payload}
+    )
+
+
+def _receipt_event(
+    kind: str, dedup_key: str, received_at: datetime, payload: dict[str, Any]
+) -> ObservedEvent:
+    return ObservedEvent(
+        kind=kind,
+        source=SOURCE,
+        source_at=received_at,
+        received_at=received_at,
+        dedup_key=dedup_key,
+        clock="receipt",
+        payload=payload,
+    )
+
+
+def _cast(name: str, value: str, cast: type) -> Any:
+    try:
+        return cast(value)
+    except ValueError:
+        raise InvalidCallbackError(f"parameter {name} has an unreadable value {value!r}") from None
