@@ -46,6 +46,22 @@ class TwilioSettings(_Section):
     auth_token: SecretStr | None = None
     api_base_url: str = "https://api.twilio.com"
     calls_per_second: float = Field(default=1.0, gt=0)
+    # The address Twilio reaches prober's web app at (https in production); webhook URLs and
+    # their signatures are built on it, so it must be exactly what Twilio requests.
+    webhook_base_url: str = ""
+    # The text-to-speech voice for what the caller says, e.g. "Polly.Lea"; empty: Twilio's default.
+    voice: str = ""
+    machine_detection: bool = True
+    # Real seconds per call second: 1 against Twilio; the sandbox's --time-scale when it runs
+    # calls faster than real time (menu and hold times are measured on prober's clock).
+    time_scale: float = Field(default=1.0, gt=0)
+
+    @field_validator("api_base_url", "webhook_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
 
 
 class SmtpSettings(_Section):
@@ -80,6 +96,13 @@ class MqttSettings(_Section):
     topic_prefix: str = "prober"
 
 
+class WebSettings(_Section):
+    """Where prober's web app (Twilio webhooks, auditor pages) listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+
 class PlanningSettings(_Section):
     """Defaults for wave planning; each can be overridden per wave on the command line."""
 
@@ -107,10 +130,13 @@ class Settings(BaseSettings):
     scenarios_dir: Path = Path("scenarios")
     personas_file: Path = Path("personas.toml")
     criteria_file: Path = Path("criteria.toml")
+    # Call recordings and other downloaded evidence, one folder per probe.
+    recordings_dir: Path = Path("recordings")
     twilio: TwilioSettings = TwilioSettings()
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings = ImapSettings()
     mqtt: MqttSettings = MqttSettings()
+    web: WebSettings = WebSettings()
     planning: PlanningSettings = PlanningSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.

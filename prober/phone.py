@@ -1,0 +1,390 @@
+"""Phone probes end to end: place the call, answer Twilio's webhooks, store and measure.
+
+The attempt is stored before Twilio is asked to call, its call SID right after; every webhook
+becomes an event (stored once, whatever the number of deliveries) and, once the call has ended,
+the attempt's measurement is (re)computed from all its events, so a late or out-of-order
+callback corrects it instead of being lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from channels.errors import PermanentContactError, TransientContactError
+from channels.events import ObservedEvent
+from channels.phone import script as call_script
+from channels.phone.measure import FINAL_KINDS, measure_call
+from channels.phone.script import CallScript, Step, StepReply, StepUrls
+from channels.phone.twilio_client import CallRequest, CallUrls, PlacedCall, TwilioPhone
+from channels.phone.webhooks import FormParams, step_event
+from config.settings import Settings
+from prober.database import Database
+from storage import calls
+from storage.errors import NotFoundError
+from storage.models import ProbeState
+from storage.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptKey:
+    """Which attempt a webhook is about: it rides in the webhook's path."""
+
+    probe_id: uuid.UUID
+    number: int
+
+    @property
+    def path(self) -> str:
+        return f"/twilio/calls/{self.probe_id}/{self.number}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    attempt_id: int
+    script: CallScript
+    time_limit_s: int
+
+
+class PhoneProbes:
+    """Carries out phone probes with ``phone`` and keeps what they observe in the database."""
+
+    def __init__(
+        self, settings: Settings, database: Database, phone: TwilioPhone | None = None
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.phone = phone
+        self.recordings_dir = settings.resolve(settings.recordings_dir)
+        self._calls: dict[AttemptKey, _Call] = {}
+        self._downloads: set[asyncio.Task[Path | None]] = set()
+
+    # -- placing ---------------------------------------------------------------------------
+
+    def webhook_urls(self, key: AttemptKey) -> tuple[CallUrls, StepUrls]:
+        """The attempt's webhook addresses, under the public base URL Twilio reaches."""
+        base = self.settings.twilio.webhook_base_url + key.path
+        return (
+            CallUrls(
+                voice=f"{base}/voice?step={Step.ANSWERED.value}",
+                status=f"{base}/status",
+                amd=f"{base}/amd",
+                recording=f"{base}/recording",
+            ),
+            StepUrls(voice=f"{base}/voice", partial=f"{base}/partial"),
+        )
+
+    async def place(self, probe_id: uuid.UUID) -> PlacedCall | None:
+        """Start an attempt of a phone probe and place its call; None if it could not be.
+
+        A refused number fails the probe with Twilio's reason; a transient failure leaves the
+        probe planned for another try, unless the call may exist, in which case the attempt
+        stays open for reconciliation.
+        """
+        if self.phone is None:
+            raise RuntimeError("PhoneProbes was built without a TwilioPhone: it cannot call")
+        attempt, context = await self.database.run(lambda session: self._start(session, probe_id))
+        key = AttemptKey(probe_id, attempt)
+        phone_section = context.scenario.get("phone") or {}
+        persona_number = str(context.persona.get("caller_id") or "")
+        call_urls, _ = self.webhook_urls(key)
+        request = CallRequest(
+            to=context.contact or "",
+            from_=persona_number,
+            urls=call_urls,
+            ring_timeout_s=int(phone_section.get("max_ring_seconds", 60)),
+            time_limit_s=int(phone_section.get("max_call_seconds", 300)),
+            record=bool(phone_section.get("record", True)),
+            machine_detection=self.settings.twilio.machine_detection,
+        )
+        attempt_id = context.attempt_id
+
+        async def known_sid() -> str | None:
+            return await self.database.run(lambda session: calls.call_sid_seen(session, attempt_id))
+
+        try:
+            placed = await self.phone.place(request, known_sid=known_sid)
+        except PermanentContactError as error:
+            await self._not_placed(attempt_id, "refused", str(error), ProbeState.FAILED, error.code)
+            return None
+        except TransientContactError as error:
+            if error.maybe_made:
+                logger.warning(
+                    "probe %s attempt %s left for reconciliation: %s", probe_id, attempt, error
+                )
+                return None
+            await self._not_placed(
+                attempt_id, "not_placed", str(error), ProbeState.PLANNED, error.code
+            )
+            return None
+        await self.database.run(lambda session: self._placed(session, key, attempt_id, placed))
+        return placed
+
+    def _start(self, session: Session, probe_id: uuid.UUID) -> tuple[int, calls.AttemptContext]:
+        attempt = calls.start_attempt(session, probe_id)
+        context = calls.attempt_context(session, probe_id, attempt.number)
+        if context.contact is None:
+            raise NotFoundError(f"probe {probe_id} has no phone number to call")
+        return attempt.number, context
+
+    def _placed(
+        self, session: Session, key: AttemptKey, attempt_id: int, placed: PlacedCall
+    ) -> None:
+        calls.set_external_id(session, attempt_id, placed.sid)
+        now = utcnow()
+        calls.record_event(
+            session,
+            kind="call.placed",
+            source="prober",
+            source_at=now,
+            received_at=now,
+            clock="receipt",
+            dedup_key=f"attempt:{attempt_id}:placed",
+            payload={
+                "call_sid": placed.sid,
+                "status": placed.status,
+                "reconciled": placed.reconciled,
+            },
+            probe_id=key.probe_id,
+            attempt_id=attempt_id,
+        )
+
+    async def _not_placed(
+        self, attempt_id: int, outcome: str, reason: str, state: ProbeState, code: int | None
+    ) -> None:
+        def work(session: Session) -> None:
+            calls.finish_attempt(
+                session,
+                attempt_id,
+                outcome=outcome,
+                ended_at=utcnow(),
+                measurement={"outcome": outcome, "error": reason, "error_code": code},
+                probe_state=state,
+            )
+
+        await self.database.run(work)
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    async def on_event(self, key: AttemptKey, event: ObservedEvent) -> bool:
+        """Store a callback's event; re-measure the attempt if its call has ended. New or not."""
+        return await self.database.run(lambda session: self._store(session, key, event))
+
+    def _store(self, session: Session, key: AttemptKey, event: ObservedEvent) -> bool:
+        attempt = calls.find_attempt(session, key.probe_id, key.number)
+        attempt_id = None if attempt is None else attempt.id
+        new = calls.record_event(
+            session,
+            kind=event.kind,
+            source=event.source,
+            source_at=event.source_at,
+            received_at=event.received_at,
+            clock=event.clock,
+            dedup_key=event.dedup_key,
+            payload=event.payload,
+            probe_id=key.probe_id if attempt is not None else None,
+            attempt_id=attempt_id,
+        )
+        if attempt is None or attempt_id is None:
+            logger.warning("a Twilio callback names an unknown attempt %s; kept, unattached", key)
+            return new
+        if not new:
+            return False
+        if attempt.external_id is None and event.payload.get("call_sid"):
+            calls.set_external_id(session, attempt_id, str(event.payload["call_sid"]))
+        if event.kind == "call.recording" and event.payload.get("status") == "completed":
+            calls.announce_recording(
+                session,
+                probe_id=key.probe_id,
+                attempt_id=attempt_id,
+                external_id=str(event.payload["recording_sid"]),
+                duration_seconds=event.payload.get("duration_s"),
+            )
+        if event.kind in FINAL_KINDS or attempt.ended_at is not None:
+            self._measure(session, key, attempt_id, ended=attempt.ended_at is None)
+        return True
+
+    def _measure(self, session: Session, key: AttemptKey, attempt_id: int, *, ended: bool) -> None:
+        events = calls.attempt_events(session, attempt_id)
+        time_limit_s = None
+        cached = self._calls.get(key)
+        if cached is not None:
+            time_limit_s = cached.time_limit_s
+        else:
+            context = calls.attempt_context(session, key.probe_id, key.number)
+            time_limit_s = int((context.scenario.get("phone") or {}).get("max_call_seconds", 300))
+        measurement = measure_call(
+            events, time_limit_s=time_limit_s, time_scale=self.settings.twilio.time_scale
+        ).to_json()
+        if ended:
+            final = next(e for e in events if e.kind in FINAL_KINDS)
+            calls.finish_attempt(
+                session,
+                attempt_id,
+                outcome=measurement["outcome"] or final.kind.removeprefix("call."),
+                ended_at=final.source_at,
+                measurement=measurement,
+                probe_state=ProbeState.DONE,
+            )
+        else:
+            calls.remeasure_attempt(session, attempt_id, measurement)
+
+    async def on_voice(
+        self,
+        key: AttemptKey,
+        step: str,
+        query: dict[str, str],
+        params: FormParams,
+        received_at: datetime,
+    ) -> str:
+        """Answer a TwiML request (call answered, speech heard...) with the next document."""
+        call = await self._call(key)
+        if call is None:
+            return call_script.hang_up()
+        call_sid = params.require("CallSid")
+        _, urls = self.webhook_urls(key)
+        speech = params.get("SpeechResult")
+        events: list[ObservedEvent] = []
+        try:
+            current = Step(step)
+        except ValueError:
+            logger.warning("unknown call step %r for %s: hanging up", step, key)
+            return call_script.hang_up()
+        reply: StepReply
+        if current is Step.ANSWERED:
+            reply = call_script.on_answered(call.script, urls)
+            events.append(step_event("call.script_started", call_sid, "script", received_at, {}))
+        elif current is Step.GREETING:
+            reply = call_script.on_greeting(call.script, urls, speech)
+            events.append(self._heard(call_sid, "greeting", params, reply, received_at))
+        elif current in (Step.KEYED, Step.ASKED):
+            via = "menu" if current is Step.KEYED else "request"
+            if current is Step.KEYED:
+                events.append(
+                    step_event(
+                        "call.keyed", call_sid, "keyed", received_at, {"digits": query.get("key")}
+                    )
+                )
+            events.append(
+                step_event(
+                    "call.transfer_requested", call_sid, "transfer", received_at, {"via": via}
+                )
+            )
+            reply = call_script.on_transfer_requested(call.script, urls, current)
+        elif current is Step.HOLD:
+            via = Step.KEYED if query.get("via") == Step.KEYED.value else Step.ASKED
+            reply = call_script.on_hold(call.script, urls, speech, via)
+            if speech:
+                events.append(self._heard(call_sid, "transfer", params, reply, received_at))
+        else:
+            reply = call_script.on_answer(call.script)
+            if speech:
+                events.append(self._heard(call_sid, "answer", params, reply, received_at))
+        if events:
+            await self.database.run(
+                lambda session: [self._store(session, key, event) for event in events]
+            )
+        return reply.twiml
+
+    def _heard(
+        self, call_sid: str, phase: str, params: FormParams, reply: StepReply, received_at: datetime
+    ) -> ObservedEvent:
+        payload: dict[str, Any] = {
+            "phase": phase,
+            "speech": params.get("SpeechResult") or "",
+            "confidence": params.get("Confidence"),
+            "heard": None if reply.heard is None else reply.heard.value,
+            "decision": None if reply.decision is None else reply.decision.value,
+        }
+        if reply.key is not None:
+            payload["key"] = reply.key
+        return step_event("call.heard", call_sid, f"heard:{phase}", received_at, payload)
+
+    async def _call(self, key: AttemptKey) -> _Call | None:
+        cached = self._calls.get(key)
+        if cached is not None:
+            return cached
+
+        def load(session: Session) -> _Call | None:
+            try:
+                context = calls.attempt_context(session, key.probe_id, key.number)
+            except NotFoundError:
+                return None
+            phone = context.scenario.get("phone") or {}
+            language = call_script.twilio_language(str(context.scenario.get("language", "fr")))
+            return _Call(
+                attempt_id=context.attempt_id,
+                script=CallScript(
+                    request=str(phone.get("request", "")),
+                    language=language,
+                    voice=self.settings.twilio.voice or None,
+                    transfer_to=phone.get("transfer_to"),
+                    ivr_choice=phone.get("ivr_choice"),
+                ),
+                time_limit_s=int(phone.get("max_call_seconds", 300)),
+            )
+
+        call = await self.database.run(load)
+        if call is not None:
+            self._calls[key] = call
+        return call
+
+    # -- recordings ------------------------------------------------------------------------
+
+    def fetch_recording_later(self, key: AttemptKey, recording_sid: str) -> None:
+        """Download a recording in the background (the webhook answers at once)."""
+        task = asyncio.create_task(self.fetch_recording(key, recording_sid))
+        self._downloads.add(task)
+        task.add_done_callback(self._downloads.discard)
+
+    async def fetch_recording(self, key: AttemptKey, recording_sid: str) -> Path | None:
+        """Download, checksum and file a recording; None (logged) if it cannot be fetched now."""
+        if self.phone is None:
+            return None
+        try:
+            media = await self.phone.download_recording(recording_sid)
+        except (PermanentContactError, TransientContactError) as error:
+            logger.warning("recording %s not downloaded yet: %s", recording_sid, error)
+            return None
+        folder = self.recordings_dir / str(key.probe_id)
+        path = folder / f"{recording_sid}.wav"
+        digest = hashlib.sha256(media).hexdigest()
+        await asyncio.to_thread(_write_atomically, path, media)
+
+        def store(session: Session) -> None:
+            calls.store_recording_media(
+                session,
+                recording_sid,
+                media_path=str(path),
+                content_type="audio/wav",
+                sha256=digest,
+                size_bytes=len(media),
+            )
+
+        await self.database.run(store)
+        return path
+
+    async def drain(self) -> None:
+        """Wait for the downloads under way (at shutdown)."""
+        if self._downloads:
+            await asyncio.gather(*self._downloads, return_exceptions=True)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(path.suffix + ".part")
+    with partial.open("wb") as file:
+        file.write(data)
+        file.flush()
+        os.fsync(file.fileno())
+    partial.replace(path)
