@@ -294,6 +294,12 @@ class CallStore:
         except KeyError:
             raise UnknownRecording(sid) from None
 
+    def recordings_of(self, call_sid: str) -> list[Recording]:
+        """A call's recordings, oldest first."""
+        return [
+            recording for recording in self._recordings.values() if recording.call_sid == call_sid
+        ]
+
     def recording_media(self, sid: str, extension: str) -> bytes:
         """The media file of a recording in one format; `UnknownRecording` if absent."""
         try:

@@ -24,7 +24,18 @@ from sandbox.callbacks import Params, Webhooks
 from sandbox.calls import Call, CallInstructions, CallStatus, CallStore, UnknownCall
 from sandbox.errors import SandboxConfigError
 from sandbox.truth import CallTruth, TruthLog
-from sandbox.twiml import Gather, Hangup, Pause, Play, Redirect, Say, TwimlError, Verb, parse_twiml
+from sandbox.twiml import (
+    Gather,
+    Hangup,
+    Pause,
+    Play,
+    Record,
+    Redirect,
+    Say,
+    TwimlError,
+    Verb,
+    parse_twiml,
+)
 from sandbox.wire import API_VERSION, account_path, rfc2822
 from sandbox.world import AfterHold, Answer, Behaviour, MenuEntry, Outcome, World
 
@@ -43,6 +54,9 @@ AMD_VERDICTS = {
     },
 }
 SPEECH_CONFIDENCE = "0.92"
+# A partial result (`partialResultCallback`) is posted as speech starts: its first words, unsure.
+PARTIAL_RESULT_WORDS = 2
+PARTIAL_RESULT_STABILITY = "0.1"
 # A callee who picks up "at the Nth ring" does so during that ring's tone (1.5 s long in France),
 # so that a caller counting floor(T / cadence) + 1 rings hears exactly N.
 ANSWER_INTO_RING_S = 1
@@ -182,6 +196,8 @@ class CallSession:
         self.transfer: MenuEntry | None = None
         self.transfer_started_s = 0
         self._waiting_s = 0
+        self._request_made = False
+        self.partial_sequence_number = 0
 
     def at(self) -> datetime:
         """The simulated instant the call has reached (the start of the current wait)."""
@@ -359,6 +375,8 @@ class CallSession:
             await self.wait(verb.duration_s)
             if isinstance(verb, Play) and verb.digits:
                 self._choose(verb.digits)
+            if isinstance(verb, Say):
+                self._request_said()
         elif isinstance(verb, Pause):
             await self.wait(verb.length_s)
         elif isinstance(verb, Hangup):
@@ -368,6 +386,8 @@ class CallSession:
             return await self.fetch(url, verb.method)
         elif isinstance(verb, Gather):
             return await self.gather(verb, document_url)
+        elif isinstance(verb, Record):
+            return await self.record(verb, document_url)
         return None
 
     async def gather(
@@ -375,6 +395,8 @@ class CallSession:
     ) -> tuple[list[Verb], str | None] | None:
         for prompt in gather.prompts:
             await self.wait(prompt.duration_s if not isinstance(prompt, Pause) else prompt.length_s)
+            if isinstance(prompt, Say):
+                self._request_said()
         result: list[tuple[str, str]] = []
         digits = self.behaviour.digits
         if "dtmf" in gather.input and digits:
@@ -383,7 +405,7 @@ class CallSession:
             await self.wait(max(1, len(digits)))
             result = [("Digits", digits.split(gather.finish_on_key)[0])]
         elif "speech" in gather.input:
-            speech = await self._listen(gather.timeout_s)
+            speech = await self._listen(gather, document_url)
             if speech:
                 result = [("SpeechResult", speech), ("Confidence", SPEECH_CONFIDENCE)]
             elif not gather.action_on_empty_result:
@@ -450,8 +472,16 @@ class CallSession:
         recording_params = self._record(talk_s) if status is CallStatus.COMPLETED else []
         extra += [(name, value) for name, value in recording_params if name in COMPLETED_RECORDING]
         await self.status_callback("completed", str(status), [*extra, *self._amd_params()])
-        if recording_params:
-            await self.recording_status_callback(recording_params)
+        options = self.call.options
+        callback = options.recording_status_callback
+        if (
+            recording_params
+            and callback
+            and "completed" in options.recording_status_callback_events
+        ):
+            await self.recording_status_callback(
+                recording_params, callback, options.recording_status_callback_method
+            )
         answered = self.answer_offset_s is not None
         transfer_outcome, hold_s = self._transfer_truth()
         await self.runner.truth.record(
@@ -484,24 +514,37 @@ class CallSession:
             return
         for key in digits:
             if key in self.behaviour.menu:
-                self.menu_choice, self.transfer = key, self.behaviour.menu[key]
-                self.transfer_started_s = self.offset_s
-                if self.transfer.then is AfterHold.DROPPED:
-                    dropped_at_s = self.offset_s + self.transfer.hold_s
-                    if self.deadline_s is None or dropped_at_s < self.deadline_s:
-                        self.deadline_s, self._deadline_reason = dropped_at_s, "callee"
+                self.menu_choice = key
+                self._start_transfer(self.behaviour.menu[key])
                 return
+
+    def _request_said(self) -> None:
+        """The caller finished its first `<Say>`: a person who transfers on request does so."""
+        if self._request_made:
+            return
+        self._request_made = True
+        if self.behaviour.transfer is not None and self.transfer is None:
+            self._start_transfer(self.behaviour.transfer)
+
+    def _start_transfer(self, transfer: MenuEntry) -> None:
+        """Put the call on hold now; after `hold_s` the new party greets, or nobody does."""
+        self.transfer, self.transfer_started_s = transfer, self.offset_s
+        if transfer.then is AfterHold.DROPPED:
+            dropped_at_s = self.offset_s + transfer.hold_s
+            if self.deadline_s is None or dropped_at_s < self.deadline_s:
+                self.deadline_s, self._deadline_reason = dropped_at_s, "callee"
 
     def _on_hold_until_s(self) -> int | None:
         if self.transfer is None:
             return None
         return self.transfer_started_s + self.transfer.hold_s
 
-    async def _listen(self, timeout_s: int) -> str | None:
-        """A speech `<Gather>`: what the far end says next, or None after `timeout_s` of silence.
+    async def _listen(self, gather: Gather, document_url: str | None) -> str | None:
+        """A speech `<Gather>`: what the far end says next, or None after `timeout` of silence.
 
         The callee's greeting, or after a transfer the hold (silence) then the new party's.
         """
+        timeout_s = gather.timeout_s
         speaker_greeting = self.behaviour.greeting
         hold_until_s = self._on_hold_until_s()
         if self.transfer is not None and hold_until_s is not None:
@@ -514,10 +557,100 @@ class CallSession:
         if not speaker_greeting:
             await self.wait(timeout_s)
             return None
+        await self.partial_result(gather, document_url, speaker_greeting)
         speech_s = Say(speaker_greeting).duration_s
         self._utter("callee", speech_s)
         await self.wait(speech_s)
         return speaker_greeting
+
+    async def partial_result(self, gather: Gather, document_url: str | None, speech: str) -> None:
+        """Post the interim result of speech that starts now to `partialResultCallback`."""
+        if not gather.partial_result_callback:
+            return
+        url = urljoin(document_url or "", gather.partial_result_callback)
+        params = [
+            ("AccountSid", self.runner.account.sid),
+            ("ApiVersion", API_VERSION),
+            ("CallSid", self.call.sid),
+            ("LanguageCode", gather.language),
+            ("SequenceNumber", str(self.partial_sequence_number)),
+            ("Stability", PARTIAL_RESULT_STABILITY),
+            ("StableSpeechResult", ""),
+            ("UnstableSpeechResult", _first_words(speech, PARTIAL_RESULT_WORDS)),
+        ]
+        self.partial_sequence_number += 1
+        await self.webhooks.send(url, gather.partial_result_callback_method, params)
+
+    async def record(
+        self, record: Record, document_url: str | None
+    ) -> tuple[list[Verb], str | None] | None:
+        """`<Record>` the far end, silent while it waits for a message (as a voicemail does).
+
+        It ends after `timeout` of silence, at `maxLength`, or when the call ends; then the
+        recording's `action` (Digits=hangup if the call ended) is posted.
+        """
+        started_s = self.offset_s
+        length_s = record.max_length_s
+        if record.timeout_s > 0:
+            length_s = min(record.timeout_s, record.max_length_s)
+        ended: _CallEnded | None = None
+        try:
+            await self.wait(length_s)
+        except _CallEnded as call_ended:
+            ended = call_ended
+        duration_s = self.offset_s - started_s
+        try:
+            recording_params = self._store_recording(
+                self._far_end_audio(started_s, duration_s),
+                duration_s=duration_s,
+                dual=False,
+                started_at=self.started_at + timedelta(seconds=started_s),
+                source="RecordVerb",
+                track="inbound",
+            )
+        except UnknownCall:  # deleted through the REST API meanwhile
+            raise ended or _CallEnded("api") from None
+        callback = record.recording_status_callback
+        if callback and "completed" in record.recording_status_callback_events:
+            await self.recording_status_callback(
+                recording_params,
+                urljoin(document_url or "", callback),
+                record.recording_status_callback_method,
+            )
+        recorded = dict(recording_params)
+        extra = [
+            ("RecordingUrl", recorded["RecordingUrl"]),
+            ("RecordingDuration", recorded["RecordingDuration"]),
+            ("RecordingSid", recorded["RecordingSid"]),
+        ]
+        # Twilio requests the current document again when <Record> has no action.
+        action = urljoin(document_url or "", record.action or "")
+        if ended is not None:
+            if action:  # the call is over: the answer to this request is not run
+                params = [
+                    *self.base_params("completed"),
+                    *self._amd_params(),
+                    *extra,
+                    ("Digits", "hangup"),
+                ]
+                await self.webhooks.send(action, record.method, params)
+            raise ended
+        if not action:
+            return None
+        return await self.fetch(action, record.method, extra)
+
+    def _far_end_audio(self, start_s: int, duration_s: int) -> list[Utterance]:
+        """The callee's speech within a stretch of the call, shifted to start at 0."""
+        if self.answer_offset_s is None:
+            return []
+        start_s -= self.answer_offset_s
+        heard = []
+        for utterance in self.utterances:
+            first = max(utterance.start_s, start_s)
+            last = min(utterance.start_s + utterance.duration_s, start_s + duration_s)
+            if utterance.speaker == "callee" and last > first:
+                heard.append(Utterance("callee", first - start_s, last - first))
+        return heard
 
     def _transfer_truth(self) -> tuple[str | None, int | None]:
         """The transfer's outcome and the hold actually lived (less if the call ended first)."""
@@ -538,14 +671,33 @@ class CallSession:
         options = self.call.options
         if not options.record or self.answer_offset_s is None:
             return []
-        dual = options.recording_channels == "dual"
-        answered_at = self.started_at + timedelta(seconds=self.answer_offset_s)
+        return self._store_recording(
+            self.utterances,
+            duration_s=talk_s,
+            dual=options.recording_channels == "dual",
+            started_at=self.started_at + timedelta(seconds=self.answer_offset_s),
+            source="OutboundAPI",
+            track=options.recording_track,
+        )
+
+    def _store_recording(
+        self,
+        utterances: list[Utterance],
+        *,
+        duration_s: int,
+        dual: bool,
+        started_at: datetime,
+        source: str,
+        track: str,
+    ) -> list[tuple[str, str]]:
+        """Register a finished recording and its WAV; the recording's callback parameters."""
         recording = self.store.add_recording(
             self.call.sid,
-            media={"wav": render_wav(talk_s, self.utterances, dual=dual)},
-            duration_s=talk_s,
+            media={"wav": render_wav(duration_s, utterances, dual=dual)},
+            duration_s=duration_s,
             channels=2 if dual else 1,
-            start_time=answered_at,
+            source=source,
+            start_time=started_at,
         )
         api_base_url = self.call.api_base_url or "https://api.twilio.com"
         account_sid = self.runner.account.sid
@@ -553,29 +705,24 @@ class CallSession:
         return [
             ("RecordingSid", recording.sid),
             ("RecordingUrl", url),
-            ("RecordingDuration", str(talk_s)),
+            ("RecordingDuration", str(duration_s)),
             ("RecordingChannels", str(recording.channels)),
-            ("RecordingStartTime", rfc2822(answered_at) or ""),
+            ("RecordingStartTime", rfc2822(started_at) or ""),
             ("RecordingSource", recording.source),
-            ("RecordingTrack", options.recording_track),
+            ("RecordingTrack", track),
             ("RecordingStatus", "completed"),
         ]
 
-    async def recording_status_callback(self, recording_params: Params) -> None:
-        options = self.call.options
-        if (
-            not options.recording_status_callback
-            or "completed" not in options.recording_status_callback_events
-        ):
-            return
+    async def recording_status_callback(
+        self, recording_params: Params, url: str, method: str
+    ) -> None:
+        """Post a finished recording's `completed` event to its `RecordingStatusCallback`."""
         params = [
             ("AccountSid", self.runner.account.sid),
             ("CallSid", self.call.sid),
             *recording_params,
         ]
-        await self.webhooks.send(
-            options.recording_status_callback, options.recording_status_callback_method, params
-        )
+        await self.webhooks.send(url, method, params)
 
     def base_params(self, call_status: str) -> list[tuple[str, str]]:
         """The parameters of every voice webhook, with Twilio's names."""
@@ -616,3 +763,9 @@ class CallSession:
             )
             return
         await self.webhooks.send(options.status_callback, options.status_callback_method, params)
+
+
+def _first_words(speech: str, count: int) -> str:
+    """The first `count` words of `speech`, without punctuation, as a recognizer hears them."""
+    words = (word.strip(".,;:!?…") for word in speech.split())
+    return " ".join([word for word in words if word][:count])

@@ -1,4 +1,7 @@
-"""TwiML read into the verbs the call runner plays: Say, Play, Pause, Gather, Redirect, Hangup."""
+"""TwiML read into the verbs the call runner plays.
+
+Say, Play, Pause, Gather, Record, Redirect and Hangup.
+"""
 
 from __future__ import annotations
 
@@ -69,9 +72,29 @@ class Gather:
     finish_on_key: str = "#"
     action_on_empty_result: bool = False
     prompts: tuple[Say | Play | Pause, ...] = field(default_factory=tuple)
+    # Interim speech results are posted here as the far end starts speaking.
+    partial_result_callback: str | None = None
+    partial_result_callback_method: str = "POST"
+    language: str = "en-US"
 
 
-Verb = Say | Play | Pause | Hangup | Redirect | Gather
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Record the far end until `timeout_s` of silence (0: none), `max_length_s`, or a hangup."""
+
+    action: str | None = None
+    method: str = "POST"
+    timeout_s: int = 5
+    max_length_s: int = 3600
+    play_beep: bool = True
+    finish_on_key: str = "1234567890*#"
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: tuple[str, ...] = ("completed",)
+    trim: str = "trim-silence"
+
+
+Verb = Say | Play | Pause | Hangup | Redirect | Gather | Record
 
 
 def parse_twiml(document: str | bytes) -> list[Verb]:
@@ -118,15 +141,45 @@ def _verb(element: ElementTree.Element) -> Verb:
         num_digits = element.get("numDigits")
         return Gather(
             action=element.get("action"),
-            method=element.get("method", "POST").upper(),
+            method=_method(element, "method"),
             input=frozenset(element.get("input", "dtmf").split()),
             timeout_s=_int(element, "timeout", 5),
             num_digits=None if num_digits is None else _int(element, "numDigits", 1),
             finish_on_key=element.get("finishOnKey", "#"),
             action_on_empty_result=element.get("actionOnEmptyResult", "false").lower() == "true",
             prompts=tuple(prompts),
+            partial_result_callback=element.get("partialResultCallback"),
+            partial_result_callback_method=_method(element, "partialResultCallbackMethod"),
+            language=element.get("language", "en-US"),
+        )
+    if tag == "Record":
+        events = tuple(element.get("recordingStatusCallbackEvent", "completed").split())
+        return Record(
+            action=element.get("action"),
+            method=_method(element, "method"),
+            timeout_s=_int(element, "timeout", 5),
+            max_length_s=_int(element, "maxLength", 3600),
+            play_beep=_boolean(element, "playBeep", True),
+            finish_on_key=element.get("finishOnKey", "1234567890*#"),
+            recording_status_callback=element.get("recordingStatusCallback"),
+            recording_status_callback_method=_method(element, "recordingStatusCallbackMethod"),
+            recording_status_callback_events=events or ("completed",),
+            trim=element.get("trim", "trim-silence"),
         )
     raise TwimlError(f"<{tag}> is not a verb the sandbox can run")
+
+
+def _method(element: ElementTree.Element, name: str) -> str:
+    return element.get(name, "POST").upper()
+
+
+def _boolean(element: ElementTree.Element, name: str, default: bool) -> bool:
+    raw = element.get(name)
+    if raw is None:
+        return default
+    if raw.lower() not in ("true", "false"):
+        raise TwimlError(f"<{element.tag} {name}={raw!r}> is neither true nor false")
+    return raw.lower() == "true"
 
 
 def _int(element: ElementTree.Element, name: str, default: int) -> int:

@@ -36,7 +36,7 @@ class Outcome(StrEnum):
 
 
 class AfterHold(StrEnum):
-    """What a transfer from a menu leads to once the hold is over."""
+    """What a transfer (from a menu, or by the person who answered) leads to after the hold."""
 
     HUMAN = "human"
     VOICEMAIL = "voicemail"
@@ -45,7 +45,10 @@ class AfterHold(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
-    """A menu key's transfer: `hold_s` of ringback or music, then `then` (who speaks `greeting`)."""
+    """A transfer: `hold_s` of ringback or music, then `then` (who speaks `greeting`).
+
+    Used for a menu key's entry and for a person's `transfer` on request.
+    """
 
     hold_s: int = 0
     then: AfterHold = AfterHold.HUMAN
@@ -72,6 +75,8 @@ class Behaviour:
     post_dial_delay_s: int = 1
     # A menu (usually with answer = "ivr"): the caller's DTMF (`<Play digits>`) picks an entry.
     menu: Mapping[str, MenuEntry] = field(default_factory=dict)
+    # A person who transfers the call once the caller has made its request (its first <Say>).
+    transfer: MenuEntry | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +88,7 @@ class Behaviour:
             "digits": self.digits,
             "post_dial_delay_s": self.post_dial_delay_s,
             "menu": {key: entry.to_json() for key, entry in self.menu.items()},
+            "transfer": None if self.transfer is None else self.transfer.to_json(),
         }
 
 
@@ -121,6 +127,7 @@ _BEHAVIOUR_KEYS = frozenset(
         "digits",
         "post_dial_delay_s",
         "menu",
+        "transfer",
     }
 )
 _MENU_ENTRY_KEYS = frozenset({"hold_s", "then", "greeting"})
@@ -183,6 +190,13 @@ def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
         menu_key: _menu_entry(source, f'{key}.menu."{menu_key}"', menu_key, entry)
         for menu_key, entry in _table(source, f"{key}.menu", table.get("menu", {})).items()
     }
+    transfer = None
+    if "transfer" in table:
+        if outcome is not None:
+            raise WorldFileError(
+                source, f"{key}.transfer", "needs someone to answer; remove it or the outcome"
+            )
+        transfer = _transfer(source, f"{key}.transfer", table["transfer"])
     default_rings = 0 if outcome is not None else DEFAULT_BEHAVIOUR.rings
     return Behaviour(
         rings=_integer(source, f"{key}.rings", table, default_rings, minimum=0),
@@ -195,12 +209,18 @@ def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
             source, f"{key}.post_dial_delay_s", table, DEFAULT_BEHAVIOUR.post_dial_delay_s
         ),
         menu=menu,
+        transfer=transfer,
     )
 
 
 def _menu_entry(source: str, key: str, menu_key: str, value: object) -> MenuEntry:
     if len(menu_key) != 1 or menu_key not in DTMF_KEYS:
         raise WorldFileError(source, key, "a menu key is one DTMF key (0-9, *, #)")
+    return _transfer(source, key, value)
+
+
+def _transfer(source: str, key: str, value: object) -> MenuEntry:
+    """A menu entry's or a person's transfer table: hold_s, then, greeting."""
     table = _table(source, key, value)
     _reject_unknown(source, key + ".", table, _MENU_ENTRY_KEYS)
     greeting = table.get("greeting", DEFAULT_TRANSFER_GREETING)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +13,10 @@ from openapi_core import OpenAPI
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from sandbox import Account, CallPacer, CallStore, create_app
+from sandbox import Account, CallPacer, CallStore, RunnerTiming, create_app
 from tests.sandbox.loopback import serve
 from tests.sandbox.openapi_conformance import check_exchange, load_spec
+from tests.sandbox.scene import Scene, open_scene
 
 ACCOUNT = Account(sid="AC" + "0123456789abcdef" * 2, auth_token="sandbox-token")  # noqa: S106
 
@@ -90,3 +92,16 @@ def twilio(sandbox: RunningSandbox, exchanges: RecordedExchanges) -> Iterator[Cl
     yield client
     assert http_client.session is not None
     http_client.session.close()
+
+
+@pytest.fixture
+def timing() -> RunnerTiming:
+    """The runner's clock for a scene: 200 simulated seconds per real second."""
+    return RunnerTiming(time_scale=0.005, poll_interval_s=0.01)
+
+
+@pytest.fixture
+def scene(tmp_path: Path, timing: RunnerTiming) -> Iterator[Scene]:
+    """The sandbox with its runner and the test world, a webhook receiver, the twilio client."""
+    with open_scene(tmp_path / "truth.jsonl", timing) as scene:
+        yield scene

@@ -43,7 +43,7 @@ def serve(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on") -> Iterator[st
 
 @dataclass(frozen=True)
 class Webhook:
-    """One request the sandbox made: where, how, signed how, with which form parameters."""
+    """One request the sandbox made: where, how, signed how, with which form (or query) values."""
 
     method: str
     url: str
@@ -62,6 +62,8 @@ class Receiver:
     def app(self) -> Starlette:
         async def record(request: Request) -> Webhook:
             body = (await request.body()).decode()
+            if request.method == "GET":
+                body = request.url.query
             params = dict(parse_qsl(body, keep_blank_values=True))
             webhook = Webhook(
                 request.method,
@@ -87,6 +89,7 @@ class Receiver:
                 Route("/status", status, methods=["POST", "GET"]),
                 Route("/recording", status, methods=["POST"]),
                 Route("/amd", status, methods=["POST"]),
+                Route("/partial", status, methods=["POST", "GET"]),
                 Route("/twiml/{name}", twiml, methods=["POST", "GET"]),
             ]
         )

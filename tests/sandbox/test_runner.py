@@ -4,171 +4,23 @@ from __future__ import annotations
 
 import io
 import wave
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
-from pathlib import Path
 
 import httpx
 import pytest
-from twilio.request_validator import RequestValidator
-from twilio.rest import Client
 
-from sandbox import (
-    Account,
-    CallPacer,
-    CallRunner,
-    CallStore,
-    RunnerTiming,
-    SandboxConfigError,
-    TruthLog,
-    create_app,
-    parse_world,
-    read_truth,
+from sandbox import RunnerTiming, SandboxConfigError
+from tests.sandbox.scene import (
+    ACCOUNT,
+    ALL_EVENTS,
+    CALLER,
+    DOCUMENTS,
+    Scene,
+    assert_signed,
+    seconds_between,
 )
-from tests.sandbox.loopback import Receiver, Webhook, serve
-
-ACCOUNT = Account(sid="AC" + "0123456789abcdef" * 2, auth_token="runner-token")  # noqa: S106
-CALLER = "+33970000001"
-ALL_EVENTS = ["initiated", "ringing", "answered", "completed"]
-
-WORLD = """
-[numbers."+33142765001"]
-rings = 4
-answer = "human"
-greeting = "Mairie du onzième, bonjour"
-hangup_after_s = 40
-
-[numbers."+33142765002"]
-outcome = "busy"
-
-[numbers."+33142765003"]
-outcome = "no-answer"
-
-[numbers."+33142765004"]
-rings = 1
-answer = "ivr"
-greeting = "Tapez 1 pour l'état civil, 2 pour l'urbanisme"
-digits = "2"
-
-[numbers."+33142765005"]
-rings = 100
-
-[numbers."+33142765006"]
-rings = 1
-
-[numbers."+33142765009"]
-rings = 1
-answer = "ivr"
-greeting = "Tapez 1 pour l'état civil, 2 pour l'urbanisme"
-hangup_after_s = 120
-
-[numbers."+33142765009".menu."1"]
-hold_s = 20
-then = "dropped"
-
-[numbers."+33142765009".menu."2"]
-hold_s = 40
-then = "human"
-greeting = "Service urbanisme, bonjour"
-
-[numbers."+33142765007"]
-outcome = "failed"
-
-[numbers."+33142765008"]
-rings = 5
-answer = "machine"
-greeting = "Vous êtes sur la messagerie de la mairie, laissez un message"
-hangup_after_s = 10
-"""
-
-
-@dataclass
-class Scene:
-    """The sandbox (with its runner), the application's receiver, and the twilio client."""
-
-    twilio: Client
-    receiver: Receiver
-    receiver_url: str
-    truth: TruthLog
-    truth_path: Path
-
-    def place(self, to: str, document: str, **options: object) -> str:
-        self.receiver.documents.setdefault(document, DOCUMENTS[document])
-        call = self.twilio.calls.create(
-            to=to,
-            from_=CALLER,
-            url=f"{self.receiver_url}/twiml/{document}",
-            status_callback=f"{self.receiver_url}/status",
-            **options,
-        )
-        sid: str = call.sid
-        return sid
-
-    def finished(self, sid: str) -> dict[str, object]:
-        self.receiver.wait_for(lambda: any(entry.sid == sid for entry in self.truth.entries))
-        [entry] = [entry for entry in read_truth(self.truth_path) if entry["sid"] == sid]
-        return entry
-
-    def status_callbacks(self, sid: str) -> list[Webhook]:
-        hooks = self.receiver.for_call(sid, "/status")
-        return sorted(hooks, key=lambda hook: int(hook.params["SequenceNumber"]))
-
-
-DOCUMENTS = {
-    "short": "<Response><Say language='fr-FR'>Bonjour</Say><Pause length='3'/><Hangup/></Response>",
-    "long": "<Response><Pause length='60'/><Say>Au revoir</Say></Response>",
-    "menu": (
-        "<Response><Gather numDigits='1' action='/twiml/chosen'>"
-        "<Pause length='2'/></Gather><Say>Rien</Say></Response>"
-    ),
-    "chosen": "<Response><Say>Merci</Say><Hangup/></Response>",
-    "hold": "<Response><Pause length='600'/></Response>",
-    "spin": "<Response><Redirect>spin</Redirect></Response>",
-    "press-1": (
-        "<Response><Pause length='3'/><Play digits='w1'/><Redirect>listen</Redirect></Response>"
-    ),
-    "press-2": (
-        "<Response><Pause length='3'/><Play digits='w2'/><Redirect>listen</Redirect></Response>"
-    ),
-    "listen": (
-        "<Response><Gather input='speech' timeout='10' actionOnEmptyResult='true' "
-        "action='/twiml/listen'/></Response>"
-    ),
-}
-
-
-@pytest.fixture
-def timing() -> RunnerTiming:
-    return RunnerTiming(time_scale=0.005, poll_interval_s=0.01)
-
-
-@pytest.fixture
-def scene(tmp_path: Path, timing: RunnerTiming) -> Iterator[Scene]:
-    receiver = Receiver()
-    truth_path = tmp_path / "truth.jsonl"
-    truth = TruthLog(truth_path)
-    store = CallStore(CallPacer(100))
-    runner = CallRunner(ACCOUNT, store, parse_world(WORLD), timing=timing, truth=truth)
-    with (
-        serve(receiver.app()) as receiver_url,
-        serve(create_app(ACCOUNT, store, runner=runner)) as sandbox_url,
-    ):
-        twilio = Client(ACCOUNT.sid, ACCOUNT.auth_token)
-        twilio.api.base_url = sandbox_url
-        yield Scene(twilio, receiver, receiver_url, truth, truth_path)
-
-
-def assert_signed(hook: Webhook) -> None:
-    assert hook.signature is not None
-    assert RequestValidator(ACCOUNT.auth_token).validate(hook.url, hook.params, hook.signature)
-
-
-def seconds_between(earlier: Webhook, later: Webhook) -> float:
-    start = parsedate_to_datetime(earlier.params["Timestamp"])
-    return (parsedate_to_datetime(later.params["Timestamp"]) - start).total_seconds()
 
 
 def test_four_rings_then_a_person_answers(scene: Scene) -> None:
@@ -478,13 +330,13 @@ def test_twiml_that_redirects_forever_without_pausing_is_hung_up(scene: Scene) -
     assert 50 < len(fetches) < 60
 
 
-@pytest.mark.parametrize(
-    "timing", [RunnerTiming(time_scale=0.005, poll_interval_s=0.01, callback_jitter_s=0.3)]
-)
 def all_four_arrived(scene: Scene, sid: str) -> bool:
     return len(scene.status_callbacks(sid)) == 4
 
 
+@pytest.mark.parametrize(
+    "timing", [RunnerTiming(time_scale=0.005, poll_interval_s=0.01, callback_jitter_s=0.3)]
+)
 def test_jittered_callbacks_may_arrive_out_of_order_but_all_arrive(scene: Scene) -> None:
     sids = [
         scene.place(f"+3314276500{n}", "short", status_callback_event=ALL_EVENTS) for n in (1, 4)
@@ -508,3 +360,204 @@ def test_jittered_callbacks_may_arrive_out_of_order_but_all_arrive(scene: Scene)
 def test_a_negative_jitter_is_refused() -> None:
     with pytest.raises(SandboxConfigError, match="jitter"):
         RunnerTiming(callback_jitter_s=-1)
+
+
+def heard(scene: Scene, sid: str, document: str) -> list[str]:
+    """What the caller's speech `<Gather>`s heard, in order."""
+    return [
+        hook.params["SpeechResult"]
+        for hook in scene.receiver.for_call(sid, f"/twiml/{document}")
+        if "SpeechResult" in hook.params
+    ]
+
+
+@pytest.mark.parametrize(
+    ("to", "outcome", "hold_s", "first_heard", "talk_s", "ended_by"),
+    [
+        # Request 3 s, held 30 s, the urbanisme greets; the first person hangs up at 60 s.
+        ("+33142765010", "human", 30, "Service urbanisme, bonjour", 60, "callee"),
+        (
+            "+33142765012",
+            "voicemail",
+            15,
+            "Vous êtes bien sur la messagerie du service urbanisme, laissez un message.",
+            60,
+            "callee",
+        ),
+        # Request 3 s, held 20 s, then nobody: the line drops.
+        ("+33142765013", "dropped", 20, None, 23, "callee"),
+    ],
+)
+def test_a_person_transfers_the_call_once_asked(
+    scene: Scene,
+    to: str,
+    outcome: str,
+    hold_s: int,
+    first_heard: str | None,
+    talk_s: int,
+    ended_by: str,
+) -> None:
+    scene.serve_documents("listen")
+    sid = scene.place(to, "request")
+
+    truth = scene.finished(sid)
+
+    assert truth["menu_choice"] is None
+    assert (truth["transfer_outcome"], truth["hold_s"]) == (outcome, hold_s)
+    assert (truth["duration_s"], truth["ended_by"]) == (talk_s, ended_by)
+    speech = heard(scene, sid, "listen")
+    if first_heard is None:
+        assert speech == []
+    else:
+        # The first person's greeting was never listened to: the first voice heard is the
+        # new party's, once the hold is over.
+        assert speech[0] == first_heard
+        listens = scene.receiver.for_call(sid, "/twiml/listen")
+        assert [hook.params.get("SpeechResult") for hook in listens[:2]] == [None, None]
+
+
+def test_a_person_does_not_transfer_before_the_request(scene: Scene) -> None:
+    scene.serve_documents("listen")
+    sid = scene.place("+33142765010", "listen")  # listens only, never asks
+
+    truth = scene.finished(sid)
+
+    assert (truth["transfer_outcome"], truth["hold_s"]) == (None, None)
+    assert set(heard(scene, sid, "listen")) == {"Mairie du onzième, bonjour"}
+
+
+def test_speech_gather_posts_a_partial_result_as_the_callee_starts_speaking(
+    scene: Scene,
+) -> None:
+    scene.serve_documents("chosen")
+    sid = scene.place("+33142765001", "greeting-partial")
+
+    scene.finished(sid)
+
+    [partial] = scene.receiver.for_call(sid, "/partial")
+    assert_signed(partial)
+    assert partial.method == "POST"
+    assert partial.params == {
+        "AccountSid": ACCOUNT.sid,
+        "ApiVersion": "2010-04-01",
+        "CallSid": sid,
+        "LanguageCode": "fr-FR",
+        "SequenceNumber": "0",
+        "Stability": partial.params["Stability"],
+        "StableSpeechResult": "",
+        "UnstableSpeechResult": "Mairie du",
+    }
+    assert 0 <= float(partial.params["Stability"]) <= 1
+    [action] = scene.receiver.for_call(sid, "/twiml/chosen")
+    assert action.params["SpeechResult"] == "Mairie du onzième, bonjour"
+    # Posted when the speech starts, so before the final result.
+    assert scene.receiver.received.index(partial) < scene.receiver.received.index(action)
+
+
+def test_partial_results_follow_a_transfer_and_count_per_call(scene: Scene) -> None:
+    scene.serve_documents("listen-partial")
+    sid = scene.place("+33142765010", "request-partial")
+
+    scene.finished(sid)
+
+    partials = scene.receiver.for_call(sid, "/partial")
+    speech = heard(scene, sid, "listen-partial")
+    # The new party greets (2 s) at 33 s, 35 s, … 59 s: the last greeting is cut by the
+    # hangup at 60 s, so it was posted as a partial result but never as a final one.
+    assert len(speech) == 13
+    assert len(partials) == 14
+    assert [hook.params["SequenceNumber"] for hook in partials] == [
+        str(number) for number in range(len(partials))
+    ]
+    for hook in partials:
+        assert_signed(hook)
+        assert hook.method == "GET"
+        assert hook.params["UnstableSpeechResult"] == "Service urbanisme"
+        assert hook.params["LanguageCode"] == "en-US"  # the Gather's default language
+
+
+def silent(wav_bytes: bytes) -> bool:
+    with wave.open(io.BytesIO(wav_bytes)) as audio:
+        return not any(audio.readframes(audio.getnframes()))
+
+
+def test_record_takes_a_message_on_a_voicemail(scene: Scene) -> None:
+    scene.serve_documents("recorded")
+    sid = scene.place("+33142765011", "message")
+
+    truth = scene.finished(sid)
+    scene.receiver.wait_for(lambda: len(scene.receiver.for_call(sid, "/recording")) == 1)
+
+    [action] = scene.receiver.for_call(sid, "/twiml/recorded")
+    assert_signed(action)
+    assert action.params["CallStatus"] == "in-progress"
+    # Greeting waited out (7 s), message said (3 s), then 5 s of silence end the recording.
+    assert action.params["RecordingDuration"] == "5"
+    assert "Digits" not in action.params
+    [status] = scene.receiver.for_call(sid, "/recording")
+    assert_signed(status)
+    assert status.params["RecordingSid"] == action.params["RecordingSid"]
+    assert status.params["RecordingUrl"] == action.params["RecordingUrl"]
+    assert (status.params["RecordingSource"], status.params["RecordingStatus"]) == (
+        "RecordVerb",
+        "completed",
+    )
+    # The action's TwiML runs next: "Au revoir" (1 s), then hang up.
+    assert (truth["duration_s"], truth["ended_by"]) == (7 + 3 + 5 + 1, "caller")
+    assert truth["recording_sid"] is None  # that field is the Record=true call recording
+
+    recording = scene.twilio.recordings(action.params["RecordingSid"]).fetch()
+    assert (recording.call_sid, recording.source, recording.duration) == (sid, "RecordVerb", "5")
+    assert recording.channels == 1
+    media = httpx.get(
+        action.params["RecordingUrl"] + ".wav", auth=(ACCOUNT.sid, ACCOUNT.auth_token)
+    )
+    with wave.open(io.BytesIO(media.content)) as audio:
+        assert audio.getnframes() == 5 * 8000
+    assert silent(media.content)  # the voicemail waits for the message without a sound
+
+
+def test_record_reports_a_hangup_during_the_message(scene: Scene) -> None:
+    scene.serve_documents("recorded")
+    sid = scene.place("+33142765014", "long-message")  # this voicemail hangs up after 12 s
+
+    truth = scene.finished(sid)
+
+    [action] = scene.receiver.for_call(sid, "/twiml/recorded")
+    assert_signed(action)
+    assert (action.params["Digits"], action.params["CallStatus"]) == ("hangup", "completed")
+    assert action.params["RecordingDuration"] == "5"  # from 7 s to the hangup at 12 s
+    assert (truth["duration_s"], truth["ended_by"]) == (12, "callee")
+
+
+def test_record_without_action_requests_the_document_again(scene: Scene) -> None:
+    sid = scene.place("+33142765014", "record-again")
+
+    truth = scene.finished(sid)
+
+    fetches = scene.receiver.for_call(sid, "/twiml/record-again")
+    # Recordings capped at maxLength 4 s: at 4 s and 8 s the document is requested again,
+    # at 12 s the callee hangs up during the third.
+    assert [hook.params.get("RecordingDuration") for hook in fetches] == [None, "4", "4", "4"]
+    assert [hook.params.get("Digits") for hook in fetches] == [None, None, None, "hangup"]
+    assert len({hook.params.get("RecordingSid") for hook in fetches[1:]}) == 3
+    assert (truth["duration_s"], truth["ended_by"]) == (12, "callee")
+
+
+def test_record_in_inline_twiml_without_action_goes_on_with_the_next_verb(
+    scene: Scene,
+) -> None:
+    call = scene.twilio.calls.create(
+        to="+33142765011",
+        from_=CALLER,
+        twiml="<Response><Record timeout='3'/><Say>Merci</Say></Response>",
+    )
+
+    truth = scene.finished(call.sid)
+
+    # Recorded 3 s of the voicemail's greeting, then <Say>Merci</Say> (1 s).
+    assert (truth["duration_s"], truth["ended_by"]) == (4, "caller")
+    [recording] = scene.store.recordings_of(call.sid)
+    assert (recording.source, recording.duration_s) == ("RecordVerb", 3)
+    media = scene.store.recording_media(recording.sid, "wav")
+    assert not silent(media)  # the greeting was playing

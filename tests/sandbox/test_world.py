@@ -8,6 +8,7 @@ import pytest
 
 from sandbox import Answer, Behaviour, Outcome, WorldFileError, load_world, parse_world
 from sandbox.__main__ import main
+from sandbox.world import AfterHold, MenuEntry
 
 
 def test_listed_numbers_get_their_behaviour_and_others_the_default() -> None:
@@ -38,6 +39,32 @@ def test_listed_numbers_get_their_behaviour_and_others_the_default() -> None:
     assert world.ring_cadence_s == 5
 
 
+def test_a_person_may_transfer_on_request() -> None:
+    world = parse_world(
+        """
+        [numbers."+33142765001"]
+        greeting = "Mairie du onzième, bonjour"
+        [numbers."+33142765001".transfer]
+        hold_s = 45
+        then = "voicemail"
+        greeting = "Vous êtes bien sur la messagerie du service urbanisme"
+        """
+    )
+
+    behaviour = world.behaviour_of("+33142765001")
+    assert behaviour.transfer == MenuEntry(
+        hold_s=45,
+        then=AfterHold.VOICEMAIL,
+        greeting="Vous êtes bien sur la messagerie du service urbanisme",
+    )
+    assert behaviour.to_json()["transfer"] == {
+        "hold_s": 45,
+        "then": "voicemail",
+        "greeting": "Vous êtes bien sur la messagerie du service urbanisme",
+    }
+    assert world.behaviour_of("+33199999999").transfer is None
+
+
 @pytest.mark.parametrize(
     ("text", "key"),
     [
@@ -52,6 +79,23 @@ def test_listed_numbers_get_their_behaviour_and_others_the_default() -> None:
         (
             '[numbers."+33142765001".menu."2"]\nthen = "music"',
             'numbers."+33142765001".menu."2".then',
+        ),
+        ('[numbers."+33142765001"]\ntransfer = 3', 'numbers."+33142765001".transfer'),
+        (
+            '[numbers."+33142765001".transfer]\nhold = 5',
+            'numbers."+33142765001".transfer.hold',
+        ),
+        (
+            '[numbers."+33142765001".transfer]\nthen = "music"',
+            'numbers."+33142765001".transfer.then',
+        ),
+        (
+            '[numbers."+33142765001".transfer]\nhold_s = -5',
+            'numbers."+33142765001".transfer.hold_s',
+        ),
+        (
+            '[numbers."+33142765001"]\noutcome = "busy"\n[numbers."+33142765001".transfer]',
+            'numbers."+33142765001".transfer',
         ),
         ("numbers = [", "(syntax)"),
     ],
