@@ -1,4 +1,7 @@
-"""Playable recordings: a WAV file where each party's speech is a tone on its own channel."""
+"""Playable recordings: a WAV file where each party's speech is a tone on its own channel.
+
+The MP3 form of a recording is the same audio encoded with LAME (the `lameenc` package).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,15 @@ import sys
 import wave
 from dataclasses import dataclass
 
+import lameenc  # type: ignore[import-not-found]
+
 SAMPLE_RATE_HZ = 8000
 # Tones standing for speech: the callee (far end) low, what Twilio plays (the probe) high.
 CALLEE_TONE_HZ = 440.0
 CALLER_TONE_HZ = 660.0
 AMPLITUDE = 8000
+# 8 kHz speech in MPEG 2.5 Layer III: 16 kbit/s per channel is plenty for tones.
+MP3_BIT_RATE_KBPS_PER_CHANNEL = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +68,21 @@ def render_wav(duration_s: int, utterances: list[Utterance], *, dual: bool) -> b
         wav.setframerate(SAMPLE_RATE_HZ)
         wav.writeframes(samples.tobytes())
     return buffer.getvalue()
+
+
+def wav_to_mp3(wav_bytes: bytes) -> bytes:
+    """The same audio as a 16-bit PCM WAV file, as MP3 frames at the WAV's sample rate."""
+    with wave.open(io.BytesIO(wav_bytes)) as wav:
+        channels, sample_rate = wav.getnchannels(), wav.getframerate()
+        pcm = wav.readframes(wav.getnframes())
+    if sys.byteorder == "big":  # LAME takes native-endian samples, WAV stores little-endian
+        samples = array.array("h", pcm)
+        samples.byteswap()
+        pcm = samples.tobytes()
+    encoder = lameenc.Encoder()
+    encoder.set_in_sample_rate(sample_rate)
+    encoder.set_out_sample_rate(sample_rate)
+    encoder.set_channels(channels)
+    encoder.set_bit_rate(MP3_BIT_RATE_KBPS_PER_CHANNEL * channels)
+    encoder.set_quality(2)
+    return bytes(encoder.encode(pcm) + encoder.flush())

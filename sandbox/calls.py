@@ -300,6 +300,10 @@ class CallStore:
             recording for recording in self._recordings.values() if recording.call_sid == call_sid
         ]
 
+    def add_recording_media(self, sid: str, extension: str, media: bytes) -> None:
+        """Keep another format of a recording's audio (the MP3 encoded on first request)."""
+        self.get_recording(sid).media[extension] = media
+
     def recording_media(self, sid: str, extension: str) -> bytes:
         """The media file of a recording in one format; `UnknownRecording` if absent."""
         try:

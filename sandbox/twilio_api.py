@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import parse_qsl
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sandbox.audio import wav_to_mp3
 from sandbox.auth import Account, check_basic_auth
 from sandbox.call_params import Form, parse_create, parse_update
 from sandbox.calls import Call, CallStatus, CallStore, UnknownCall, UnknownRecording
@@ -162,12 +164,24 @@ class TwilioApi:
                 recording = self.store.get_recording(sid)
                 base_url = str(request.base_url)
                 return JSONResponse(recording_resource(recording, self.account.sid, base_url))
+            if extension == "mp3":
+                return Response(await self._mp3(sid), media_type=MEDIA_TYPES[extension])
             if extension in MEDIA_TYPES:
                 media = self.store.recording_media(sid, extension)
                 return Response(media, media_type=MEDIA_TYPES[extension])
         except UnknownRecording:
             pass
         raise ResourceNotFound(request.url.path)
+
+    async def _mp3(self, sid: str) -> bytes:
+        """A recording as MP3, encoded from its WAV on the first request and kept."""
+        try:
+            return self.store.recording_media(sid, "mp3")
+        except UnknownRecording:
+            wav = self.store.recording_media(sid, "wav")
+        mp3 = await asyncio.to_thread(wav_to_mp3, wav)
+        self.store.add_recording_media(sid, "mp3", mp3)
+        return mp3
 
 
 def _strip_extension(request: Request, extension: str) -> str:

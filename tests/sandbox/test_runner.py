@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import wave
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from functools import partial
@@ -561,3 +562,64 @@ def test_record_in_inline_twiml_without_action_goes_on_with_the_next_verb(
     assert (recording.source, recording.duration_s) == ("RecordVerb", 3)
     media = scene.store.recording_media(recording.sid, "wav")
     assert not silent(media)  # the greeting was playing
+
+
+# MPEG-2.5 Layer III (what LAME writes for 8 kHz audio): kbit/s by header bitrate index.
+MPEG25_LAYER3_KBPS = (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160)
+MPEG25_SAMPLE_RATES_HZ = (11025, 12000, 8000)
+MPEG2_SAMPLES_PER_FRAME = 576
+
+
+@dataclass(frozen=True)
+class Mp3Stream:
+    sample_rate_hz: int
+    channels: int
+    frames: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames * MPEG2_SAMPLES_PER_FRAME / self.sample_rate_hz
+
+
+def walk_mp3_frames(data: bytes) -> Mp3Stream:
+    """Follow MPEG-2.5 Layer III frame headers from the start to the end of the bytes."""
+    if data.startswith(b"ID3"):  # ID3v2 tag: 10-byte header, then a synchsafe size
+        size = int.from_bytes(data[6:10], "big")
+        size = sum(((size >> (8 * i)) & 0x7F) << (7 * i) for i in range(4))
+        data = data[10 + size :]
+    offset, frames, rates, modes = 0, 0, set(), set()
+    while offset + 4 <= len(data):
+        header = int.from_bytes(data[offset : offset + 4], "big")
+        assert header >> 21 == 0x7FF, f"no frame sync at byte {offset}"
+        assert (header >> 19) & 0b11 == 0b00, "not MPEG-2.5"
+        assert (header >> 17) & 0b11 == 0b01, "not Layer III"
+        rate = MPEG25_SAMPLE_RATES_HZ[(header >> 10) & 0b11]
+        kbps = MPEG25_LAYER3_KBPS[(header >> 12) & 0b1111]
+        padding = (header >> 9) & 1
+        rates.add(rate)
+        modes.add((header >> 6) & 0b11)
+        offset += 72 * kbps * 1000 // rate + padding
+        frames += 1
+    assert offset == len(data), "the last frame is truncated"
+    [rate] = rates
+    channels = {1 if mode == 0b11 else 2 for mode in modes}
+    [channel_count] = channels
+    return Mp3Stream(rate, channel_count, frames)
+
+
+def test_a_recording_is_served_as_mp3_of_the_same_audio(scene: Scene) -> None:
+    sid = scene.place("+33142765001", "short", record=True, recording_channels="dual")
+
+    truth = scene.finished(sid)
+
+    url = f"{scene.sandbox_url}/2010-04-01/Accounts/{ACCOUNT.sid}/Recordings/"
+    url += f"{truth['recording_sid']}.mp3"
+    auth = (ACCOUNT.sid, ACCOUNT.auth_token)
+    first, again = httpx.get(url, auth=auth), httpx.get(url, auth=auth)
+    assert first.status_code == 200
+    assert first.headers["content-type"] == "audio/mpeg"
+    assert again.content == first.content  # encoded once, then kept
+    stream = walk_mp3_frames(first.content)
+    assert (stream.sample_rate_hz, stream.channels) == (8000, 2)
+    # The 4 s call, plus at most the encoder's delay and last partial frame.
+    assert 4 <= stream.duration_s <= 4 + 3 * MPEG2_SAMPLES_PER_FRAME / 8000
