@@ -6,6 +6,7 @@ It imports nothing of prober and speaks only HTTP, so its records stay an indepe
 from sandbox.auth import Account
 from sandbox.calls import Call, CallInstructions, CallOptions, CallStatus, CallStore, Recording
 from sandbox.errors import ApiError, SandboxConfigError, SandboxError
+from sandbox.faults import Faults
 from sandbox.pacing import CallPacer
 from sandbox.runner import CallRunner, RunnerTiming
 from sandbox.truth import CallTruth, TruthLog, read_truth
@@ -25,6 +26,7 @@ __all__ = [
     "CallStatus",
     "CallStore",
     "CallTruth",
+    "Faults",
     "Outcome",
     "Recording",
     "RunnerTiming",

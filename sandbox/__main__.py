@@ -12,6 +12,7 @@ import uvicorn
 from sandbox.auth import Account
 from sandbox.calls import CallStore
 from sandbox.errors import SandboxConfigError
+from sandbox.faults import Faults
 from sandbox.pacing import CallPacer
 from sandbox.runner import CallRunner, RunnerTiming
 from sandbox.truth import TruthLog
@@ -59,6 +60,27 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="journal de vérité (JSON lines), une ligne par appel terminé",
     )
+    parser.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        default=0,
+        metavar="N",
+        help="requêtes API traitées à la fois au plus ; au-delà, 429 / 20429 (défaut 0 : illimité)",
+    )
+    parser.add_argument(
+        "--fail-creates-after-commit",
+        type=int,
+        default=0,
+        metavar="N",
+        help="les N prochaines créations d'appel répondent 500 / 20500, l'appel ayant bien lieu",
+    )
+    parser.add_argument(
+        "--create-response-delay-s",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="chaque création d'appel répond S secondes réelles après avoir créé l'appel",
+    )
     return parser.parse_args(argv)
 
 
@@ -77,10 +99,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             truth=TruthLog(arguments.truth),
         )
+        faults = Faults(
+            fail_call_creates_after_commit=arguments.fail_creates_after_commit,
+            delay_call_create_response_s=arguments.create_response_delay_s,
+        )
+        app = create_app(
+            account,
+            store,
+            runner=runner,
+            faults=faults,
+            max_concurrent_requests=arguments.max_concurrent_requests,
+        )
     except SandboxConfigError as error:
         print(f"sandbox : {error}", file=sys.stderr)  # noqa: T201
         return 2
-    app = create_app(account, store, runner=runner)
     uvicorn.run(app, host=arguments.host, port=arguments.port)
     return 0
 

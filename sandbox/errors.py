@@ -51,3 +51,17 @@ class InvalidParameter(ApiError):
 
     def __init__(self, code: int, message: str) -> None:
         super().__init__(400, code, message)
+
+
+class TooManyRequests(ApiError):
+    """More API requests at once than the account may make concurrently (Twilio 20429)."""
+
+    def __init__(self) -> None:
+        super().__init__(429, 20429, "Too Many Requests")
+
+
+class InjectedServerError(ApiError):
+    """A failure the sandbox answers on purpose (see `Faults`), with Twilio's generic 20500."""
+
+    def __init__(self) -> None:
+        super().__init__(500, 20500, "Internal Server Error")

@@ -8,11 +8,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox.audio import wav_to_mp3
 from sandbox.auth import Account, check_basic_auth
@@ -21,10 +22,14 @@ from sandbox.calls import Call, CallStatus, CallStore, UnknownCall, UnknownRecor
 from sandbox.errors import (
     ApiError,
     AuthenticationFailed,
+    InjectedServerError,
     InvalidParameter,
     MethodNotAllowed,
     ResourceNotFound,
+    SandboxConfigError,
+    TooManyRequests,
 )
+from sandbox.faults import Faults
 from sandbox.wire import (
     API_VERSION,
     account_path,
@@ -39,6 +44,10 @@ MAX_PAGE_SIZE = 1000
 MEDIA_TYPES = {"wav": "audio/x-wav", "mp3": "audio/mpeg"}
 NEXT_PAGE_TOKEN_PREFIX = "PA"  # noqa: S105 (a paging marker, not a secret)
 PREVIOUS_PAGE_TOKEN_PREFIX = "PB"  # noqa: S105
+# Twilio's response header with the account's requests in flight (error 20429's advice).
+CONCURRENT_REQUESTS_HEADER = "Twilio-Concurrent-Requests"
+# How often a delayed create (`Faults.delay_call_create_response_s`) re-reads its delay.
+DELAY_CHECK_INTERVAL_S = 0.02
 
 
 def error_response(error: ApiError) -> JSONResponse:
@@ -62,6 +71,42 @@ class BasicAuthMiddleware:
                 await error_response(error)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class ConcurrencyLimitMiddleware:
+    """Twilio refuses a request beyond the account's concurrent requests: 429 / 20429.
+
+    A refused request is not processed. Every response carries `Twilio-Concurrent-Requests`,
+    the number of requests being handled, this one included if it was admitted. `limit` 0
+    means no limit.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.limit and self.in_flight >= self.limit:
+            response = error_response(TooManyRequests())
+            response.headers[CONCURRENT_REQUESTS_HEADER] = str(self.in_flight)
+            await response(scope, receive, send)
+            return
+        self.in_flight += 1
+        concurrent = str(self.in_flight)
+
+        async def send_with_count(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append(CONCURRENT_REQUESTS_HEADER, concurrent)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_count)
+        finally:
+            self.in_flight -= 1
 
 
 class TwilioApi:
@@ -97,7 +142,13 @@ class TwilioApi:
             options=params.options,
         )
         call.api_base_url = str(request.base_url).rstrip("/")
-        return JSONResponse(self._render(call), status_code=201)
+        # Injected faults come after the commit: the call is queued whatever the client hears.
+        created = self._render(call)
+        fails = _faults(request).take_create_failure()
+        await _delay_create_response(request)
+        if fails:
+            raise InjectedServerError()
+        return JSONResponse(created, status_code=201)
 
     async def list_calls(self, request: Request) -> Response:
         self._check_account(request)
@@ -184,6 +235,22 @@ class TwilioApi:
         return mp3
 
 
+def _faults(request: Request) -> Faults:
+    faults: Faults = request.app.state.faults
+    return faults
+
+
+async def _delay_create_response(request: Request) -> None:
+    """Hold a create's answer for `delay_call_create_response_s`, re-read as it may change."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        remaining = _faults(request).delay_call_create_response_s - (loop.time() - started)
+        if remaining <= 0:
+            return
+        await asyncio.sleep(min(remaining, DELAY_CHECK_INTERVAL_S))
+
+
 def _strip_extension(request: Request, extension: str) -> str:
     name: str = request.path_params["name"]
     suffix = "." + extension
@@ -247,11 +314,19 @@ def create_app(
     store: CallStore,
     *,
     runner: AbstractAsyncContextManager[object] | None = None,
+    faults: Faults | None = None,
+    max_concurrent_requests: int = 0,
 ) -> Starlette:
     """The API app for one account; `store` is shared with the call runner.
 
-    The runner (a `CallRunner`), if given, runs for the app's lifespan.
+    The runner (a `CallRunner`), if given, runs for the app's lifespan. `faults` (kept as
+    `app.state.faults`, changeable while serving) injects failures; beyond
+    `max_concurrent_requests` requests at once (0: no limit) the API answers 429.
     """
+    if max_concurrent_requests < 0:
+        raise SandboxConfigError(
+            f"the concurrent request limit must not be negative, got {max_concurrent_requests}"
+        )
     api = TwilioApi(account, store)
 
     @asynccontextmanager
@@ -277,5 +352,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BasicAuthMiddleware, account=account)
+    app.add_middleware(ConcurrencyLimitMiddleware, limit=max_concurrent_requests)
     app.state.store = store
+    app.state.faults = faults if faults is not None else Faults()
     return app

@@ -13,7 +13,7 @@ from openapi_core import OpenAPI
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from sandbox import Account, CallPacer, CallStore, RunnerTiming, create_app
+from sandbox import Account, CallPacer, CallStore, Faults, RunnerTiming, create_app
 from tests.sandbox.loopback import serve
 from tests.sandbox.openapi_conformance import check_exchange, load_spec
 from tests.sandbox.scene import Scene, open_scene
@@ -101,7 +101,26 @@ def timing() -> RunnerTiming:
 
 
 @pytest.fixture
-def scene(tmp_path: Path, timing: RunnerTiming) -> Iterator[Scene]:
+def faults() -> Faults:
+    """The faults a scene's API injects (none); parametrize to inject some."""
+    return Faults()
+
+
+@pytest.fixture
+def max_concurrent_requests() -> int:
+    """A scene's API concurrency limit (0: none)."""
+    return 0
+
+
+@pytest.fixture
+def scene(
+    tmp_path: Path, timing: RunnerTiming, faults: Faults, max_concurrent_requests: int
+) -> Iterator[Scene]:
     """The sandbox with its runner and the test world, a webhook receiver, the twilio client."""
-    with open_scene(tmp_path / "truth.jsonl", timing) as scene:
+    with open_scene(
+        tmp_path / "truth.jsonl",
+        timing,
+        faults=faults,
+        max_concurrent_requests=max_concurrent_requests,
+    ) as scene:
         yield scene

@@ -19,6 +19,7 @@ from sandbox import (
     CallPacer,
     CallRunner,
     CallStore,
+    Faults,
     RunnerTiming,
     TruthLog,
     create_app,
@@ -192,6 +193,7 @@ class Scene:
     receiver_url: str
     sandbox_url: str
     store: CallStore
+    faults: Faults
     truth: TruthLog
     truth_path: Path
 
@@ -227,17 +229,26 @@ def open_scene(
     timing: RunnerTiming,
     *,
     world: str = WORLD,
+    faults: Faults | None = None,
+    max_concurrent_requests: int = 0,
 ) -> Iterator[Scene]:
     """Serve a receiver and a sandbox playing calls to `world` until the block ends."""
     receiver = Receiver()
     truth = TruthLog(truth_path)
     store = CallStore(CallPacer(100))
+    faults = faults if faults is not None else Faults()
     runner = CallRunner(ACCOUNT, store, parse_world(world), timing=timing, truth=truth)
-    app = create_app(ACCOUNT, store, runner=runner)
+    app = create_app(
+        ACCOUNT,
+        store,
+        runner=runner,
+        faults=faults,
+        max_concurrent_requests=max_concurrent_requests,
+    )
     with serve(receiver.app()) as receiver_url, serve(app) as sandbox_url:
         twilio = Client(ACCOUNT.sid, ACCOUNT.auth_token)
         twilio.api.base_url = sandbox_url
-        yield Scene(twilio, receiver, receiver_url, sandbox_url, store, truth, truth_path)
+        yield Scene(twilio, receiver, receiver_url, sandbox_url, store, faults, truth, truth_path)
 
 
 def assert_signed(hook: Webhook) -> None:

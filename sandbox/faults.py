@@ -1,0 +1,43 @@
+"""Faults the API can be told to inject, so clients can test how they survive them.
+
+A `Faults` is given to `create_app` and kept as `app.state.faults`; tests may change its fields
+(or replace it) while the sandbox runs, and the next request sees the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sandbox.errors import SandboxConfigError
+
+
+@dataclass(slots=True)
+class Faults:
+    """What goes wrong on purpose; the defaults inject nothing."""
+
+    # The next N `POST /Calls.json` create and queue the call as usual, then answer 500 / 20500:
+    # the client believes the call failed although it goes ahead.
+    fail_call_creates_after_commit: int = 0
+    # Each `POST /Calls.json` creates the call, then waits this many real seconds before
+    # answering, so a client with a shorter timeout gives up on a call that exists. The wait
+    # re-reads this field: lowering it releases the requests already waiting.
+    delay_call_create_response_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.fail_call_creates_after_commit < 0:
+            raise SandboxConfigError(
+                "the number of creates to fail must not be negative, "
+                f"got {self.fail_call_creates_after_commit}"
+            )
+        if not self.delay_call_create_response_s >= 0:
+            raise SandboxConfigError(
+                "the create response delay must not be negative, "
+                f"got {self.delay_call_create_response_s}"
+            )
+
+    def take_create_failure(self) -> bool:
+        """Whether this create must answer 500 (and count it as one of the failures to inject)."""
+        if self.fail_call_creates_after_commit <= 0:
+            return False
+        self.fail_call_creates_after_commit -= 1
+        return True
