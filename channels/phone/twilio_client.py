@@ -168,7 +168,9 @@ class TwilioPhone:
                         f"{last_problem}; check twilio.account_sid and PROBER_TWILIO__AUTH_TOKEN"
                     ) from None
                 if error.status == 429:
-                    continue  # "not processed and safe to retry after backing off"
+                    # "Not processed and safe to retry after backing off."
+                    logger.info("call to %s: Twilio is busy (429), retrying", request.to)
+                    continue
                 if 400 <= error.status < 500:
                     raise PermanentContactError(
                         f"Twilio refused to call {request.to}: {error.msg} (error {error.code})",
