@@ -20,7 +20,7 @@ import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from channels.phone.twilio_client import RetryPolicy, TwilioPhone
 from config.scenarios import Scenario as ScenarioFile
@@ -146,14 +146,72 @@ def seed_probes(
     return probe_ids
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One API request the sandbox received and the response it gave, as bytes."""
+
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: bytes
+    status: int
+    response_headers: dict[str, str]
+    response_body: bytes
+
+
+class ExchangeRecorder:
+    """ASGI middleware keeping every exchange with the sandbox's REST API (``*.json`` paths)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.exchanges: list[Exchange] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].endswith(".json"):
+            await self.app(scope, receive, send)
+            return
+        request_body: list[bytes] = []
+        response: dict[str, Any] = {"status": 0, "headers": {}, "body": []}
+
+        async def receiving() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                request_body.append(message.get("body", b""))
+            return message
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response["status"] = message["status"]
+                response["headers"] = {k.decode(): v.decode() for k, v in message["headers"]}
+            elif message["type"] == "http.response.body":
+                response["body"].append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receiving, sending)
+        query = scope["query_string"].decode()
+        host = dict(scope["headers"]).get(b"host", b"").decode()
+        self.exchanges.append(
+            Exchange(
+                method=scope["method"],
+                url=f"http://{host}{scope['path']}" + (f"?{query}" if query else ""),
+                request_headers={k.decode(): v.decode() for k, v in scope["headers"]},
+                request_body=b"".join(request_body),
+                status=response["status"],
+                response_headers=response["headers"],
+                response_body=b"".join(response["body"]),
+            )
+        )
+
+
 @dataclass
 class Sandbox:
-    """The running sandbox: its URL, calls, truth log and fault switches."""
+    """The running sandbox: its URL, calls, truth log, fault switches and API exchanges."""
 
     base_url: str
     store: CallStore
     truth: TruthLog
     faults: Faults
+    recorder: ExchangeRecorder
 
 
 @contextmanager
@@ -178,8 +236,9 @@ def running_sandbox(
         faults=faults,
         max_concurrent_requests=max_concurrent_requests,
     )
-    with serve(app) as base_url:
-        yield Sandbox(base_url, store, truth, faults)
+    recorder = ExchangeRecorder(app)
+    with serve(recorder) as base_url:
+        yield Sandbox(base_url, store, truth, faults, recorder)
 
 
 def free_listener() -> socket.socket:
