@@ -181,7 +181,7 @@ class PhoneProbes:
         return await self.database.run(lambda session: self._store(session, key, event))
 
     def _store(self, session: Session, key: AttemptKey, event: ObservedEvent) -> bool:
-        attempt = calls.find_attempt(session, key.probe_id, key.number)
+        attempt = calls.attempt_state(session, key.probe_id, key.number)
         attempt_id = None if attempt is None else attempt.id
         new = calls.record_event(
             session,
@@ -210,8 +210,8 @@ class PhoneProbes:
                 external_id=str(event.payload["recording_sid"]),
                 duration_seconds=event.payload.get("duration_s"),
             )
-        if event.kind in FINAL_KINDS or attempt.ended_at is not None:
-            self._measure(session, key, attempt_id, ended=attempt.ended_at is None)
+        if event.kind in FINAL_KINDS or attempt.ended:
+            self._measure(session, key, attempt_id, ended=not attempt.ended)
         return True
 
     def _measure(self, session: Session, key: AttemptKey, attempt_id: int, *, ended: bool) -> None:

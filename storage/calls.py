@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -30,6 +31,8 @@ from storage.models import (
 )
 from storage.types import utcnow
 
+_EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
+_ATTEMPT_TABLE: Table = Attempt.__table__  # type: ignore[attr-defined]
 _STARTABLE = (ProbeState.PLANNED, ProbeState.DISPATCHING, ProbeState.IN_PROGRESS)
 
 
@@ -115,6 +118,32 @@ def find_attempt(session: Session, probe_id: uuid.UUID, number: int) -> Attempt 
     ).first()
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptState:
+    """The little a callback needs to know of its attempt (read without the ORM: it is hot)."""
+
+    id: int
+    external_id: str | None
+    ended: bool
+
+
+def attempt_state(session: Session, probe_id: uuid.UUID, number: int) -> AttemptState | None:
+    """Whether attempt ``number`` of a probe exists, its external id, and whether it ended."""
+    table = _ATTEMPT_TABLE
+    row = (
+        session.connection()
+        .execute(
+            sa_select(table.c.id, table.c.external_id, table.c.ended_at).where(
+                table.c.probe_id == probe_id, table.c.number == number
+            )
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    return AttemptState(id=row.id, external_id=row.external_id, ended=row.ended_at is not None)
+
+
 def set_external_id(session: Session, attempt_id: int, external_id: str) -> None:
     """Remember the outside world's id for the attempt (Twilio's call SID)."""
     session.execute(
@@ -148,11 +177,12 @@ def record_event(
         "received_at": received_at,
         "payload": payload,
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Event).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
-    result = session.execute(statement)
-    return bool(getattr(result, "rowcount", 1))
+    connection = session.connection()
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    # On the table, not the mapped class: a plain INSERT, without the ORM's bulk machinery.
+    statement = insert(_EVENT_TABLE).values(**values)
+    result = connection.execute(statement.on_conflict_do_nothing(index_elements=["dedup_key"]))
+    return bool(result.rowcount)
 
 
 def attempt_events(session: Session, attempt_id: int) -> list[Event]:

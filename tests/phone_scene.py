@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -284,6 +284,7 @@ async def running_prober(
     time_scale: float,
     retry: RetryPolicy | None = None,
     calls_per_second: float = 100.0,
+    wrap_app: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> AsyncIterator[Prober]:
     """prober's web app served on loopback and its Twilio client pointed at the sandbox."""
     listener = free_listener()
@@ -303,7 +304,10 @@ async def running_prober(
     try:
         async with TwilioPhone(settings.twilio, retry=retry) as phone:
             probes = PhoneProbes(settings, database, phone)
-            async with serving_here(create_prober_app(probes), listener):
+            app: ASGIApp = create_prober_app(probes)
+            if wrap_app is not None:
+                app = wrap_app(app)
+            async with serving_here(app, listener):
                 yield Prober(settings, database, probes, phone)
                 await probes.drain()
     finally:
