@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from channels.errors import ChannelError
 from config.errors import ConfigError
 from prober.errors import ProberError, UsageError
 from scheduler.errors import SchedulerError
@@ -28,16 +29,20 @@ db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
 structures_app = typer.Typer(no_args_is_help=True, help="The structures probed.")
 wave_app = typer.Typer(no_args_is_help=True, help="Probe waves: create, plan, show, export.")
 check_app = typer.Typer(no_args_is_help=True, help="Validate catalogue files.")
+phone_app = typer.Typer(
+    no_args_is_help=True, help="Phone probes: place calls, see what they measured."
+)
 app.add_typer(db_app, name="db")
 app.add_typer(structures_app, name="structures")
 app.add_typer(wave_app, name="wave")
 app.add_typer(check_app, name="check")
+app.add_typer(phone_app, name="phone")
 
 # Piped output has no terminal width to fit: give tables room instead of rich's 80 columns.
 PIPED_WIDTH = 140
 console = Console(width=None if sys.stdout.isatty() else PIPED_WIDTH)
 _on_exit = contextlib.ExitStack()
-USER_ERRORS = (ConfigError, StorageError, SchedulerError, ProberError)
+USER_ERRORS = (ConfigError, StorageError, SchedulerError, ProberError, ChannelError)
 
 
 def main() -> None:
@@ -471,6 +476,96 @@ def sandbox(
     code = sandbox_main(arguments)
     if code:
         raise typer.Exit(code)
+
+
+# ---------------------------------------------------------------- phone probes
+
+
+@phone_app.command("call")
+def phone_call(
+    wave: Annotated[str, typer.Argument(help="The wave whose planned phone probes to place.")],
+    structure: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this structure (official id); repeat for several."),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many calls.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per call.")] = False,
+) -> None:
+    """Place planned phone probes now, serve Twilio's webhooks, and show what the calls measured."""
+    import asyncio
+
+    from prober.calling import call_now
+
+    project = _open()
+    run = asyncio.run(call_now(project, wave, structure or [], limit))
+    _print_calls(run.results, as_json=as_json)
+    if not as_json:
+        console.print(f"{run.placed} call(s) placed, {run.not_placed} not placed.")
+
+
+@phone_app.command("results")
+def phone_results(
+    wave: Annotated[str, typer.Argument(help="The wave.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per call.")] = False,
+) -> None:
+    """What every phone attempt of a wave measured so far."""
+    from storage.calls import measured_calls
+
+    project = _open()
+    with project.session() as session:
+        _print_calls(measured_calls(session, wave_name=wave), as_json=as_json)
+
+
+def _seconds(value: Any) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _print_calls(results: list[Any], *, as_json: bool) -> None:
+    if as_json:
+        for call in results:
+            print(  # noqa: T201
+                json.dumps(
+                    {
+                        "probe": str(call.probe_id),
+                        "attempt": call.attempt,
+                        "structure": call.official_id,
+                        "number": call.number,
+                        "call_sid": call.call_sid,
+                        "outcome": call.outcome,
+                        "recording": call.recording,
+                        **call.measurement,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        return
+    table = Table(
+        "structure",
+        "number",
+        "outcome",
+        "rings",
+        "answered by",
+        "menu s",
+        "transfer",
+        "hold s",
+        "talk s",
+        "recording",
+    )
+    for call in results:
+        measured = call.measurement
+        table.add_row(
+            call.official_id,
+            call.number,
+            call.outcome or "(in progress)",
+            _seconds(measured.get("rings")),
+            measured.get("answered_by") or "",
+            _seconds(measured.get("menu_s")),
+            measured.get("transfer_outcome") or "",
+            _seconds(measured.get("hold_s")),
+            _seconds(measured.get("talk_s")),
+            "yes" if call.recording else "",
+        )
+    console.print(table)
 
 
 # ---------------------------------------------------------------- catalogue checks

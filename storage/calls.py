@@ -302,3 +302,102 @@ def store_recording_media(
 def recordings_to_fetch(session: Session) -> list[Recording]:
     """Recordings announced but not yet downloaded (to resume after a restart)."""
     return list(session.exec(select(Recording).where(col(Recording.status) == "announced")))
+
+
+def phone_probes_to_call(
+    session: Session, wave_name: str, official_ids: list[str], limit: int | None
+) -> list[uuid.UUID]:
+    """Planned phone probes of a wave (first scheduled first), optionally of some structures."""
+    wave = session.exec(select(Wave).where(col(Wave.name) == wave_name)).first()
+    if wave is None:
+        raise NotFoundError(f"no wave named {wave_name!r}: `prober wave list` shows them")
+    query = (
+        select(Probe.id)
+        .join(Structure, col(Structure.id) == col(Probe.structure_id))
+        .where(
+            col(Probe.wave_id) == wave.id,
+            col(Probe.channel) == "phone",
+            col(Probe.state) == ProbeState.PLANNED,
+        )
+        .order_by(col(Probe.scheduled_at), col(Probe.id))
+    )
+    if official_ids:
+        query = query.where(col(Structure.official_id).in_(official_ids))
+    if official_ids:
+        known = set(
+            session.exec(
+                select(Structure.official_id)
+                .join(Probe, col(Probe.structure_id) == col(Structure.id))
+                .where(
+                    col(Probe.wave_id) == wave.id,
+                    col(Probe.channel) == "phone",
+                    col(Structure.official_id).in_(official_ids),
+                )
+            )
+        )
+        unknown = [official_id for official_id in official_ids if official_id not in known]
+        if unknown:
+            raise NotFoundError(
+                f"wave {wave_name!r} has no phone probe for {', '.join(unknown)}:"
+                " `prober wave export` lists its probes"
+            )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.exec(query))
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredCall:
+    """One call attempt as shown to operators: whom it called and what it measured."""
+
+    probe_id: uuid.UUID
+    attempt: int
+    official_id: str
+    structure: str
+    number: str
+    call_sid: str | None
+    outcome: str | None
+    measurement: dict[str, Any]
+    recording: str | None
+
+
+def measured_calls(
+    session: Session, *, wave_name: str | None = None, probe_ids: list[uuid.UUID] | None = None
+) -> list[MeasuredCall]:
+    """Phone attempts with their measurement, of a wave or of some probes."""
+    query = (
+        select(Attempt, Probe, Structure, ContactPoint)
+        .join(Probe, col(Probe.id) == col(Attempt.probe_id))
+        .join(Structure, col(Structure.id) == col(Probe.structure_id))
+        .join(ContactPoint, col(ContactPoint.id) == col(Probe.contact_point_id), isouter=True)
+        .where(col(Probe.channel) == "phone")
+        .order_by(col(Structure.official_id), col(Attempt.number))
+    )
+    if wave_name is not None:
+        query = query.join(Wave, col(Wave.id) == col(Probe.wave_id)).where(
+            col(Wave.name) == wave_name
+        )
+    if probe_ids is not None:
+        query = query.where(col(Probe.id).in_(probe_ids))
+    rows = list(session.exec(query))
+    attempt_ids = [attempt.id for attempt, *_ in rows]
+    recordings = {
+        recording.attempt_id: recording.media_path
+        for recording in session.exec(
+            select(Recording).where(col(Recording.attempt_id).in_(attempt_ids))
+        )
+    }
+    return [
+        MeasuredCall(
+            probe_id=probe.id,
+            attempt=attempt.number,
+            official_id=structure.official_id,
+            structure=structure.name,
+            number="" if contact is None else contact.value,
+            call_sid=attempt.external_id,
+            outcome=attempt.outcome,
+            measurement=attempt.measurement,
+            recording=recordings.get(attempt.id),
+        )
+        for attempt, probe, structure, contact in rows
+    ]

@@ -20,6 +20,8 @@ from channels.phone.speech import Heard, mentions_opening_hours
 
 # France: one ring every 5 s (1.5 s of tone, 3.5 s of silence), ITU-T E.180.
 FRANCE_RING_CADENCE_S = 5
+# A person who answers the request within this long did not transfer the call: they answered it.
+DIRECT_ANSWER_S = 3.0
 AMD_MACHINE = frozenset(
     {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
 )
@@ -61,7 +63,8 @@ class CallMeasurement:
     menu_s: float | None  # from the answer to the menu choice keyed in
     menu_key: str | None
     transfer_requested: str | None  # "menu" or "request"
-    transfer_outcome: str | None  # human, voicemail, dropped, abandoned
+    # human, voicemail, dropped, abandoned; not_transferred when the person asked answered at once
+    transfer_outcome: str | None
     hold_s: float | None
     transferred_greeting: str | None
     talk_s: int | None
@@ -129,6 +132,9 @@ def measure_call(
             transfer_outcome = "voicemail" if heard == Heard.MACHINE else "human"
             hold_end = speech_started if speech_started is not None else transferred
             hold_s = _receipt_seconds(requested, hold_end, time_scale)
+            direct = transfer_requested == "request" and heard != Heard.MACHINE
+            if direct and hold_s is not None and hold_s < DIRECT_ANSWER_S:
+                transfer_outcome, hold_s = "not_transferred", None
         elif final is not None:
             talk_s = _talk_s(final)
             limited = time_limit_s is not None and talk_s is not None and talk_s >= time_limit_s

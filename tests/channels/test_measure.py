@@ -148,3 +148,18 @@ def test_the_order_of_delivery_does_not_change_the_measurement() -> None:
         *[e for e in events if e.kind not in ("call.completed", "call.ringing")],
     ]
     assert measure_call(late).rings == expected.rings == 3
+
+
+def test_a_person_who_answers_the_request_at_once_did_not_transfer() -> None:
+    events = [
+        status("call.answered", 2),
+        step("call.heard", 4.0, phase="greeting", speech="Mairie, bonjour.", heard="human"),
+        step("call.transfer_requested", 8.0, via="request"),
+        step("call.speech_started", 9.0, phase="transfer"),
+        step(
+            "call.heard", 10.0, phase="transfer", speech="C'est moi, je vous écoute.", heard="human"
+        ),
+        status("call.completed", 30, call_duration_s=28),
+    ]
+    measured = measure_call(events)
+    assert (measured.transfer_outcome, measured.hold_s) == ("not_transferred", None)
