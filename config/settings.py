@@ -84,6 +84,20 @@ class ImapSettings(_Section):
     password: SecretStr | None = None
     mailbox: str = "INBOX"
     processed_folder: str = "prober/processed"
+    # A copy of every probe email is kept here (as a mail client would): after a crash it tells
+    # whether a probe left. Empty: no copies, and an unconfirmed send is never retried.
+    sent_folder: str = "Sent"
+    # Seconds between two looks at the mailbox when the server has no IDLE (and IDLE renewals).
+    poll_interval_s: float = Field(default=30.0, gt=0)
+
+
+class EmailSettings(_Section):
+    """How probe emails are written and replies kept."""
+
+    # Add "(réf. TOKEN)" to the subject: replies whose headers and address lost the token match.
+    subject_reference: bool = True
+    # Larger replies keep their headers and first part; attachments are listed, not stored.
+    max_message_bytes: int = Field(default=10_000_000, ge=10_000)
 
 
 class MqttSettings(_Section):
@@ -132,11 +146,14 @@ class Settings(BaseSettings):
     criteria_file: Path = Path("criteria.toml")
     # Call recordings and other downloaded evidence, one folder per probe.
     recordings_dir: Path = Path("recordings")
+    # Raw replies (.eml), one folder per probe; unmatched ones under "unmatched".
+    replies_dir: Path = Path("replies")
     twilio: TwilioSettings = TwilioSettings()
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings = ImapSettings()
     mqtt: MqttSettings = MqttSettings()
     web: WebSettings = WebSettings()
+    email: EmailSettings = EmailSettings()
     planning: PlanningSettings = PlanningSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.

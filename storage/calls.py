@@ -47,6 +47,7 @@ class AttemptContext:
     structure_name: str
     timezone: str
     contact: str | None
+    structure: dict[str, Any]
     persona: dict[str, Any]
     scenario: dict[str, Any]
 
@@ -106,6 +107,7 @@ def attempt_context(session: Session, probe_id: uuid.UUID, number: int) -> Attem
         structure_name=structure.name,
         timezone=structure.timezone,
         contact=contact,
+        structure=structure.model_dump(mode="json"),
         persona=persona,
         scenario=scenario,
     )

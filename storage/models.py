@@ -12,7 +12,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from config.structures import MAX_LENGTHS
@@ -172,6 +172,8 @@ class Attempt(SQLModel, table=True):
     probe_id: uuid.UUID = Field(foreign_key="probe.id", index=True, ondelete="CASCADE")
     number: int
     external_id: str | None = Field(default=None, max_length=255, index=True)
+    # The attempt's reply token (email: in the plus-address, Message-ID and subject).
+    reference: str | None = Field(default=None, max_length=16, index=True)
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     outcome: str | None = Field(default=None, max_length=64)
@@ -197,19 +199,43 @@ class Event(SQLModel, table=True):
 
 
 class Reply(SQLModel, table=True):
-    """A message received in answer to an email or letter probe (or not yet matched to one)."""
+    """A message received in answer to an email or letter probe (or not yet matched to one).
+
+    ``received_at`` is when our mailbox got it (IMAP INTERNALDATE); ``header_date`` what its
+    sender's clock wrote. The raw message is kept in ``raw_path`` whatever its state.
+    """
 
     id: int | None = Field(default=None, primary_key=True)
     probe_id: uuid.UUID | None = Field(default=None, foreign_key="probe.id", index=True)
+    attempt_id: int | None = Field(default=None, foreign_key="attempt.id", index=True)
     channel: str = Field(max_length=16)
     message_id: str | None = Field(default=None, max_length=998, index=True)
+    sha256: str = Field(max_length=64, unique=True)
     sender: str = Field(default="", max_length=998)
     subject: str = Field(default="", max_length=998)
     received_at: datetime = Field(sa_type=UTCDateTime)
+    header_date: datetime | None = Field(default=None, sa_type=UTCDateTime)
     classification: str | None = Field(default=None, max_length=32)
+    reason: str = Field(default="", max_length=500)
     match_method: str | None = Field(default=None, max_length=32)
+    mailbox: str = Field(default="", max_length=500)
+    uidvalidity: int | None = Field(default=None, sa_type=BigInteger)
+    imap_uid: int | None = Field(default=None, sa_type=BigInteger)
+    moved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    flagged: bool = False
     raw_size_bytes: int = 0
     raw_path: str | None = Field(default=None, max_length=1000)
+    details: dict[str, Any] = _json(default=dict)
+
+
+class MailboxCursor(SQLModel, table=True):
+    """How far the reply watcher has read a mailbox: UIDs are valid within one UIDVALIDITY."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mailbox: str = Field(max_length=500, unique=True)
+    uidvalidity: int = Field(sa_type=BigInteger)
+    last_uid: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class Recording(SQLModel, table=True):

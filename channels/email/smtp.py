@@ -1,0 +1,85 @@
+"""Sending a composed probe email with aiosmtplib, and telling what the server's answer means."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aiosmtplib
+
+from channels.email.compose import ProbeEmail
+from channels.errors import PermanentContactError, TransientContactError
+from config.settings import SmtpSettings
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpAccepted:
+    """The server took the message: when (our clock, after DATA) and what it said."""
+
+    accepted_at: datetime
+    reply: str
+
+
+async def send_email(
+    settings: SmtpSettings, email: ProbeEmail, *, timeout_s: float = 60.0
+) -> SmtpAccepted:
+    """Send ``email`` once; never retried here.
+
+    Raises PermanentContactError when the recipient is refused for good (5xx: a synchronous
+    bounce), TransientContactError otherwise; its ``maybe_made`` is True when the connection
+    was lost after the message may have been accepted.
+    """
+    password = None if settings.password is None else settings.password.get_secret_value()
+    started_data = False
+    try:
+        async with aiosmtplib.SMTP(
+            hostname=settings.host,
+            port=settings.port,
+            use_tls=settings.security == "tls",
+            start_tls=settings.security == "starttls",
+            timeout=timeout_s,
+        ) as client:
+            if settings.username:
+                await client.login(settings.username, password or "")
+            started_data = True
+            refused, reply = await client.sendmail(email.sender, [email.recipient], email.raw)
+    except aiosmtplib.SMTPRecipientsRefused as error:
+        refusal = error.recipients[0] if error.recipients else None
+        code = None if refusal is None else refusal.code
+        text = "" if refusal is None else refusal.message
+        if code is not None and 500 <= code < 600:
+            raise PermanentContactError(
+                f"{email.recipient} refused by the mail server: {code} {text}", code=code
+            ) from None
+        raise TransientContactError(
+            f"{email.recipient} deferred: {code} {text}", code=code
+        ) from None
+    except aiosmtplib.SMTPResponseException as error:
+        if 500 <= error.code < 600 and isinstance(error, aiosmtplib.SMTPDataError):
+            raise PermanentContactError(
+                f"the mail server rejected the message: {error.code} {error.message}",
+                code=error.code,
+            ) from None
+        if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+            raise TransientContactError(
+                f"SMTP login refused ({error.code}): check smtp.username and PROBER_SMTP__PASSWORD",
+                code=error.code,
+            ) from None
+        raise TransientContactError(
+            f"the mail server answered {error.code} {error.message}", code=error.code
+        ) from None
+    except aiosmtplib.SMTPConnectError as error:
+        raise TransientContactError(
+            f"cannot reach the mail server {settings.host}:{settings.port}: {error}"
+        ) from None
+    except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as error:
+        raise TransientContactError(
+            f"the connection to the mail server was lost: {error}", maybe_made=started_data
+        ) from None
+    if refused:
+        recipient, response = next(iter(refused.items()))
+        raise PermanentContactError(
+            f"{recipient} refused by the mail server: {response.code} {response.message}",
+            code=response.code,
+        )
+    return SmtpAccepted(accepted_at=datetime.now(UTC), reply=reply)
