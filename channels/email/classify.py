@@ -547,6 +547,9 @@ def _automatic_kind(subject: str, opening: str) -> tuple[ReplyKind, str | None]:
 
 
 def _human_reason(message: ParsedMessage) -> str:
-    if _starts_as_reply(message.subject):
-        return "no bounce or automatic marker; subject is a reply"
-    return "no bounce or automatic marker"
+    if not _starts_as_reply(message.subject):
+        return "no bounce or automatic marker"
+    marker = _header_marker(message.headers, message)
+    if marker is not None:  # necessarily weak: a strong one would have made it automatic
+        return f"{marker[0]} overridden: the subject is a reply"
+    return "no bounce or automatic marker; subject is a reply"
