@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the servers the test suite talks to are running on loopback, installing them
-# from Debian's packages on a fresh machine. Today: PostgreSQL on 127.0.0.1:5432.
+# from Debian's packages on a fresh machine: PostgreSQL on 127.0.0.1:5432, and Dovecot's binaries
+# (the tests start their own throw-away IMAP server on a free port, see tests/mailservers.py).
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
@@ -38,4 +39,26 @@ ensure_postgresql() {
     wait_port 5432 || { echo "setup: PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 }
 
+system_dovecot_running() {
+    [ -r /run/dovecot/master.pid ] && kill -0 "$(cat /run/dovecot/master.pid)" 2>/dev/null
+}
+
+ensure_dovecot() {
+    if command -v dovecot >/dev/null && [ -x /usr/lib/dovecot/dovecot-lda ] \
+        && getent passwd dovecot >/dev/null && getent passwd dovenull >/dev/null; then
+        return 0
+    fi
+    echo "setup: installing Dovecot (Debian package dovecot-imapd)" >&2
+    local was_running=
+    if system_dovecot_running; then was_running=1; fi
+    apt_install dovecot-imapd
+    # Without a policy-rc.d that forbids it, the package starts a system Dovecot on ports 143/993.
+    # The tests never use it (they run their own instance); stop the one the install started.
+    if [ -z "$was_running" ] && system_dovecot_running; then
+        echo "setup: stopping the system Dovecot the package started (the tests run their own)" >&2
+        $sudo doveadm stop >/dev/null 2>&1 || true
+    fi
+}
+
 ensure_postgresql
+ensure_dovecot
