@@ -12,7 +12,15 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from sandbox.mail import Dovecot
 from storage.db import make_engine, normalise_database_url, upgrade
+from tests.mailservers import (
+    MailAccount,
+    SmtpServer,
+    delivering_smtp,
+    new_account,
+    start_dovecot,
+)
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PROBER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -58,3 +66,31 @@ def engine(database_url: str) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+# -- Mail servers on loopback (tests/mailservers.py) --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A throw-away Dovecot IMAP server on 127.0.0.1 and a free port, for the whole session.
+
+    `dovecot.add_user(address, password=None)` creates accounts; `dovecot.port` is IMAP's.
+    Fails (never skips) when Dovecot is missing: `make services` installs it.
+    """
+    server = start_dovecot()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_delivery(dovecot: Dovecot) -> Iterator[SmtpServer]:
+    """An SMTP server (aiosmtpd) on loopback delivering into `dovecot`'s users' INBOXes."""
+    with delivering_smtp(dovecot) as server:
+        yield server
+
+
+@pytest.fixture
+def mail_account(dovecot: Dovecot) -> MailAccount:
+    """A fresh Dovecot user with an empty INBOX, seen by this test only."""
+    return new_account(dovecot)
