@@ -109,6 +109,7 @@ class Mailbox:
         self._client: aioimaplib.IMAP4 | None = None
         self.selected: str | None = None
         self.uidvalidity = 0
+        self._delimiter: str | None = None
 
     async def __aenter__(self) -> Self:
         settings = self.settings
@@ -149,6 +150,12 @@ class Mailbox:
             await asyncio.wait_for(self._client.logout(), 5)
         except (OSError, TimeoutError, aioimaplib.Abort, aioimaplib.CommandTimeout):
             logger.debug("IMAP logout failed; the connection is dropped anyway")
+        finally:
+            # Cancelled or failed logouts leave the socket open: close it in every case.
+            protocol = getattr(self._client, "protocol", None)
+            transport = getattr(protocol, "transport", None)
+            if transport is not None:
+                transport.close()
 
     @property
     def client(self) -> aioimaplib.IMAP4:
@@ -166,15 +173,30 @@ class Mailbox:
             )
         return list(answer.lines)
 
+    async def folder(self, path: str) -> str:
+        """The server's name for ``path``: "/" becomes its hierarchy delimiter ("." often)."""
+        if "/" not in path:
+            return path
+        if self._delimiter is None:
+            lines = await self._ok("LIST", await self.client.list('""', '""'))
+            self._delimiter = "/"
+            for line in lines:
+                text = bytes(line) if isinstance(line, bytes | bytearray) else b""
+                if m := re.search(rb'\) "(.)"', text):
+                    self._delimiter = m.group(1).decode()
+        return path.replace("/", self._delimiter)
+
     async def ensure_folder(self, folder: str) -> None:
         """Create ``folder`` if it does not exist (an existing one is fine)."""
-        answer = await self.client.create(_quoted(folder))
+        name = await self.folder(folder)
+        answer = await self.client.create(_quoted(name))
         if answer.result not in ("OK", "NO"):  # NO: [ALREADYEXISTS]
-            await self._ok(f"CREATE {folder}", answer)
+            await self._ok(f"CREATE {name}", answer)
 
     async def select(self, folder: str) -> MailboxState:
         """Open ``folder``; its UIDVALIDITY and UIDNEXT."""
-        lines = await self._ok(f"SELECT {folder}", await self.client.select(_quoted(folder)))
+        name = await self.folder(folder)
+        lines = await self._ok(f"SELECT {name}", await self.client.select(_quoted(name)))
         validity = uidnext = 0
         for line in lines:
             text = bytes(line) if isinstance(line, bytes | bytearray) else b""
@@ -230,6 +252,7 @@ class Mailbox:
 
     async def move(self, uid: int, folder: str) -> None:
         """Move one message to ``folder`` (MOVE, or COPY + delete + EXPUNGE without it)."""
+        folder = await self.folder(folder)
         if self.client.has_capability("MOVE"):
             await self._ok("UID MOVE", await self.client.uid("move", str(uid), _quoted(folder)))
             return
@@ -241,6 +264,7 @@ class Mailbox:
 
     async def append(self, raw: bytes, folder: str, flags: str) -> None:
         """Store a message in ``folder`` with ``flags`` (e.g. "\\Seen $ProberSending")."""
+        folder = await self.folder(folder)
         await self._ok(
             f"APPEND {folder}",
             await self.client.append(raw, mailbox=_quoted(folder), flags=f"({flags})"),
