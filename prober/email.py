@@ -171,7 +171,7 @@ class EmailProbes:
                 probe_id=probe_id,
                 attempt_id=attempt_id,
             )
-            self._remeasure(session, attempt_id)
+            remeasure_email_attempt(session, attempt_id)
 
         await self.database.run(work)
 
@@ -419,30 +419,32 @@ class EmailProbes:
                 session, self.mailbox_key, uidvalidity=message.uidvalidity, last_uid=message.uid
             )
             if found is not None:
-                self._remeasure(session, found.attempt_id)
+                remeasure_email_attempt(session, found.attempt_id)
             assert reply.id is not None  # noqa: S101
             return Ingested(reply.id, str(verdict.kind), found is not None, True)
 
         return await self.database.run(work)
 
-    def _remeasure(self, session: Session, attempt_id: int) -> None:
-        sent = mail.first_event(session, attempt_id, "email.sent")
-        attempt_row = session.get(Attempt, attempt_id)
-        if attempt_row is None:
-            return
-        context = calls.attempt_context(session, attempt_row.probe_id, attempt_row.number)
-        replies = mail.replies_of_attempt(session, attempt_id)
-        measurement = email_measurement(
-            None if sent is None else sent.source_at, replies, context.structure
-        )
-        mail.update_attempt_measurement(
-            session, attempt_id, measurement, outcome=measurement["outcome"]
-        )
-        if measurement["outcome"] in ("replied", "bounced"):
-            probe = session.get(Probe, attempt_row.probe_id)
-            if probe is not None and probe.state == ProbeState.IN_PROGRESS:
-                probe.state = ProbeState.DONE
-                session.add(probe)
+
+def remeasure_email_attempt(session: Session, attempt_id: int) -> None:
+    """Recompute an email attempt's measurement from its sent event and matched replies."""
+    sent = mail.first_event(session, attempt_id, "email.sent")
+    attempt_row = session.get(Attempt, attempt_id)
+    if attempt_row is None:
+        return
+    context = calls.attempt_context(session, attempt_row.probe_id, attempt_row.number)
+    replies = mail.replies_of_attempt(session, attempt_id)
+    measurement = email_measurement(
+        None if sent is None else sent.source_at, replies, context.structure
+    )
+    mail.update_attempt_measurement(
+        session, attempt_id, measurement, outcome=measurement["outcome"]
+    )
+    if measurement["outcome"] in ("replied", "bounced"):
+        probe = session.get(Probe, attempt_row.probe_id)
+        if probe is not None and probe.state == ProbeState.IN_PROGRESS:
+            probe.state = ProbeState.DONE
+            session.add(probe)
 
 
 def _mark_moved(reply_id: int) -> Callable[[Session], None]:
