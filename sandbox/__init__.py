@@ -1,12 +1,23 @@
-"""The simulated outside world for prober: a Twilio-compatible API that plays calls.
+"""The simulated outside world for prober: a Twilio-compatible API that plays calls, and the
+structures' mailboxes (`sandbox.mail`).
 
-It imports nothing of prober and speaks only HTTP, so its records stay an independent truth.
+It imports nothing of prober and speaks only HTTP, SMTP and IMAP, so its records stay an
+independent truth.
 """
 
 from sandbox.auth import Account
 from sandbox.calls import Call, CallInstructions, CallOptions, CallStatus, CallStore, Recording
 from sandbox.errors import ApiError, SandboxConfigError, SandboxError
 from sandbox.faults import Faults
+from sandbox.mail import (
+    MailSandbox,
+    MailTruthLog,
+    MailWorld,
+    Relay,
+    load_mail_world,
+    parse_mail_world,
+    read_mail_truth,
+)
 from sandbox.pacing import CallPacer
 from sandbox.runner import CallRunner, RunnerTiming
 from sandbox.truth import CallTruth, TruthLog, read_truth
@@ -27,8 +38,12 @@ __all__ = [
     "CallStore",
     "CallTruth",
     "Faults",
+    "MailSandbox",
+    "MailTruthLog",
+    "MailWorld",
     "Outcome",
     "Recording",
+    "Relay",
     "RunnerTiming",
     "SandboxConfigError",
     "SandboxError",
@@ -36,7 +51,10 @@ __all__ = [
     "World",
     "WorldFileError",
     "create_app",
+    "load_mail_world",
     "load_world",
+    "parse_mail_world",
     "parse_world",
+    "read_mail_truth",
     "read_truth",
 ]

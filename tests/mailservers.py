@@ -12,7 +12,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from email import policy
@@ -188,6 +188,15 @@ async def wait_for_messages(
             await asyncio.wait_for(idle, 10)
 
 
+async def until(condition: Callable[[], bool], *, timeout_s: float = WAIT_S) -> None:
+    """Polls `condition` until it holds; fails after `timeout_s` (a bound, not a measure)."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout_s} s")
+        await asyncio.sleep(0.01)
+
+
 @contextmanager
 def running_mail_sandbox(
     world: MailWorld,
@@ -224,8 +233,3 @@ def running_mail_sandbox(
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
         loop.close()
-
-
-def truth_of(sandbox: MailSandbox, *, kinds: Sequence[str] | None = None) -> list[Any]:
-    """The sandbox's truth entries (optionally of some kinds), as recorded so far."""
-    return [e for e in list(sandbox.truth.entries) if kinds is None or e.kind in kinds]
