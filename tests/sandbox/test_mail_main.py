@@ -173,3 +173,36 @@ def test_a_busy_smtp_port_is_refused_in_one_line(capsys: pytest.CaptureFixture[s
 
     assert code == 2
     assert capsys.readouterr().err.startswith(f"sandbox : cannot serve SMTP on 127.0.0.1:{port} (")
+
+
+def test_python_m_sandbox_mail_serves_prober_mailbox_and_removes_it_on_sigterm() -> None:
+    imap_port, smtp_port = free_port(), free_port()
+    command = [sys.executable, "-m", "sandbox.mail", "--imap-port", str(imap_port)]
+    command += ["--smtp-port", str(smtp_port), "--user", "prober@probes.test:secret"]
+    host = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert host.stderr is not None
+        started = host.stderr.readline().decode()
+        assert started.startswith(f"sandbox.mail : IMAP sur 127.0.0.1:{imap_port}, SMTP sur ")
+        folder = Path(started.rsplit("dossier ", 1)[1].strip())
+        account = MailAccount("prober@probes.test", "secret", "127.0.0.1", imap_port, folder)
+        message, reply_to = probe(account, "prober+PRB-77@probes.test")
+        asyncio.run(
+            aiosmtplib.send(
+                message,
+                hostname="127.0.0.1",
+                port=smtp_port,
+                sender="accueil@mairie-a.test",
+                recipients=[reply_to],
+            )
+        )
+        [received] = asyncio.run(wait_for_messages(account, 1))
+    finally:
+        host.send_signal(signal.SIGTERM)
+        code = host.wait(timeout=15)
+        if host.stderr is not None:
+            host.stderr.close()
+
+    assert received.message.get_all("Delivered-To") == [reply_to]
+    assert code == 0
+    assert not folder.exists()
