@@ -315,14 +315,25 @@ class EmailProbes:
                 logger.warning("%s: UIDVALIDITY changed; reading it again", self.mailbox_key)
             await self._move_processed(mailbox, state.uidvalidity)
             while not stop.is_set():
-                async for message in mailbox.messages_after(last_uid):
-                    ingested = await self.ingest(message)
-                    last_uid = message.uid
-                    if ingested.matched:
-                        await mailbox.move(message.uid, imap.processed_folder)
-                        await self.database.run(_mark_moved(ingested.reply_id))
-                    if stop.is_set():
-                        return
+                # The server announces mail that arrives while we work in the answers to our
+                # own commands, not again in IDLE: read until a search finds nothing new.
+                caught_up = False
+                while not caught_up:
+                    caught_up = True
+                    async for batch in mailbox.batches_after(last_uid):
+                        caught_up = False
+                        matched: list[tuple[int, int]] = []
+                        for message in batch:
+                            ingested = await self.ingest(message)
+                            last_uid = message.uid
+                            if ingested.matched:
+                                matched.append((message.uid, ingested.reply_id))
+                        if matched:
+                            folder = imap.processed_folder
+                            await mailbox.move_many([uid for uid, _ in matched], folder)
+                            await self.database.run(_mark_moved(*(reply for _, reply in matched)))
+                        if stop.is_set():
+                            return
                 news = asyncio.ensure_future(mailbox.wait_for_news(imap.poll_interval_s))
                 stopping = asyncio.ensure_future(stop.wait())
                 await asyncio.wait({news, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -432,11 +443,9 @@ def remeasure_email_attempt(session: Session, attempt_id: int) -> None:
     attempt_row = session.get(Attempt, attempt_id)
     if attempt_row is None:
         return
-    context = calls.attempt_context(session, attempt_row.probe_id, attempt_row.number)
+    structure = mail.structure_of_probe(session, attempt_row.probe_id)
     replies = mail.replies_of_attempt(session, attempt_id)
-    measurement = email_measurement(
-        None if sent is None else sent.source_at, replies, context.structure
-    )
+    measurement = email_measurement(None if sent is None else sent.source_at, replies, structure)
     mail.update_attempt_measurement(
         session, attempt_id, measurement, outcome=measurement["outcome"]
     )
@@ -447,9 +456,10 @@ def remeasure_email_attempt(session: Session, attempt_id: int) -> None:
             session.add(probe)
 
 
-def _mark_moved(reply_id: int) -> Callable[[Session], None]:
+def _mark_moved(*reply_ids: int) -> Callable[[Session], None]:
     def work(session: Session) -> None:
-        mail.mark_moved(session, reply_id)
+        for reply_id in reply_ids:
+            mail.mark_moved(session, reply_id)
 
     return work
 

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from storage.errors import ConflictError, NotFoundError
-from storage.models import Attempt, Event, MailboxCursor, Probe, Reply
+from storage.models import Attempt, Event, MailboxCursor, Probe, Reply, Structure
 from storage.types import utcnow
 
 
@@ -185,3 +185,20 @@ def settle_attempt(
         .where(col(Attempt.id) == attempt_id)
         .values(outcome=outcome, ended_at=ended_at)
     )
+
+
+def structure_of_probe(session: Session, probe_id: uuid.UUID) -> dict[str, Any]:
+    """The probed structure's time zone, holiday subdivision and opening hours."""
+    row = session.exec(
+        select(Structure.timezone, Structure.holiday_subdivision, Structure.opening_hours)
+        .join(Probe, col(Probe.structure_id) == col(Structure.id))
+        .where(col(Probe.id) == probe_id)
+    ).first()
+    if row is None:
+        raise NotFoundError(f"no probe {probe_id}")
+    timezone, subdivision, opening_hours = row
+    return {
+        "timezone": timezone,
+        "holiday_subdivision": subdivision,
+        "opening_hours": opening_hours,
+    }

@@ -250,8 +250,8 @@ class Mailbox:
                 return set(m.group(1).decode().split())
         return set()
 
-    async def move(self, uid: int, folder: str) -> None:
-        """Move one message to ``folder`` (MOVE, or COPY + delete + EXPUNGE without it)."""
+    async def move(self, uid: int | str, folder: str) -> None:
+        """Move a message (or a UID set) to ``folder`` (MOVE, or COPY + delete + EXPUNGE)."""
         folder = await self.folder(folder)
         if self.client.has_capability("MOVE"):
             await self._ok("UID MOVE", await self.client.uid("move", str(uid), _quoted(folder)))
@@ -294,12 +294,28 @@ class Mailbox:
                 self.client.idle_done()
             await asyncio.wait_for(idle, self.timeout_s)
 
-    async def messages_after(self, last_uid: int) -> AsyncIterator[FetchedMessage]:
-        """The messages above ``last_uid``, one at a time, in UID order."""
-        for uid in await self.uids_after(last_uid):
-            message = await self.fetch(uid)
-            if message is not None:
-                yield message
+    async def fetch_many(self, uids: list[int]) -> list[FetchedMessage]:
+        """Several messages in one round trip, in UID order (those gone are left out)."""
+        if not uids:
+            return []
+        answer = await self.client.uid(
+            "fetch", ",".join(map(str, uids)), "(UID INTERNALDATE RFC822.SIZE BODY.PEEK[])"
+        )
+        lines = await self._ok("UID FETCH", answer)
+        return sorted(parse_fetch(lines, self.uidvalidity), key=lambda message: message.uid)
+
+    async def move_many(self, uids: list[int], folder: str) -> None:
+        """Move several messages to ``folder`` in one command."""
+        if uids:
+            await self.move(",".join(map(str, uids)), folder)
+
+    async def batches_after(
+        self, last_uid: int, *, batch: int = 20
+    ) -> AsyncIterator[list[FetchedMessage]]:
+        """The messages above ``last_uid`` in UID order, fetched ``batch`` at a time."""
+        uids = await self.uids_after(last_uid)
+        for start in range(0, len(uids), batch):
+            yield await self.fetch_many(uids[start : start + batch])
 
 
 def _quoted(text: str) -> str:
