@@ -132,7 +132,8 @@ _BEHAVIOUR_KEYS = frozenset(
 )
 _MENU_ENTRY_KEYS = frozenset({"hold_s", "then", "greeting"})
 DTMF_KEYS = frozenset("0123456789*#")
-_TOP_KEYS = frozenset({"ring_cadence_s", "default", "numbers"})
+# `mailboxes` belongs to the mail world (sandbox/mail), read from the same file.
+_TOP_KEYS = frozenset({"ring_cadence_s", "default", "numbers", "mailboxes"})
 
 
 def load_world(path: Path) -> World:
