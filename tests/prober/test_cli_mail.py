@@ -100,3 +100,40 @@ def test_a_file_that_is_not_mail_is_still_classified(prober_mail: Run, tmp_path:
     result = prober_mail("mail", "classify", "--json", str(junk))
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["kind"] == "human_reply"
+
+
+@pytest.mark.parametrize("corpus", ["email-corpora", "email-french"])
+def test_classify_over_the_labelled_corpora_meets_the_goals(prober_mail: Run, corpus: str) -> None:
+    """The command itself, over every labelled file at once: accuracy per class, and the goals."""
+    folder = DATA / corpus
+    rows = (folder / "labels.csv").read_text(encoding="utf-8").splitlines()[1:]
+    labels = {
+        str(folder / row.split(",")[0]): set(row.split(",")[2].split("|")) for row in rows if row
+    }
+    result = prober_mail("mail", "classify", "--json", *labels)
+    assert result.exit_code == 0, result.stderr
+    got = {record["file"]: record["kind"] for record in map(json.loads, result.stdout.splitlines())}
+    assert set(got) == set(labels)
+    automatic = {"out_of_office", "auto_ack", "other_auto"}
+    per_class: dict[str, list[int]] = {}
+    for path, accepted in labels.items():
+        label = (
+            "bounce"
+            if "bounce" in accepted
+            else ("human" if accepted == {"human_reply"} else "automatic")
+        )
+        tally = per_class.setdefault(label, [0, 0])
+        tally[0] += got[path] in accepted
+        tally[1] += 1
+    report = ", ".join(
+        f"{label} {right}/{total}" for label, (right, total) in sorted(per_class.items())
+    )
+    bounces_missed = [p for p, a in labels.items() if "bounce" in a and got[p] != "bounce"]
+    humans_as_automatic = [
+        p for p, a in labels.items() if a == {"human_reply"} and got[p] in automatic
+    ]
+    automatic_right = sum(1 for p, a in labels.items() if a <= automatic and got[p] in automatic)
+    automatic_total = sum(1 for a in labels.values() if a <= automatic)
+    assert not bounces_missed, report
+    assert not humans_as_automatic, report
+    assert automatic_right >= 0.95 * automatic_total, report

@@ -20,7 +20,8 @@ from config.settings import Settings
 from prober.database import Database
 from prober.email import EmailProbes
 from sandbox.mail import Dovecot
-from storage.models import Event, MailboxCursor, Probe, ProbeState
+from storage.db import make_engine
+from storage.models import Event, MailboxCursor, Probe, ProbeState, Reply
 from tests.email_scene import (
     MailTarget,
     all_replies,
@@ -231,3 +232,72 @@ async def _crash_and_reconcile(
         return counts
     finally:
         database.close()
+
+
+def test_a_watcher_killed_with_sigkill_loses_nothing_and_repeats_nothing(
+    mail_account: MailAccount, tmp_path: Path
+) -> None:
+    """`prober mail watch` killed (SIGKILL) several times while replies arrive, then restarted."""
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    project = tmp_path / "project"
+    environment = {
+        **os.environ,
+        "PROBER_DATABASE_URL": f"sqlite:///{project / 'prober.db'}",
+        "PROBER_IMAP__HOST": mail_account.imap_host,
+        "PROBER_IMAP__PORT": str(mail_account.imap_port),
+        "PROBER_IMAP__USERNAME": mail_account.address,
+        "PROBER_IMAP__PASSWORD": mail_account.password,
+        "PROBER_IMAP__POLL_INTERVAL_S": "0.5",
+    }
+    command = [sys.executable, "-c", "from prober.cli import main; main()"]
+    subprocess.run(
+        [*command, "init", str(project)], env=environment, check=True, capture_output=True
+    )
+    total = 80
+    chance = random.Random(7)  # noqa: S311 (kill instants, not security)
+
+    async def append_all() -> None:
+        from tests.mailservers import imap_inbox
+
+        async with imap_inbox(mail_account) as client:
+            for index in range(total):
+                message = EmailMessage()
+                message["From"] = f"agent{index}@mairie.test"
+                message["To"] = mail_account.address
+                message["Subject"] = f"Réponse {index}"
+                message["Message-ID"] = make_msgid(domain="mairie.test")
+                message.set_content(f"Bonjour, réponse numéro {index}.")
+                await client.append(message.as_bytes(), mailbox="INBOX")
+                await asyncio.sleep(0.02)
+
+    async def kill_repeatedly() -> None:
+        appending = asyncio.create_task(append_all())
+        for _ in range(5):
+            watcher = subprocess.Popen(  # noqa: ASYNC220 (a child to kill, not to wait on)
+                [*command, "mail", "watch"], cwd=project, env=environment
+            )
+            await asyncio.sleep(chance.uniform(0.3, 1.2))
+            watcher.send_signal(signal.SIGKILL)
+            watcher.wait()
+        await appending
+
+    asyncio.run(kill_repeatedly())
+    subprocess.run(
+        [*command, "mail", "watch", "--for", "4"], cwd=project, env=environment, check=True
+    )
+    engine = make_engine(environment["PROBER_DATABASE_URL"])
+    try:
+        with Session(engine) as session:
+            replies = list(session.exec(select(Reply)))
+            events = list(session.exec(select(Event)))
+            [cursor] = session.exec(select(MailboxCursor))
+    finally:
+        engine.dispose()
+    assert sorted(r.subject for r in replies) == sorted(f"Réponse {i}" for i in range(total))
+    assert len([e for e in events if e.kind.startswith("email.")]) == total
+    assert cursor.last_uid == max(r.imap_uid or 0 for r in replies)
