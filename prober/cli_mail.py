@@ -141,8 +141,14 @@ def mail_results(
 def _latency(figure: dict[str, Any] | None) -> str:
     if not figure or figure.get("elapsed_s") is None:
         return ""
-    hours = figure["elapsed_s"] / 3600
-    return f"{hours:.1f} h / {figure.get('working_days', '?')} wd"
+    seconds = float(figure["elapsed_s"])
+    if seconds < 90:
+        elapsed = f"{seconds:.0f} s"
+    elif seconds < 90 * 60:
+        elapsed = f"{seconds / 60:.0f} min"
+    else:
+        elapsed = f"{seconds / 3600:.1f} h"
+    return f"{elapsed}, {figure.get('working_days', '?')} wd"
 
 
 def _print_mailed(results: list[Any], *, as_json: bool) -> None:

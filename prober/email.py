@@ -541,12 +541,11 @@ def email_measurement(
             return None
         figure: dict[str, Any] = {"reply_id": reply.id, "at": reply.received_at.isoformat()}
         if sent_at is not None:
-            figure["elapsed_s"] = round((reply.received_at - sent_at).total_seconds(), 3)
+            # INTERNALDATE has whole seconds: a reply within the second may seem to precede us.
+            figure["elapsed_s"] = round(max(0.0, (reply.received_at - sent_at).total_seconds()), 3)
             if reply.header_date is not None:
                 # The sender's own clock (its Date: header), kept beside our server's arrival time.
-                figure["header_elapsed_s"] = round(
-                    (reply.header_date - sent_at).total_seconds(), 3
-                )
+                figure["header_elapsed_s"] = round((reply.header_date - sent_at).total_seconds(), 3)
             figure["working_days"] = working_days_between(
                 sent_at, reply.received_at, timezone=timezone, subdivision=subdivision
             )
