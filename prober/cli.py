@@ -441,8 +441,9 @@ def wave_export(
 # ---------------------------------------------------------------- sandbox
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def sandbox(
+    context: typer.Context,
     account_sid: Annotated[str, typer.Option(help="The simulated account's SID (AC...).")],
     auth_token: Annotated[str, typer.Option(help="The auth token clients must present.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
@@ -460,7 +461,11 @@ def sandbox(
         Path | None, typer.Option(help="Ground-truth log (JSON lines), one line per call.")
     ] = None,
 ) -> None:
-    """Serve the simulated Twilio API on loopback (for tests and demos; see docs/sandbox.md)."""
+    """Serve the simulated Twilio API (and mailboxes) on loopback; see docs/sandbox.md.
+
+    Any other option of `python -m sandbox` (--smtp-port, --mail-world, --relay-port,
+    --mail-truth, --max-concurrent-requests, --fail-creates-after-commit...) is passed on.
+    """
     # Only this command (and the demo) loads the simulated world: production never depends on it.
     from sandbox.__main__ import main as sandbox_main
 
@@ -476,7 +481,7 @@ def sandbox(
         arguments += ["--world", str(world)]
     if truth is not None:
         arguments += ["--truth", str(truth)]
-    code = sandbox_main(arguments)
+    code = sandbox_main([*arguments, *context.args])
     if code:
         raise typer.Exit(code)
 

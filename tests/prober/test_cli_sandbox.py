@@ -34,3 +34,17 @@ def test_a_bad_world_file_is_refused_naming_the_key(
         main()
     assert exited.value.code == 2
     assert 'numbers."+33142765001".rings' in capsys.readouterr().err
+
+
+def test_the_sandboxs_other_options_are_passed_on(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    world = tmp_path / "courriels.toml"
+    world.write_text('[mailboxes."accueil@mairie.test"]\nbehaviour = "parle"\n', encoding="utf-8")
+    arguments = ["prober", "sandbox", "--account-sid", "AC" + "ab" * 16, "--auth-token", "t"]
+    arguments += ["--smtp-port", "2599", "--mail-world", str(world)]
+    monkeypatch.setattr(sys, "argv", arguments)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    assert 'mailboxes."accueil@mairie.test".behaviour' in capsys.readouterr().err
