@@ -160,6 +160,8 @@ class Probe(SQLModel, table=True):
     state: str = Field(default=ProbeState.PLANNED, max_length=16)
     attempt_count: int = 0
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The daemon that claimed the probe for dispatch (with ``lease_until``), if any.
+    claimed_by: str | None = Field(default=None, max_length=64)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -282,3 +284,16 @@ class Score(SQLModel, table=True):
     sample_size: int = 0
     details: dict[str, Any] = _json(default=dict)
     computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """An event waiting to be published on the bus (MQTT): written in the same transaction as
+    the fact it announces, published in ``id`` order, marked when the broker acknowledged it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: uuid.UUID | None = Field(default=None, index=True)
+    topic: str = Field(max_length=500)
+    payload: dict[str, Any] = _json(default=dict)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    attempts: int = 0
