@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the servers the test suite talks to are running on loopback, installing them
 # from Debian's packages on a fresh machine: PostgreSQL on 127.0.0.1:5432, and Dovecot's binaries
-# (the tests start their own throw-away IMAP server on a free port, see tests/mailservers.py).
+# (the tests start their own throw-away IMAP server on a free port, see tests/mailservers.py),
+# and Mosquitto's broker binary (likewise: tests/mosquitto.py).
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
@@ -60,5 +61,15 @@ ensure_dovecot() {
     fi
 }
 
+ensure_mosquitto() {
+    # The tests start their own throw-away broker on a free loopback port (tests/mosquitto.py);
+    # they need only the binary. A system broker the package may start on 1883 is left alone:
+    # the tests never use it.
+    if command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ]; then return 0; fi
+    echo "setup: installing Mosquitto (Debian package mosquitto)" >&2
+    apt_install mosquitto
+}
+
 ensure_postgresql
 ensure_dovecot
+ensure_mosquitto
