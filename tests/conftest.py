@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from sandbox.mail import Dovecot
-from storage.db import make_engine, normalise_database_url, upgrade
+from storage.db import make_engine, normalise_database_url, session_scope, upgrade
+from storage.models import Persona, Probe, Scenario, Structure, Wave
+from storage.outbox import ProbePlace
 from tests.mailservers import (
     MailAccount,
     SmtpServer,
@@ -21,6 +24,7 @@ from tests.mailservers import (
     new_account,
     start_dovecot,
 )
+from tests.mosquitto import Mosquitto
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PROBER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -94,3 +98,74 @@ def mail_delivery(dovecot: Dovecot) -> Iterator[SmtpServer]:
 def mail_account(dovecot: Dovecot) -> MailAccount:
     """A fresh Dovecot user with an empty INBOX, seen by this test only."""
     return new_account(dovecot)
+
+
+# -- The event bus: a broker on loopback (tests/mosquitto.py) and probes to announce ----------
+
+EVENT_WAVE = "2027-pre"
+EVENT_STRUCTURES = ("21770001800011", "21670482500019", "20004071900013")
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A throw-away Mosquitto broker on 127.0.0.1 and a free port, stopped afterwards.
+
+    `mosquitto.stop()` then `mosquitto.start()` restarts it on the same port, keeping persistent
+    sessions. Fails (never skips) when Mosquitto is missing: `make services` installs it.
+    """
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def event_probes(engine: Engine) -> dict[uuid.UUID, ProbePlace]:
+    """Wave 2027-pre with one phone and one email probe for each of three structures: where
+    each probe's events belong, by probe id."""
+    places: dict[uuid.UUID, ProbePlace] = {}
+    with session_scope(engine) as session:
+        session.add(
+            Persona(
+                id="p",
+                display_name="Marie",
+                caller_id="+33199000001",
+                reply_mailbox="marie@probes.test",
+            )
+        )
+        for channel in ("phone", "email"):
+            session.add(Scenario(id=f"s-{channel}", channel=channel, title=channel))
+        wave = Wave(
+            name=EVENT_WAVE,
+            starts_on=date(2027, 3, 1),
+            ends_on=date(2027, 3, 26),
+            channels=["phone", "email"],
+        )
+        session.add(wave)
+        session.flush()
+        assert wave.id is not None
+        for number, official_id in enumerate(EVENT_STRUCTURES):
+            structure = Structure(
+                official_id=official_id,
+                name=f"Mairie {number}",
+                kind="mairie",
+                departement="77",
+                region="Île-de-France",
+                timezone="Europe/Paris",
+            )
+            session.add(structure)
+            session.flush()
+            assert structure.id is not None
+            for channel in ("phone", "email"):
+                probe = Probe(
+                    id=uuid.uuid4(),
+                    wave_id=wave.id,
+                    structure_id=structure.id,
+                    channel=channel,
+                    scenario_id=f"s-{channel}",
+                    persona_id="p",
+                    scheduled_at=datetime(2027, 3, 2, 9, number, tzinfo=UTC),
+                )
+                session.add(probe)
+                places[probe.id] = ProbePlace(EVENT_WAVE, official_id, channel)
+    return places
