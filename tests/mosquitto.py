@@ -36,9 +36,14 @@ def mosquitto_binary() -> str:
 
 
 class Mosquitto:
-    """A broker process in ``directory``: ``start()``, ``stop()``, ``start()`` again."""
+    """A broker process in ``directory``: ``start()``, ``stop()``, ``start()`` again.
 
-    def __init__(self, directory: Path, *, port: int | None = None) -> None:
+    With ``users`` (name: password), only they may connect; otherwise anybody may.
+    """
+
+    def __init__(
+        self, directory: Path, *, port: int | None = None, users: dict[str, str] | None = None
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.directory = directory
@@ -47,11 +52,14 @@ class Mosquitto:
         self.config_path = directory / "mosquitto.conf"
         self._process: subprocess.Popen[bytes] | None = None
         directory.mkdir(parents=True, exist_ok=True)
+        access = ["allow_anonymous true"]
+        if users is not None:
+            access = ["allow_anonymous false", f"password_file {self._password_file(users)}"]
         self.config_path.write_text(
             "\n".join(
                 [
                     f"listener {self.port} {self.host}",
-                    "allow_anonymous true",
+                    *access,
                     # As root, Mosquitto would switch to a `mosquitto` user that cannot write here.
                     f"user {pwd.getpwuid(os.getuid()).pw_name}",
                     "persistence true",
@@ -67,6 +75,19 @@ class Mosquitto:
                 ]
             )
         )
+
+    def _password_file(self, users: dict[str, str]) -> Path:
+        path = self.directory / "passwords"
+        path.touch(mode=0o600)
+        # mosquitto_passwd comes in the same Debian package as the broker.
+        passwd = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+        for name, password in users.items():
+            subprocess.run(
+                [passwd, "-b", str(path), name, password],
+                check=True,
+                capture_output=True,
+            )
+        return path
 
     @property
     def running(self) -> bool:
