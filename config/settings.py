@@ -91,6 +91,19 @@ class ImapSettings(_Section):
     poll_interval_s: float = Field(default=30.0, gt=0)
 
 
+class DispatchSettings(_Section):
+    """How the daemon carries probes out."""
+
+    # Tries per probe when the structure is busy, does not answer, or the contact failed.
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    # A retry waits at least this long, and falls in another opening slot.
+    retry_delay_minutes: int = Field(default=120, ge=0)
+    max_in_flight: int = Field(default=50, ge=1)
+    tick_seconds: float = Field(default=1.0, gt=0)
+    # A claimed probe whose daemon disappears is given back after this long.
+    lease_minutes: int = Field(default=10, ge=1)
+
+
 class EmailSettings(_Section):
     """How probe emails are written and replies kept."""
 
@@ -154,6 +167,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = MqttSettings()
     web: WebSettings = WebSettings()
     email: EmailSettings = EmailSettings()
+    dispatch: DispatchSettings = DispatchSettings()
     planning: PlanningSettings = PlanningSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.

@@ -66,6 +66,8 @@ class EmailProbes:
         self.settings = settings
         self.database = database
         self.replies_dir = settings.resolve(settings.replies_dir)
+        # Called (in the same transaction) when an attempt is settled: (session, probe, outcome).
+        self.after_attempt: Callable[[Session, uuid.UUID, str], None] | None = None
         imap = settings.imap
         self.mailbox_key = f"{imap.username}@{imap.host}:{imap.port}/{imap.mailbox}"
 
@@ -133,9 +135,13 @@ class EmailProbes:
             subject_reference=self.settings.email.subject_reference,
         )
         assert attempt.id is not None  # noqa: S101 (flushed)
+        # What the structure will receive, kept for auditors beside the replies.
+        sent_copy = self.replies_dir / str(probe_id) / f"sent-{attempt.number}.eml"
+        _write_atomically(sent_copy, email.raw)
         mail.set_reference(session, attempt.id, token=email.token, message_id=email.message_id)
         calls.record_event(
             session,
+            publish_prefix=self.settings.mqtt.topic_prefix,
             kind="email.composed",
             source="prober",
             source_at=email.date,
@@ -148,7 +154,7 @@ class EmailProbes:
                 "to": email.recipient,
                 "from": email.sender,
                 "subject": email.subject,
-                "raw": email.raw.decode("utf-8", errors="replace"),
+                "raw_path": str(sent_copy),
             },
             probe_id=probe_id,
             attempt_id=attempt.id,
@@ -161,6 +167,7 @@ class EmailProbes:
         def work(session: Session) -> None:
             calls.record_event(
                 session,
+                publish_prefix=self.settings.mqtt.topic_prefix,
                 kind="email.sent",
                 source="smtp",
                 source_at=sent_at,
@@ -172,6 +179,13 @@ class EmailProbes:
                 attempt_id=attempt_id,
             )
             remeasure_email_attempt(session, attempt_id)
+            # The probe is carried out; replies keep being matched to it and re-time it.
+            probe = session.get(Probe, probe_id)
+            if probe is not None and probe.state == ProbeState.IN_PROGRESS:
+                probe.state = ProbeState.DONE
+                session.add(probe)
+            if self.after_attempt is not None:
+                self.after_attempt(session, probe_id, "sent")
 
         await self.database.run(work)
 
@@ -188,6 +202,7 @@ class EmailProbes:
             now = utcnow()
             calls.record_event(
                 session,
+                publish_prefix=self.settings.mqtt.topic_prefix,
                 kind=kind,
                 source="smtp",
                 source_at=now,
@@ -206,6 +221,8 @@ class EmailProbes:
                 measurement={"outcome": outcome, **payload},
                 probe_state=state,
             )
+            if self.after_attempt is not None:
+                self.after_attempt(session, probe_id, outcome)
 
         await self.database.run(work)
 
@@ -416,6 +433,7 @@ class EmailProbes:
             )
             calls.record_event(
                 session,
+                publish_prefix=self.settings.mqtt.topic_prefix,
                 kind=f"email.{verdict.kind}",
                 source="imap",
                 source_at=received_at,

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,12 +27,17 @@ from channels.phone import script as call_script
 from channels.phone.measure import FINAL_KINDS, measure_call
 from channels.phone.script import CallScript, Step, StepReply, StepUrls
 from channels.phone.twilio_client import CallRequest, CallUrls, PlacedCall, TwilioPhone
-from channels.phone.webhooks import FormParams, step_event
+from channels.phone.webhooks import (
+    FINAL_STATUSES,
+    FormParams,
+    final_event_from_resource,
+    step_event,
+)
 from config.settings import Settings
 from prober.database import Database
 from storage import calls
 from storage.errors import NotFoundError
-from storage.models import ProbeState
+from storage.models import Attempt, ProbeState
 from storage.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -68,6 +74,10 @@ class PhoneProbes:
         self.recordings_dir = settings.resolve(settings.recordings_dir)
         self._calls: dict[AttemptKey, _Call] = {}
         self._downloads: set[asyncio.Task[Path | None]] = set()
+        # Calls this process placed that have not ended yet (to let them finish at shutdown).
+        self._live: set[int] = set()
+        # Called (in the same transaction) when an attempt ends: (session, probe id, outcome).
+        self.after_attempt: Callable[[Session, uuid.UUID, str], None] | None = None
 
     # -- placing ---------------------------------------------------------------------------
 
@@ -128,6 +138,7 @@ class PhoneProbes:
             )
             return None
         await self.database.run(lambda session: self._placed(session, key, attempt_id, placed))
+        self._live.add(attempt_id)
         return placed
 
     def _start(self, session: Session, probe_id: uuid.UUID) -> tuple[int, calls.AttemptContext]:
@@ -144,6 +155,7 @@ class PhoneProbes:
         now = utcnow()
         calls.record_event(
             session,
+            publish_prefix=self.settings.mqtt.topic_prefix,
             kind="call.placed",
             source="prober",
             source_at=now,
@@ -171,6 +183,9 @@ class PhoneProbes:
                 measurement={"outcome": outcome, "error": reason, "error_code": code},
                 probe_state=state,
             )
+            attempt = session.get(Attempt, attempt_id)
+            if attempt is not None and self.after_attempt is not None:
+                self.after_attempt(session, attempt.probe_id, outcome)
 
         await self.database.run(work)
 
@@ -185,6 +200,7 @@ class PhoneProbes:
         attempt_id = None if attempt is None else attempt.id
         new = calls.record_event(
             session,
+            publish_prefix=self.settings.mqtt.topic_prefix,
             kind=event.kind,
             source=event.source,
             source_at=event.source_at,
@@ -228,14 +244,18 @@ class PhoneProbes:
         ).to_json()
         if ended:
             final = next(e for e in events if e.kind in FINAL_KINDS)
+            outcome = measurement["outcome"] or final.kind.removeprefix("call.")
             calls.finish_attempt(
                 session,
                 attempt_id,
-                outcome=measurement["outcome"] or final.kind.removeprefix("call."),
+                outcome=outcome,
                 ended_at=final.source_at,
                 measurement=measurement,
                 probe_state=ProbeState.DONE,
             )
+            self._live.discard(attempt_id)
+            if self.after_attempt is not None:
+                self.after_attempt(session, key.probe_id, outcome)
         else:
             calls.remeasure_attempt(session, attempt_id, measurement)
 
@@ -338,6 +358,80 @@ class PhoneProbes:
         if call is not None:
             self._calls[key] = call
         return call
+
+    # -- after a restart -----------------------------------------------------------------
+
+    async def reconcile(self) -> dict[str, int]:
+        """Settle the phone attempts a previous run left open, asking Twilio what happened.
+
+        A call that ended meanwhile gets its final status from the API (callbacks may have
+        been lost while nobody listened); a live call is left to its callbacks; an attempt
+        whose create never got an answer is looked for among the account's calls and
+        adopted, or, surely never placed, closed so the probe can be tried again.
+        """
+        if self.phone is None:
+            return {}
+        open_attempts = await self.database.run(calls.open_phone_attempts)
+        counts = {"ended": 0, "live": 0, "adopted": 0, "not_placed": 0}
+        for attempt_id, probe_id, number, external_id, started_at, to, from_ in open_attempts:
+            outcome = await self._reconcile_one(
+                AttemptKey(probe_id, number), attempt_id, external_id, started_at, to, from_
+            )
+            counts[outcome] += 1
+        if any(counts.values()):
+            logger.info("phone attempts reconciled: %s", counts)
+        return counts
+
+    async def _reconcile_one(
+        self,
+        key: AttemptKey,
+        attempt_id: int,
+        sid: str | None,
+        started_at: datetime,
+        to: str | None,
+        from_: str | None,
+    ) -> str:
+        assert self.phone is not None  # noqa: S101 (checked by the caller)
+        adopted = False
+        if sid is None:
+
+            async def known_sid() -> str | None:
+                return await self.database.run(
+                    lambda session: calls.call_sid_seen(session, attempt_id)
+                )
+
+            request = CallRequest(to=to or "", from_=from_ or "", urls=self.webhook_urls(key)[0])
+            found = await self.phone.find_placed(request, started_at, known_sid)
+            if found is None:
+                await self._not_placed(
+                    attempt_id,
+                    "not_placed",
+                    "no call found after a restart",
+                    ProbeState.PLANNED,
+                    None,
+                )
+                return "not_placed"
+            sid, adopted = found.sid, True
+            found_sid = found.sid
+            await self.database.run(
+                lambda session: calls.set_external_id(session, attempt_id, found_sid)
+            )
+        resource = await self.phone.fetch_call(sid)
+        if resource["status"] in FINAL_STATUSES:
+            await self.on_event(key, final_event_from_resource(resource))
+            return "ended"
+        self._live.add(attempt_id)
+        return "adopted" if adopted else "live"
+
+    async def wait_for_calls(self, timeout_s: float) -> None:
+        """Wait (up to ``timeout_s``) for the calls this process placed to end."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._live and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        if self._live:
+            logger.warning(
+                "%d call(s) still under way: the next start reconciles them", len(self._live)
+            )
 
     # -- recordings ------------------------------------------------------------------------
 

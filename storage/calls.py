@@ -165,10 +165,16 @@ def record_event(
     clock: str = "source",
     probe_id: uuid.UUID | None = None,
     attempt_id: int | None = None,
+    publish_prefix: str | None = None,
 ) -> bool:
-    """Append an event unless one with the same ``dedup_key`` exists; True when it was new."""
+    """Append an event unless one with the same ``dedup_key`` exists; True when it was new.
+
+    With ``publish_prefix``, a new event is also put in the outbox, in the same transaction, for
+    the event bus to publish under that topic prefix.
+    """
+    event_id = uuid.uuid4()
     values = {
-        "id": uuid.uuid4(),
+        "id": event_id,
         "probe_id": probe_id,
         "attempt_id": attempt_id,
         "kind": kind,
@@ -184,7 +190,22 @@ def record_event(
     # On the table, not the mapped class: a plain INSERT, without the ORM's bulk machinery.
     statement = insert(_EVENT_TABLE).values(**values)
     result = connection.execute(statement.on_conflict_do_nothing(index_elements=["dedup_key"]))
-    return bool(result.rowcount)
+    new = bool(result.rowcount)
+    if new and publish_prefix is not None:
+        from storage.outbox import enqueue_event
+
+        enqueue_event(
+            session,
+            prefix=publish_prefix,
+            event_id=event_id,
+            probe_id=probe_id,
+            kind=kind,
+            source=source,
+            source_at=source_at,
+            received_at=received_at,
+            payload=payload,
+        )
+    return new
 
 
 def attempt_events(session: Session, attempt_id: int) -> list[Event]:
@@ -403,3 +424,41 @@ def measured_calls(
         )
         for attempt, probe, structure, contact in rows
     ]
+
+
+def open_phone_attempts(
+    session: Session,
+) -> list[tuple[int, uuid.UUID, int, str | None, datetime, str | None, str | None]]:
+    """Phone attempts not ended: (attempt id, probe id, number, call SID, started, to, from)."""
+    rows = session.exec(
+        select(Attempt, Probe, ContactPoint, Persona)
+        .join(Probe, col(Probe.id) == col(Attempt.probe_id))
+        .join(ContactPoint, col(ContactPoint.id) == col(Probe.contact_point_id), isouter=True)
+        .join(Persona, col(Persona.id) == col(Probe.persona_id), isouter=True)
+        .where(col(Probe.channel) == "phone", col(Attempt.ended_at).is_(None))
+    )
+    return [
+        (
+            attempt.id or 0,
+            probe.id,
+            attempt.number,
+            attempt.external_id,
+            attempt.started_at,
+            None if contact is None else contact.value,
+            None if persona is None else persona.caller_id,
+        )
+        for attempt, probe, contact, persona in rows
+    ]
+
+
+def plan_again(session: Session, probe_id: uuid.UUID, *, at: datetime) -> None:
+    """A finished attempt is to be tried again at ``at``: the probe goes back to planned."""
+    probe = session.get(Probe, probe_id)
+    if probe is None:
+        raise NotFoundError(f"no probe {probe_id}")
+    probe.state = ProbeState.PLANNED
+    probe.scheduled_at = at
+    probe.claimed_by = None
+    probe.lease_until = None
+    probe.updated_at = utcnow()
+    session.add(probe)

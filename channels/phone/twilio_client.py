@@ -187,7 +187,7 @@ class TwilioPhone:
                     "call to %s: %s; looking for it before retrying", request.to, last_problem
                 )
                 await asyncio.sleep(self.retry.reconcile_after_s)
-                found = await self._find_placed(request, asked_at, known_sid)
+                found = await self.find_placed(request, asked_at, known_sid)
                 if found is not None:
                     logger.info("call to %s: found %s, not placing it again", request.to, found.sid)
                     return found
@@ -196,7 +196,7 @@ class TwilioPhone:
             f" {last_problem}"
         )
 
-    async def _find_placed(
+    async def find_placed(
         self, request: CallRequest, asked_at: datetime, known_sid: KnownSid | None
     ) -> PlacedCall | None:
         """The call an uncertain create may have made: named by a callback, or listed by Twilio."""

@@ -184,3 +184,31 @@ def _cast(name: str, value: str, cast: type) -> Any:
         return cast(value)
     except ValueError:
         raise InvalidCallbackError(f"parameter {name} has an unreadable value {value!r}") from None
+
+
+def final_event_from_resource(resource: dict[str, Any]) -> ObservedEvent:
+    """A call's final status read from the REST API (when its callback was lost).
+
+    ``resource`` is what ``TwilioPhone.fetch_call`` returns; the event has the same dedup key as
+    the status callback it stands for, so a late callback changes nothing.
+    """
+    call_sid = str(resource["sid"])
+    status = str(resource["status"])
+    ended = resource.get("end_time")
+    received_at = (
+        datetime.now(ended.tzinfo) if isinstance(ended, datetime) else datetime.now().astimezone()
+    )
+    payload: dict[str, Any] = {"call_sid": call_sid, "status": status, "from_api": True}
+    if resource.get("duration") is not None:
+        payload["call_duration_s"] = int(resource["duration"])
+    if resource.get("answered_by"):
+        payload["answered_by"] = str(resource["answered_by"])
+    return ObservedEvent(
+        kind=_STATUS_KINDS.get(status, f"call.{status}"),
+        source="twilio-api",
+        source_at=ended if isinstance(ended, datetime) else received_at,
+        received_at=received_at,
+        dedup_key=f"twilio:{call_sid}:status:{status}",
+        clock="source" if isinstance(ended, datetime) else "receipt",
+        payload=payload,
+    )

@@ -86,7 +86,8 @@ def test_replies_are_matched_classified_and_timed_as_the_mailboxes_sent_them(
         assert reply.attempt_id == attempt.id, (entry, reply.match_method)
         assert reply.classification == entry.kind, (entry.kind, reply.reason)
         # The mailbox's clock (its Date: header) against our sending instant, in its seconds.
-        sent_at = sent_events[attempt.id].source_at
+        # Mail dates have whole seconds: our sending instant is read at that resolution too.
+        sent_at = sent_events[attempt.id].source_at.replace(microsecond=0)
         arrived_at = datetime.fromisoformat(entry.probe_arrived_at)
         delay_s = (datetime.fromisoformat(entry.sent_at or "") - arrived_at).total_seconds()
         assert reply.header_date is not None
