@@ -40,6 +40,10 @@ class RetryPolicy:
     )
 
 
+def _no_retry(policy: RetryPolicy, outcome: str | None, attempt_count: int) -> bool:
+    return outcome not in policy.retry_outcomes or attempt_count >= policy.max_attempts
+
+
 def next_try(
     policy: RetryPolicy,
     *,
@@ -58,9 +62,7 @@ def next_try(
     the first instant from ``now + min_delay`` inside the opening hours, in the other half of
     the day than ``now`` (the previous try) if any such slot is left, else in either half.
     """
-    if outcome not in policy.retry_outcomes or attempt_count >= policy.max_attempts:
-        return None
-    if not opening_hours:
+    if _no_retry(policy, outcome, attempt_count) or not opening_hours:
         return None
     local_now = now.astimezone(ZoneInfo(timezone))
     tried_in_morning = local_now.hour * 60 + local_now.minute < MIDDAY_MINUTE
@@ -98,9 +100,7 @@ def next_off_hours_try(
 
     None in the cases :func:`next_try` gives up, or when no such day is left.
     """
-    if outcome not in policy.retry_outcomes or attempt_count >= policy.max_attempts:
-        return None
-    if not opening_hours:
+    if _no_retry(policy, outcome, attempt_count) or not opening_hours:
         return None
     zone = ZoneInfo(timezone)
     planned = scheduled_at.astimezone(zone)
