@@ -46,6 +46,7 @@ from storage.types import utcnow
 logger = logging.getLogger(__name__)
 
 SOURCE = "email"
+SENDS_AT_ONCE = 2
 ACKNOWLEDGING = ("auto_ack", "human_reply")
 
 
@@ -68,21 +69,33 @@ class EmailProbes:
         self.replies_dir = settings.resolve(settings.replies_dir)
         # Called (in the same transaction) when an attempt is settled: (session, probe, outcome).
         self.after_attempt: Callable[[Session, uuid.UUID, str], None] | None = None
+        self._sending = asyncio.Semaphore(SENDS_AT_ONCE)
         imap = settings.imap
         self.mailbox_key = f"{imap.username}@{imap.host}:{imap.port}/{imap.mailbox}"
 
     # -- sending ---------------------------------------------------------------------------
 
     async def send(self, probe_id: uuid.UUID) -> ProbeEmail | None:
-        """Compose and send one attempt of an email probe; None when it was not sent."""
+        """Compose and send one attempt of an email probe; None when it was not sent.
+
+        A few at a time: what is under way when the process dies cannot be confirmed afterwards,
+        so that is kept small.
+        """
+        async with self._sending:
+            return await self._send(probe_id)
+
+    async def _send(self, probe_id: uuid.UUID) -> ProbeEmail | None:
         email, attempt_id = await self.database.run(lambda s: self._compose(s, probe_id))
         sent_folder = self.settings.imap.sent_folder
-        if sent_folder:
-            async with Mailbox(self.settings.imap) as mailbox:
-                await mailbox.ensure_folder(sent_folder)
-                await mailbox.append(email.raw, sent_folder, f"\\Seen {SENDING_KEYWORD}")
+
+        async def mark_under_way() -> None:
+            if sent_folder:
+                async with Mailbox(self.settings.imap) as mailbox:
+                    await mailbox.ensure_folder(sent_folder)
+                    await mailbox.append(email.raw, sent_folder, f"\\Seen {SENDING_KEYWORD}")
+
         try:
-            accepted = await send_email(self.settings.smtp, email)
+            accepted = await send_email(self.settings.smtp, email, before_data=mark_under_way)
         except PermanentContactError as error:
             await self._settle(
                 attempt_id,
@@ -178,7 +191,9 @@ class EmailProbes:
                 probe_id=probe_id,
                 attempt_id=attempt_id,
             )
-            remeasure_email_attempt(session, attempt_id)
+            remeasure_email_attempt(
+                session, attempt_id, publish_prefix=self.settings.mqtt.topic_prefix
+            )
             # The probe is carried out; replies keep being matched to it and re-time it.
             probe = session.get(Probe, probe_id)
             if probe is not None and probe.state == ProbeState.IN_PROGRESS:
@@ -448,19 +463,49 @@ class EmailProbes:
                 session, self.mailbox_key, uidvalidity=message.uidvalidity, last_uid=message.uid
             )
             if found is not None:
-                remeasure_email_attempt(session, found.attempt_id)
+                remeasure_email_attempt(
+                    session, found.attempt_id, publish_prefix=self.settings.mqtt.topic_prefix
+                )
             assert reply.id is not None  # noqa: S101
             return Ingested(reply.id, str(verdict.kind), found is not None, True)
 
         return await self.database.run(work)
 
 
-def remeasure_email_attempt(session: Session, attempt_id: int) -> None:
+def remeasure_email_attempt(
+    session: Session, attempt_id: int, *, publish_prefix: str | None = None
+) -> None:
     """Recompute an email attempt's measurement from its sent event and matched replies."""
     sent = mail.first_event(session, attempt_id, "email.sent")
     attempt_row = session.get(Attempt, attempt_id)
     if attempt_row is None:
         return
+    if (
+        sent is None
+        and attempt_row.outcome == "uncertain"
+        and mail.replies_of_attempt(session, attempt_id)
+    ):
+        # A send we could not confirm after a crash: a reply to it proves it left.
+        composed = mail.first_event(session, attempt_id, "email.composed")
+        if composed is not None:
+            calls.record_event(
+                session,
+                publish_prefix=publish_prefix,
+                kind="email.sent",
+                source="reply",
+                source_at=composed.source_at,
+                received_at=utcnow(),
+                clock="receipt",
+                dedup_key=f"attempt:{attempt_id}:sent",
+                payload={"inferred": "a reply matched this email; sent at most this late"},
+                probe_id=attempt_row.probe_id,
+                attempt_id=attempt_id,
+            )
+            sent = mail.first_event(session, attempt_id, "email.sent")
+            probe = session.get(Probe, attempt_row.probe_id)
+            if probe is not None and probe.state == ProbeState.FAILED:
+                probe.state = ProbeState.DONE
+                session.add(probe)
     structure = mail.structure_of_probe(session, attempt_row.probe_id)
     replies = mail.replies_of_attempt(session, attempt_id)
     measurement = email_measurement(None if sent is None else sent.source_at, replies, structure)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,9 +22,17 @@ class SmtpAccepted:
 
 
 async def send_email(
-    settings: SmtpSettings, email: ProbeEmail, *, timeout_s: float = 60.0
+    settings: SmtpSettings,
+    email: ProbeEmail,
+    *,
+    timeout_s: float = 60.0,
+    before_data: Callable[[], Awaitable[None]] | None = None,
 ) -> SmtpAccepted:
     """Send ``email`` once; never retried here.
+
+    The envelope (MAIL FROM, RCPT TO) is settled first; ``before_data`` then runs (the caller
+    marks the send as under way), and only then is the message itself transmitted, so the time
+    during which it may or may not have left is as short as SMTP allows.
 
     Raises PermanentContactError when the recipient is refused for good (5xx: a synchronous
     bounce), TransientContactError otherwise; its ``maybe_made`` is True when the connection
@@ -41,8 +50,15 @@ async def send_email(
         ) as client:
             if settings.username:
                 await client.login(settings.username, password or "")
+            await client.mail(email.sender)
+            try:
+                await client.rcpt(email.recipient)
+            except aiosmtplib.SMTPRecipientRefused as refused_one:
+                raise aiosmtplib.SMTPRecipientsRefused([refused_one]) from None
+            if before_data is not None:
+                await before_data()
             started_data = True
-            refused, reply = await client.sendmail(email.sender, [email.recipient], email.raw)
+            response = await client.data(email.raw)
     except aiosmtplib.SMTPRecipientsRefused as error:
         refusal = error.recipients[0] if error.recipients else None
         code = None if refusal is None else refusal.code
@@ -76,10 +92,4 @@ async def send_email(
         raise TransientContactError(
             f"the connection to the mail server was lost: {error}", maybe_made=started_data
         ) from None
-    if refused:
-        recipient, response = next(iter(refused.items()))
-        raise PermanentContactError(
-            f"{recipient} refused by the mail server: {response.code} {response.message}",
-            code=response.code,
-        )
-    return SmtpAccepted(accepted_at=datetime.now(UTC), reply=reply)
+    return SmtpAccepted(accepted_at=datetime.now(UTC), reply=response.message)
