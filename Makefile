@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 services:
 	bash scripts/ensure-services.sh
 
-demo: $(VENV)/.installed
+demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh "$(DEMO_DIR)"
 
 test: setup

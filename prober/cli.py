@@ -486,6 +486,110 @@ def sandbox(
         raise typer.Exit(code)
 
 
+# ---------------------------------------------------------------- the daemon
+
+
+@app.command()
+def run(
+    seconds: Annotated[
+        float | None, typer.Option("--for", min=0, help="Stop after this many seconds.")
+    ] = None,
+    log_format: Annotated[
+        str, typer.Option(help="Log lines as text or json (one object per line).")
+    ] = "text",
+) -> None:
+    """Run the daemon: carry running waves out, serve webhooks, read replies, publish events."""
+    import asyncio
+
+    from prober.daemon import configure_logging, run_daemon
+
+    if log_format not in ("text", "json"):
+        raise UsageError(f"--log-format: expected text or json, got {log_format!r}")
+    configure_logging(log_format)
+    asyncio.run(run_daemon(_open(), for_s=seconds))
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Argument(help="Where the demo project is (re)created.")] = Path(
+        "demo"
+    ),
+) -> None:
+    """A whole wave, phone and email, against the simulated world, in about two minutes."""
+    from prober.daemon import configure_logging
+    from prober.demo import run_demo
+
+    configure_logging("text", level=40)  # errors only: the progress bars tell the story
+    result = run_demo(folder, console)
+    if result.calls_matching != result.calls or result.replies_stored != result.replies_sent:
+        raise ProberError(
+            "the measurements differ from the sandbox's ground truth: see the table above"
+        )
+
+
+def _set_wave_status(name: str, status: str) -> None:
+    from storage.dispatch import set_wave_status
+    from storage.models import WaveStatus
+
+    project = _open()
+    with project.session() as session:
+        wave = set_wave_status(session, name, WaveStatus(status))
+    console.print(f"wave {wave.name}: {wave.status}")
+
+
+@wave_app.command("start")
+def wave_start(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
+    """Let the daemon carry the wave out (its probes are claimed when due)."""
+    _set_wave_status(name, "running")
+
+
+@wave_app.command("pause")
+def wave_pause(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
+    """Stop claiming the wave's probes (those under way finish)."""
+    _set_wave_status(name, "paused")
+
+
+@wave_app.command("resume")
+def wave_resume(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
+    """Claim the wave's due probes again."""
+    _set_wave_status(name, "running")
+
+
+@wave_app.command("status")
+def wave_status(
+    name: Annotated[str, typer.Argument(help="The wave.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Where a wave stands: its status and its probes by state and channel."""
+    from storage.dispatch import wave_progress
+
+    project = _open()
+    with project.session() as session:
+        progress = wave_progress(session, name)
+    if as_json:
+        print(  # noqa: T201
+            json.dumps(
+                {
+                    "wave": name,
+                    "status": str(progress.status),
+                    "total": progress.total,
+                    "by_state": progress.by_state,
+                    "by_channel": progress.by_channel,
+                }
+            )
+        )
+        return
+    table = Table("channel", *sorted(progress.by_state), "total")
+    for channel, states in sorted(progress.by_channel.items()):
+        table.add_row(
+            channel,
+            *(str(states.get(state, 0)) for state in sorted(progress.by_state)),
+            str(sum(states.values())),
+        )
+    console.print(f"wave {name}: {progress.status}, {progress.total} probe(s)")
+    console.print(table)
+
+
 # ---------------------------------------------------------------- phone probes
 
 
