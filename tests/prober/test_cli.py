@@ -207,3 +207,32 @@ def test_init_refuses_to_overwrite_a_project(prober_cli: Run) -> None:
     assert Path("prober.toml").read_text(encoding="utf-8") == "# mine\n"
     assert prober_cli("init", "--force").exit_code == 0
     assert Path("prober.toml").read_text(encoding="utf-8").startswith("# prober settings")
+
+
+def test_wave_start_pause_resume_and_status(prober_cli: Run) -> None:
+    assert prober_cli("init").exit_code == 0
+    assert prober_cli("structures", "import", str(SAMPLES / "structures.csv")).exit_code == 0
+    created = prober_cli(
+        "wave", "create", "w", "--start", "2027-03-01", "--end", "2027-03-26",
+        "--channels", "phone,email",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.stderr
+    assert prober_cli("wave", "plan", "w", "--seed", "1").exit_code == 0
+
+    def status() -> dict[str, object]:
+        result = prober_cli("wave", "status", "w", "--json")
+        assert result.exit_code == 0, result.stderr
+        return dict(json.loads(result.stdout))
+
+    assert status()["status"] == "planned"
+    for command, expected in (("start", "running"), ("pause", "paused"), ("resume", "running")):
+        result = prober_cli("wave", command, "w")
+        assert result.exit_code == 0, result.stderr
+        assert status()["status"] == expected
+    summary = status()
+    assert summary["by_state"] == {"planned": summary["total"]}
+    assert set(summary["by_channel"]) == {"phone", "email"}  # type: ignore[arg-type]
+    missing = prober_cli("wave", "pause", "nope")
+    assert missing.exit_code == 1 and "nope" in missing.stderr
+    table = prober_cli("wave", "status", "w")
+    assert "wave w: running" in table.stdout
