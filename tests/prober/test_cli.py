@@ -7,6 +7,7 @@ import io
 import json
 from datetime import datetime, time
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from tests.prober.conftest import SAMPLES, Run
@@ -219,7 +220,7 @@ def test_wave_start_pause_resume_and_status(prober_cli: Run) -> None:
     assert created.exit_code == 0, created.stderr
     assert prober_cli("wave", "plan", "w", "--seed", "1").exit_code == 0
 
-    def status() -> dict[str, object]:
+    def status() -> dict[str, Any]:
         result = prober_cli("wave", "status", "w", "--json")
         assert result.exit_code == 0, result.stderr
         return dict(json.loads(result.stdout))
@@ -231,7 +232,7 @@ def test_wave_start_pause_resume_and_status(prober_cli: Run) -> None:
         assert status()["status"] == expected
     summary = status()
     assert summary["by_state"] == {"planned": summary["total"]}
-    assert set(summary["by_channel"]) == {"phone", "email"}  # type: ignore[arg-type]
+    assert set(summary["by_channel"]) == {"phone", "email"}
     missing = prober_cli("wave", "pause", "nope")
     assert missing.exit_code == 1 and "nope" in missing.stderr
     table = prober_cli("wave", "status", "w")
