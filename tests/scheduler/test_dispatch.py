@@ -14,8 +14,10 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,7 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
 from prober.database import Database
-from scheduler.dispatch import Dispatcher, is_open_now
+from scheduler.dispatch import Dispatcher, Execute, is_open_now
 from storage import calls
 from storage.db import make_engine
 from storage.dispatch import ClaimedProbe
@@ -33,6 +35,7 @@ from tests.storage.test_dispatch import (
     add_probe,
     add_structures,
     add_wave,
+    end_attempt,
     probe_row,
 )
 
@@ -56,28 +59,6 @@ class Clock:
         self._offset += delta
 
 
-def start(session: Session, probe_id: uuid.UUID) -> int:
-    attempt = calls.start_attempt(session, probe_id)
-    assert attempt.id is not None
-    return attempt.id
-
-
-def finish(
-    attempt_id: int, *, outcome: str = "completed", state: ProbeState = ProbeState.DONE
-) -> Callable[[Session], None]:
-    def work(session: Session) -> None:
-        calls.finish_attempt(
-            session,
-            attempt_id,
-            outcome=outcome,
-            ended_at=datetime.now(UTC),
-            measurement={},
-            probe_state=state,
-        )
-
-    return work
-
-
 class Executions:
     """An execute function that carries the probe out for real and records what it saw."""
 
@@ -95,9 +76,9 @@ class Executions:
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
-            attempt_id = await self.database.run(lambda session: start(session, probe.probe_id))
+            await self.database.run(lambda session: calls.start_attempt(session, probe.probe_id))
             await asyncio.sleep(self.hold_s)
-            await self.database.run(finish(attempt_id))
+            await self.database.run(lambda session: end_attempt(session, probe.probe_id))
         finally:
             self.running -= 1
 
@@ -123,6 +104,39 @@ async def wait_until(condition: Callable[[], bool], what: str) -> None:
 
 async def settled(dispatcher: Dispatcher) -> None:
     await wait_until(lambda: dispatcher.in_flight == 0, "the executions to end")
+
+
+async def one_round(dispatcher: Dispatcher) -> None:
+    """A tick, and the executions it launched run to their end."""
+    await dispatcher.tick()
+    await settled(dispatcher)
+
+
+@asynccontextmanager
+async def scene(
+    engine: Engine,
+    clock: Clock,
+    *,
+    channel: str = "phone",
+    hold_s: float = 0.0,
+    wrap: Callable[[Executions], Execute] | None = None,
+    **options: Any,
+) -> AsyncIterator[tuple[Dispatcher, Executions]]:
+    """A dispatcher on ``engine`` whose executions carry probes out for real (through ``wrap``,
+    which may change what some of them do)."""
+    database = Database(engine)
+    executions = Executions(database, clock, hold_s=hold_s)
+    dispatcher = Dispatcher(
+        database,
+        daemon_id="d1",
+        execute={channel: executions if wrap is None else wrap(executions)},
+        clock=clock,
+        **({"calls_per_second": 50} | options),
+    )
+    try:
+        yield dispatcher, executions
+    finally:
+        database.close()
 
 
 def due_probes(
@@ -183,23 +197,13 @@ def test_calls_are_paced_to_the_calls_per_second_cap(engine: Engine) -> None:
     probes = due_probes(engine, 12)
     clock = Clock(TUESDAY_10H)
 
-    async def scene() -> Executions:
-        database = Database(engine)
-        executions = Executions(database, clock)
-        dispatcher = Dispatcher(
-            database,
-            daemon_id="d1",
-            execute={"phone": executions},
-            calls_per_second=4,
-            tick_s=0.1,
-            clock=clock,
-        )
-        async with dispatcher:
-            await wait_until(lambda: len(executions.launched) == len(probes), "every launch")
-        database.close()
-        return executions
+    async def run() -> Executions:
+        async with scene(engine, clock, calls_per_second=4, tick_s=0.1) as (dispatcher, done):
+            async with dispatcher:
+                await wait_until(lambda: len(done.launched) == len(probes), "every launch")
+        return done
 
-    executions = asyncio.run(scene())
+    executions = asyncio.run(run())
     assert sorted(executions.probe_ids) == sorted(probes)
     instants = sorted(at for _, at in executions.launched)
     for first in instants:
@@ -216,27 +220,15 @@ def test_a_closed_structures_probe_is_planned_again_for_its_next_opening(engine:
     late = add_probe(engine, wave, closed, tuesday_19h - timedelta(hours=2))
     off_hours = add_probe(engine, wave, closed_too, tuesday_19h, slot_kind="off_hours")
     open_now = add_probe(engine, wave, always_open, tuesday_19h)
-    clock = Clock(tuesday_19h)
 
-    async def scene() -> Executions:
-        database = Database(engine)
-        executions = Executions(database, clock)
-        dispatcher = Dispatcher(
-            database,
-            daemon_id="d1",
-            execute={"phone": executions},
-            calls_per_second=10,
-            tick_s=0.05,
-            clock=clock,
-        )
-        async with dispatcher:
-            await wait_until(lambda: len(executions.launched) == 2, "the two launches")
-            await settled(dispatcher)
-            await dispatcher.tick()
-        database.close()
-        return executions
+    async def run() -> Executions:
+        async with scene(engine, Clock(tuesday_19h), tick_s=0.05) as (dispatcher, done):
+            async with dispatcher:
+                await wait_until(lambda: len(done.launched) == 2, "the two launches")
+                await one_round(dispatcher)
+        return done
 
-    executions = asyncio.run(scene())
+    executions = asyncio.run(run())
     assert sorted(executions.probe_ids) == sorted([off_hours, open_now])
     moved = probe_row(engine, late)
     assert (moved.state, moved.attempt_count, moved.claimed_by, moved.lease_until) == (
@@ -257,52 +249,37 @@ def test_the_closing_margin_is_the_one_the_wave_was_planned_with(engine: Engine)
     at_11h50 = datetime(2026, 3, 3, 11, 50, tzinfo=PARIS)
     carried_out = add_probe(engine, tight, first, at_11h50)
     postponed = add_probe(engine, usual, second, at_11h50)
-    clock = Clock(at_11h50)
 
-    async def scene() -> Executions:
-        database = Database(engine)
-        executions = Executions(database, clock)
-        dispatcher = Dispatcher(
-            database,
-            daemon_id="d1",
-            execute={"phone": executions},
-            calls_per_second=50,
-            clock=clock,
-        )
-        await dispatcher.tick()
-        await settled(dispatcher)
-        database.close()
-        return executions
+    async def run() -> Executions:
+        async with scene(engine, Clock(at_11h50)) as (dispatcher, done):
+            await one_round(dispatcher)
+        return done
 
-    assert asyncio.run(scene()).probe_ids == [carried_out]
+    assert asyncio.run(run()).probe_ids == [carried_out]
     assert probe_row(engine, postponed).scheduled_at == datetime(2026, 3, 3, 13, 30, tzinfo=PARIS)
 
 
 def test_no_more_than_max_in_flight_executions_at_once(engine: Engine) -> None:
     probes = due_probes(engine, 20, channel="email")
-    clock = Clock(TUESDAY_10H)
 
-    async def scene() -> Executions:
-        database = Database(engine)
-        executions = Executions(database, clock, hold_s=0.05)
-        dispatcher = Dispatcher(
-            database,
-            daemon_id="d1",
-            execute={"email": executions},
+    async def run() -> Executions:
+        async with scene(
+            engine,
+            Clock(TUESDAY_10H),
+            channel="email",
+            hold_s=0.05,
             calls_per_second=1,  # calls only: emails are not paced
             max_in_flight=3,
             tick_s=0.02,
-            clock=clock,
-        )
-        async with dispatcher:
-            await wait_until(
-                lambda: set(states(engine, probes).values()) == {ProbeState.DONE},
-                "every probe done",
-            )
-        database.close()
-        return executions
+        ) as (dispatcher, done):
+            async with dispatcher:
+                await wait_until(
+                    lambda: set(states(engine, probes).values()) == {ProbeState.DONE},
+                    "every probe done",
+                )
+        return done
 
-    executions = asyncio.run(scene())
+    executions = asyncio.run(run())
     assert sorted(executions.probe_ids) == sorted(probes)
     assert executions.most_running == 3
 
@@ -311,36 +288,31 @@ def test_a_failing_execution_is_logged_and_released_unless_its_attempt_started(
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     fails_first, fails_after_start = due_probes(engine, 2)
-    clock = Clock(TUESDAY_10H)
     tries: dict[uuid.UUID, int] = defaultdict(int)
 
-    async def scene() -> None:
-        database = Database(engine)
-        executions = Executions(database, clock)
-
+    def failing(executions: Executions) -> Execute:
         async def execute(probe: ClaimedProbe) -> None:
             tries[probe.probe_id] += 1
             if probe.probe_id == fails_first and tries[fails_first] == 1:
                 raise RuntimeError("the channel is not ready")
             if probe.probe_id == fails_after_start:
-                await database.run(lambda session: start(session, probe.probe_id))
+                await executions.database.run(
+                    lambda session: calls.start_attempt(session, probe.probe_id)
+                )
                 raise RuntimeError("lost track of the call")
             await executions(probe)
 
-        dispatcher = Dispatcher(
-            database, daemon_id="d1", execute={"phone": execute}, calls_per_second=50, clock=clock
-        )
-        await dispatcher.tick()
-        await settled(dispatcher)
-        assert probe_row(engine, fails_first).state == ProbeState.PLANNED  # released
-        await dispatcher.tick()
-        await settled(dispatcher)
-        await dispatcher.tick()
-        await settled(dispatcher)
-        database.close()
+        return execute
+
+    async def run() -> None:
+        async with scene(engine, Clock(TUESDAY_10H), wrap=failing) as (dispatcher, _):
+            await one_round(dispatcher)
+            assert probe_row(engine, fails_first).state == ProbeState.PLANNED  # released
+            await one_round(dispatcher)
+            await one_round(dispatcher)
 
     with caplog.at_level(logging.ERROR, logger="scheduler.dispatch"):
-        asyncio.run(scene())
+        asyncio.run(run())
     assert tries == {fails_first: 2, fails_after_start: 1}
     assert states(engine, [fails_first, fails_after_start]) == {
         fails_first: ProbeState.DONE,
@@ -358,29 +330,18 @@ def test_a_paused_wave_is_not_claimed_and_a_wave_ends_when_nothing_is_left(
     [probe] = due_probes(engine, 1)
     clock = Clock(TUESDAY_10H)
 
-    async def scene() -> Executions:
-        database = Database(engine)
-        executions = Executions(database, clock)
-        dispatcher = Dispatcher(
-            database,
-            daemon_id="d1",
-            execute={"phone": executions},
-            calls_per_second=50,
-            clock=clock,
-        )
-        assert (await dispatcher.pause("w")).status == WaveStatus.PAUSED
-        await dispatcher.tick()
-        await settled(dispatcher)
-        assert executions.launched == []
-        assert (await dispatcher.resume("w")).status == WaveStatus.RUNNING
-        await dispatcher.tick()
-        await settled(dispatcher)
-        clock.jump(timedelta(minutes=2))  # finished waves are looked for once a minute
-        await dispatcher.tick()
-        database.close()
-        return executions
+    async def run() -> Executions:
+        async with scene(engine, clock) as (dispatcher, done):
+            assert (await dispatcher.pause("w")).status == WaveStatus.PAUSED
+            await one_round(dispatcher)
+            assert done.launched == []
+            assert (await dispatcher.resume("w")).status == WaveStatus.RUNNING
+            await one_round(dispatcher)
+            clock.jump(timedelta(minutes=2))  # finished waves are looked for once a minute
+            await dispatcher.tick()
+        return done
 
-    executions = asyncio.run(scene())
+    executions = asyncio.run(run())
     assert executions.probe_ids == [probe]
     with Session(engine) as session:
         assert session.exec(select(Wave.status)).one() == WaveStatus.DONE
@@ -395,10 +356,7 @@ def test_leaving_stops_claiming_waits_then_cancels_and_releases(engine: Engine) 
     clock = Clock(TUESDAY_10H)
     cancelled: list[uuid.UUID] = []
 
-    async def scene() -> Executions:
-        database = Database(engine)
-        executions = Executions(database, clock)
-
+    def sticking(executions: Executions) -> Execute:
         async def execute(probe: ClaimedProbe) -> None:
             if probe.probe_id != stuck:
                 await executions(probe)
@@ -409,28 +367,25 @@ def test_leaving_stops_claiming_waits_then_cancels_and_releases(engine: Engine) 
                 cancelled.append(probe.probe_id)
                 raise
 
-        dispatcher = Dispatcher(
-            database,
-            daemon_id="d1",
-            execute={"phone": execute},
-            calls_per_second=50,
-            tick_s=0.05,
-            clock=clock,
-            drain_timeout_s=0.3,
-        )
-        async with dispatcher:
-            await wait_until(
-                lambda: dispatcher.in_flight == 1 and states(engine, [quick])[quick] == "done",
-                "the quick probe done, the stuck one running",
-            )
-        assert dispatcher.in_flight == 0
-        clock.jump(timedelta(hours=2))
-        await dispatcher.tick()  # a dispatcher that has been left claims nothing
-        assert dispatcher.in_flight == 0
-        database.close()
-        return executions
+        return execute
 
-    executions = asyncio.run(scene())
+    async def run() -> Executions:
+        async with scene(engine, clock, wrap=sticking, tick_s=0.05, drain_timeout_s=0.3) as (
+            dispatcher,
+            done,
+        ):
+            async with dispatcher:
+                await wait_until(
+                    lambda: dispatcher.in_flight == 1 and states(engine, [quick])[quick] == "done",
+                    "the quick probe done, the stuck one running",
+                )
+            assert dispatcher.in_flight == 0
+            clock.jump(timedelta(hours=2))
+            await dispatcher.tick()  # a dispatcher that has been left claims nothing
+            assert dispatcher.in_flight == 0
+        return done
+
+    executions = asyncio.run(run())
     assert executions.probe_ids == [quick]
     assert cancelled == [stuck]
     assert states(engine, [quick, stuck, later]) == {
@@ -469,10 +424,10 @@ def test_two_dispatchers_on_one_postgresql_database(engine: Engine, database_url
 
         async def execute(probe: ClaimedProbe) -> None:
             started = time.monotonic()
-            attempt_id = await database.run(lambda session: start(session, probe.probe_id))
+            await database.run(lambda session: calls.start_attempt(session, probe.probe_id))
             await asyncio.sleep(random.uniform(0, 0.005))  # noqa: S311
             ended = time.monotonic()  # before the probe is done: then its structure is free
-            await database.run(finish(attempt_id))
+            await database.run(lambda session: end_attempt(session, probe.probe_id))
             with lock:
                 spans.append((name, probe.structure_id, probe.probe_id, started, ended))
 

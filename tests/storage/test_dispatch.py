@@ -134,10 +134,12 @@ def probe_row(engine: Engine, probe_id: uuid.UUID) -> Probe:
         return probe
 
 
-def carry_out(session: Session, probe_id: uuid.UUID, *, outcome: str = "completed") -> None:
-    """Start an attempt of the probe and finish it: the probe is done."""
-    attempt = calls.start_attempt(session, probe_id)
-    assert attempt.id is not None
+def end_attempt(session: Session, probe_id: uuid.UUID, *, outcome: str = "completed") -> None:
+    """Finish the probe's last attempt: the probe is done."""
+    probe = session.get(Probe, probe_id)
+    assert probe is not None
+    attempt = calls.find_attempt(session, probe_id, probe.attempt_count)
+    assert attempt is not None and attempt.id is not None
     calls.finish_attempt(
         session,
         attempt.id,
@@ -146,6 +148,12 @@ def carry_out(session: Session, probe_id: uuid.UUID, *, outcome: str = "complete
         measurement={},
         probe_state=ProbeState.DONE,
     )
+
+
+def carry_out(session: Session, probe_id: uuid.UUID) -> None:
+    """Start an attempt of the probe and finish it: the probe is done."""
+    calls.start_attempt(session, probe_id)
+    end_attempt(session, probe_id)
 
 
 def claim(
@@ -224,16 +232,7 @@ def test_never_two_probes_of_one_structure_at_once(engine: Engine) -> None:
         calls.start_attempt(session, first)
     assert claim(engine) == []  # its call is in progress
     with session_scope(engine) as session:
-        attempt = calls.find_attempt(session, first, 1)
-        assert attempt is not None and attempt.id is not None
-        calls.finish_attempt(
-            session,
-            attempt.id,
-            outcome="completed",
-            ended_at=T0,
-            measurement={},
-            probe_state=ProbeState.DONE,
-        )
+        end_attempt(session, first)
     assert [p.probe_id for p in claim(engine)] == [second]
     with session_scope(engine) as session:
         carry_out(session, second)
@@ -372,16 +371,7 @@ def test_progress_and_a_wave_is_done_when_nothing_is_left_to_carry_out(engine: E
         carry_out(session, call)
         assert not finish_wave_if_done(session, wave)
     with session_scope(engine) as session:
-        attempt = calls.find_attempt(session, email, 1)
-        assert attempt is not None and attempt.id is not None
-        calls.finish_attempt(
-            session,
-            attempt.id,
-            outcome="replied",
-            ended_at=T0,
-            measurement={},
-            probe_state=ProbeState.DONE,
-        )
+        end_attempt(session, email, outcome="sent")
         [late] = session.exec(select(Probe.id).where(col(Probe.state) == ProbeState.PLANNED)).all()
         carry_out(session, late)
     with session_scope(engine) as session:
