@@ -36,11 +36,11 @@ from prober.phone import PhoneProbes
 from prober.project import Project
 from prober.web import create_app
 from scheduler.dispatch import Dispatcher
-from scheduler.retry import RetryPolicy, next_try
+from scheduler.retry import RetryPolicy, next_off_hours_try, next_try
 from storage import calls, dispatch
 from storage.dispatch import ClaimedProbe
 from storage.errors import StorageError
-from storage.models import Probe, ProbeState, Structure, Wave, WaveStatus
+from storage.models import Probe, ProbeState, SlotKind, Structure, Wave, WaveStatus
 from storage.types import utcnow
 
 logger = logging.getLogger("prober.daemon")
@@ -242,6 +242,19 @@ class Daemon:
             # Our side failed (a crash, the network): nothing was observed of the structure,
             # so the probe is simply carried out again, at once, in its slot.
             at = max(now, probe.scheduled_at)
+        elif probe.slot_kind == SlotKind.OFF_HOURS:
+            # An off-hours call is retried off hours too: same local time, a later day.
+            at = next_off_hours_try(
+                self.options.retry,
+                outcome=outcome,
+                attempt_count=probe.attempt_count,
+                now=now,
+                scheduled_at=probe.scheduled_at,
+                opening_hours=structure.opening_hours,
+                timezone=structure.timezone,
+                subdivision=structure.holiday_subdivision,
+                wave_ends_on=wave.ends_on,
+            )
         else:
             at = next_try(
                 self.options.retry,
