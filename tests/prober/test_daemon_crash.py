@@ -75,13 +75,19 @@ def daemon_environment(
     }
 
 
-def seed(engine: Engine, persona: str) -> list[uuid.UUID]:
+def seed(
+    engine: Engine, persona: str, *, calls: int = CALLS, emails: int = EMAILS
+) -> list[uuid.UUID]:
     scenarios = {"ask": phone_scenario("ask", max_ring_seconds=60, max_call_seconds=120)}
     phone = seed_probes(
-        engine, [Target(f"+331427{index:05d}", "ask") for index in range(CALLS)], scenarios
+        engine, [Target(f"+331427{index:05d}", "ask") for index in range(calls)], scenarios
     )
-    email = seed_email_probes(
-        engine, persona, [MailTarget(f"mairie{index}@mairies.test") for index in range(EMAILS)]
+    email = (
+        seed_email_probes(
+            engine, persona, [MailTarget(f"mairie{index}@mairies.test") for index in range(emails)]
+        )
+        if emails
+        else []
     )
     with Session(engine) as session:
         session.execute(update(Structure).values(opening_hours="24/7"))
