@@ -128,7 +128,14 @@ class Mailbox:
                 f"cannot reach the IMAP server {settings.host}:{settings.port}: {error!r}"
             ) from None
         password = "" if settings.password is None else settings.password.get_secret_value()
-        answer = await self._client.login(settings.username, password)
+        try:
+            answer = await asyncio.wait_for(
+                self._client.login(settings.username, password), self.timeout_s
+            )
+        except TimeoutError:
+            raise MailboxError(
+                f"the IMAP server {settings.host}:{settings.port} did not answer the login"
+            ) from None
         if answer.result != "OK":
             raise MailboxError(
                 f"the IMAP server refused the login of {settings.username!r}: check"

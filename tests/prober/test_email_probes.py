@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 import aiosmtplib
 from sqlalchemy import Engine
@@ -167,19 +168,25 @@ async def _restart_while_mail_arrives(
             await asyncio.sleep(0.01)
 
     try:
-        probes = EmailProbes(settings, database)
-        sender = asyncio.create_task(send_all())
-        # Kill the watcher (cancel it mid-work) several times while mail arrives.
-        for _ in range(5):
-            watcher = asyncio.create_task(probes.watch(asyncio.Event()))
-            await asyncio.sleep(0.08)
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-        await sender
-        await watch_until(probes, lambda: len(all_replies(engine)) >= 30)
+        async with asyncio.timeout(120):  # a hang fails the test instead of stalling the suite
+            await _kill_and_restart(EmailProbes(settings, database), send_all(), engine)
     finally:
         database.close()
+
+
+async def _kill_and_restart(
+    probes: EmailProbes, sending: Coroutine[Any, Any, None], engine: Engine
+) -> None:
+    sender = asyncio.create_task(sending)
+    # Kill the watcher (cancel it mid-work) several times while mail arrives.
+    for _ in range(5):
+        watcher = asyncio.create_task(probes.watch(asyncio.Event()))
+        await asyncio.sleep(0.08)
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    await sender
+    await watch_until(probes, lambda: len(all_replies(engine)) >= 30)
 
 
 def test_after_a_crash_a_probe_is_sent_again_only_if_it_surely_never_left(
