@@ -153,6 +153,12 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> None:
         """Serve, dispatch, watch and publish until ``stop`` is set."""
         channels = await self.check()
+        # Channels that are configured serve too, so a wave started later needs no restart.
+        twilio = self.settings.twilio
+        if twilio.account_sid and twilio.auth_token is not None and twilio.webhook_base_url:
+            channels.add("phone")
+        if self.settings.imap.username:
+            channels.add("email")
         database = Database(self.project.engine)
         try:
             async with contextlib.AsyncExitStack() as stack:
