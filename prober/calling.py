@@ -50,7 +50,7 @@ async def call_now(
             f" machine at (with the sandbox: http://{settings.web.host}:{settings.web.port})"
         )
     with Session(project.engine) as session:
-        probe_ids = calls.phone_probes_to_call(session, wave, structures, limit)
+        probe_ids = calls.planned_probes(session, wave, "phone", structures, limit)
     if not probe_ids:
         raise ProberError(
             f"wave {wave!r} has no planned phone probe"

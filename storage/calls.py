@@ -327,10 +327,11 @@ def recordings_to_fetch(session: Session) -> list[Recording]:
     return list(session.exec(select(Recording).where(col(Recording.status) == "announced")))
 
 
-def phone_probes_to_call(
-    session: Session, wave_name: str, official_ids: list[str], limit: int | None
+def planned_probes(
+    session: Session, wave_name: str, channel: str, official_ids: list[str], limit: int | None
 ) -> list[uuid.UUID]:
-    """Planned phone probes of a wave (first scheduled first), optionally of some structures."""
+    """Planned probes of a wave on ``channel`` (first scheduled first), optionally of some
+    structures; a structure the wave has no such probe for is an error naming it."""
     wave = session.exec(select(Wave).where(col(Wave.name) == wave_name)).first()
     if wave is None:
         raise NotFoundError(f"no wave named {wave_name!r}: `prober wave list` shows them")
@@ -339,7 +340,7 @@ def phone_probes_to_call(
         .join(Structure, col(Structure.id) == col(Probe.structure_id))
         .where(
             col(Probe.wave_id) == wave.id,
-            col(Probe.channel) == "phone",
+            col(Probe.channel) == channel,
             col(Probe.state) == ProbeState.PLANNED,
         )
         .order_by(col(Probe.scheduled_at), col(Probe.id))
@@ -353,7 +354,7 @@ def phone_probes_to_call(
                 .join(Probe, col(Probe.structure_id) == col(Structure.id))
                 .where(
                     col(Probe.wave_id) == wave.id,
-                    col(Probe.channel) == "phone",
+                    col(Probe.channel) == channel,
                     col(Structure.official_id).in_(official_ids),
                 )
             )
@@ -361,7 +362,7 @@ def phone_probes_to_call(
         unknown = [official_id for official_id in official_ids if official_id not in known]
         if unknown:
             raise NotFoundError(
-                f"wave {wave_name!r} has no phone probe for {', '.join(unknown)}:"
+                f"wave {wave_name!r} has no {channel} probe for {', '.join(unknown)}:"
                 " `prober wave export` lists its probes"
             )
     if limit is not None:
@@ -384,16 +385,21 @@ class MeasuredCall:
     recording: str | None
 
 
-def measured_calls(
-    session: Session, *, wave_name: str | None = None, probe_ids: list[uuid.UUID] | None = None
-) -> list[MeasuredCall]:
-    """Phone attempts with their measurement, of a wave or of some probes."""
+def attempts_with_contact(
+    session: Session,
+    channel: str,
+    *,
+    wave_name: str | None = None,
+    probe_ids: list[uuid.UUID] | None = None,
+) -> list[tuple[Attempt, Probe, Structure, ContactPoint | None]]:
+    """Attempts on ``channel`` with their probe, structure and contact, of a wave or of some
+    probes, by structure then attempt number."""
     query = (
         select(Attempt, Probe, Structure, ContactPoint)
         .join(Probe, col(Probe.id) == col(Attempt.probe_id))
         .join(Structure, col(Structure.id) == col(Probe.structure_id))
         .join(ContactPoint, col(ContactPoint.id) == col(Probe.contact_point_id), isouter=True)
-        .where(col(Probe.channel) == "phone")
+        .where(col(Probe.channel) == channel)
         .order_by(col(Structure.official_id), col(Attempt.number))
     )
     if wave_name is not None:
@@ -402,7 +408,14 @@ def measured_calls(
         )
     if probe_ids is not None:
         query = query.where(col(Probe.id).in_(probe_ids))
-    rows = list(session.exec(query))
+    return list(session.exec(query))
+
+
+def measured_calls(
+    session: Session, *, wave_name: str | None = None, probe_ids: list[uuid.UUID] | None = None
+) -> list[MeasuredCall]:
+    """Phone attempts with their measurement, of a wave or of some probes."""
+    rows = attempts_with_contact(session, "phone", wave_name=wave_name, probe_ids=probe_ids)
     attempt_ids = [attempt.id for attempt, *_ in rows]
     recordings = {
         recording.attempt_id: recording.media_path
