@@ -214,7 +214,7 @@ class CriteriaGrid(FileModel):
             )
         return criteria
 
-    def for_channel(self, channel: Channel) -> list[Criterion]:
+    def for_channel(self, channel: str) -> list[Criterion]:
         """The criteria scored on ``channel``, in file order."""
         return [criterion for criterion in self.criteria if criterion.channel == channel]
 

@@ -8,6 +8,7 @@ are ``SecretStr``. A database URL carrying a password belongs in ``PROBER_DATABA
 
 from __future__ import annotations
 
+import itertools
 import os
 import tomllib
 from pathlib import Path
@@ -143,6 +144,29 @@ class PlanningSettings(_Section):
     off_hours_window_minutes: int = Field(default=60, ge=5, le=240)
 
 
+PeerKey = Literal["kind", "population_band", "region", "departement"]
+
+
+class ScoringSettings(_Section):
+    """How scores are grouped and compared; the criteria themselves live in ``criteria_file``."""
+
+    # Structures are compared with peers sharing these attributes.
+    peer_group_by: list[PeerKey] = Field(default=["kind", "population_band"], min_length=1)
+    # Population band limits (inhabitants): [2000, 10000, 50000] gives <2k, 2k-10k, 10k-50k, 50k+.
+    population_bands: list[int] = Field(default=[2_000, 10_000, 50_000])
+    # Fewer scored contacts than this on either side of a comparison: too few to conclude.
+    min_sample: int = Field(default=5, ge=1)
+    # A peer group smaller than this gets no percentile ranks (only its mean and median).
+    min_peers: int = Field(default=3, ge=1)
+
+    @field_validator("population_bands")
+    @classmethod
+    def _increasing(cls, bands: list[int]) -> list[int]:
+        if any(b <= a for a, b in itertools.pairwise(bands)) or any(b <= 0 for b in bands):
+            raise ValueError("expected positive, strictly increasing limits, e.g. [2000, 10000]")
+        return bands
+
+
 class Settings(BaseSettings):
     """Every setting prober reads, from ``prober.toml`` then ``PROBER_*`` (``__`` nests)."""
 
@@ -169,6 +193,7 @@ class Settings(BaseSettings):
     email: EmailSettings = EmailSettings()
     dispatch: DispatchSettings = DispatchSettings()
     planning: PlanningSettings = PlanningSettings()
+    scoring: ScoringSettings = ScoringSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.
     base_dir: Path = Field(default=Path(), exclude=True)

@@ -70,6 +70,20 @@ ensure_mosquitto() {
     apt_install mosquitto
 }
 
+ensure_report_tools() {
+    # PDF reports: WeasyPrint needs Pango and a font; the report tests read PDFs back with
+    # poppler's pdftoppm and pdftotext.
+    local missing=()
+    for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" \
+            || missing+=("$package")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+    echo "setup: installing ${missing[*]} (PDF reports and their tests)" >&2
+    apt_install "${missing[@]}"
+}
+
 ensure_postgresql
 ensure_dovecot
 ensure_mosquitto
+ensure_report_tools

@@ -281,7 +281,9 @@ class Score(SQLModel, table=True):
     score: float | None = None
     accessibility: float | None = None
     responsiveness: float | None = None
+    quality: float | None = None
     sample_size: int = 0
+    """Contacts scored: attempts that reached the structure."""
     details: dict[str, Any] = _json(default=dict)
     computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

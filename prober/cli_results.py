@@ -1,0 +1,109 @@
+"""``prober score``: judge a wave's contacts against the criteria grid and keep the scores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from config.criteria import CriteriaGrid, load_criteria
+from config.settings import Settings
+from prober.errors import UsageError
+
+results_app = typer.Typer()
+
+
+def _project() -> Any:
+    from prober.cli import _open
+
+    return _open()
+
+
+def load_grid(settings: Settings, path: Path | None) -> CriteriaGrid:
+    """The grid at ``path``, or the project's ``criteria_file``."""
+    chosen = path if path is not None else settings.resolve(settings.criteria_file)
+    if not chosen.exists():
+        raise UsageError(
+            f"{chosen}: no criteria grid there; set criteria_file in prober.toml,"
+            " pass --criteria, or run `prober init` to get the default grid"
+        )
+    return load_criteria(chosen)
+
+
+def _instant(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--as-of: expected an ISO 8601 instant, got {text!r}") from None
+    if moment.tzinfo is None:
+        raise UsageError(f"--as-of: give a time zone offset, e.g. {text}+01:00")
+    return moment
+
+
+@results_app.command("score")
+def score(
+    wave: Annotated[str, typer.Argument(help="The wave to score.")],
+    criteria: Annotated[
+        Path | None, typer.Option("--criteria", help="Criteria grid (default: criteria_file).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Judge replies still awaited at this instant (ISO 8601; default: now).",
+        ),
+    ] = None,
+) -> None:
+    """Score every structure of WAVE on each channel, replacing the wave's scores for the grid.
+
+    Reads the stored measurements; raw events, calls and replies are never changed, so a
+    changed grid is applied by scoring again.
+    """
+    from rich.table import Table
+
+    from prober.cli import console
+    from prober.scoring.compare import group_stats
+    from prober.scoring.wave import score_wave, store_scoring
+    from storage.waves import get_wave
+
+    project = _project()
+    grid = load_grid(project.settings, criteria)
+    with project.session() as session:
+        wave_row = get_wave(session, wave)
+        scoring = score_wave(session, wave_row, grid, as_of=_instant(as_of))
+        store_scoring(session, wave_row, scoring)
+    table = Table(
+        "channel",
+        "structures",
+        "contacts",
+        "pending",
+        "mean score",
+        "accessibility",
+        "responsiveness",
+        "quality",
+        title=f"{wave}: scored under {grid.name!r}",
+    )
+    for channel in ("phone", "email", "letter"):
+        rows = [row for row in scoring.scores if row.channel == channel]
+        if not rows:
+            continue
+
+        def mean(values: list[float | None]) -> str:
+            stats = group_stats(values)
+            return "—" if stats.mean is None else f"{stats.mean:.1f}"
+
+        table.add_row(
+            channel,
+            str(len(rows)),
+            str(sum(row.contacts for row in rows)),
+            str(sum(row.pending for row in rows)),
+            mean([row.score for row in rows]),
+            mean([row.accessibility for row in rows]),
+            mean([row.responsiveness for row in rows]),
+            mean([row.quality for row in rows]),
+        )
+    console.print(table)

@@ -1,0 +1,70 @@
+"""Judging one contact against a criteria grid: a verdict per criterion, with its evidence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from config.criteria import CriteriaGrid, Criterion, evaluate
+from prober.scoring.metrics import figures, measure
+from prober.scoring.model import Contact, ContactScore, CriterionResult, Verdict
+
+# Rules that a late value can only fail (the deadline kind) and those it can only pass.
+_UPPER_BOUNDS = frozenset({"<", "<="})
+_LOWER_BOUNDS = frozenset({">", ">="})
+
+
+def judge(criterion: Criterion, contact: Contact, as_of: datetime) -> CriterionResult:
+    """The verdict of ``criterion`` on ``contact``; awaited replies are judged at ``as_of``."""
+    if criterion.kind == "reviewed":
+        review = contact.reviews.get(criterion.id)
+        if review in ("passed", "failed", "not_applicable"):
+            verdict: Verdict = review  # type: ignore[assignment]
+            return CriterionResult(criterion.id, verdict, None, "reviewed by an auditor", ())
+        return CriterionResult(criterion.id, "to_review", None, "waiting for an auditor", ())
+    rule = criterion.rule
+    if rule is None:
+        raise ValueError(f"criterion {criterion.id!r} is objective but has no rule")
+    if rule.applies_when is not None:
+        gate = measure(rule.applies_when, contact, as_of)
+        if gate.value is not True:
+            note = gate.note or f"{rule.applies_when} not measured"
+            return CriterionResult(
+                criterion.id,
+                "not_applicable",
+                None,
+                f"applies only when {rule.applies_when}: {note}",
+                gate.evidence,
+            )
+    measured = measure(rule.metric, contact, as_of)
+    if measured.value is not None:
+        passed = evaluate(rule, measured.value)
+        verdict = "passed" if passed else "failed"
+    elif measured.at_least is not None:
+        verdict = _censored(rule.op, evaluate(rule, measured.at_least))
+    else:
+        verdict = measured.absent
+    return CriterionResult(
+        criterion.id,
+        verdict,
+        measured.value if measured.value is not None else measured.at_least,
+        measured.note,
+        measured.evidence,
+        measured.replies,
+    )
+
+
+def _censored(op: str, passes_so_far: bool | None) -> Verdict:
+    """A value known only to be at least this large: decided only when any larger one agrees."""
+    if op in _UPPER_BOUNDS and passes_so_far is False:
+        return "failed"
+    if op in _LOWER_BOUNDS and passes_so_far is True:
+        return "passed"
+    return "pending"
+
+
+def score_contact(grid: CriteriaGrid, contact: Contact, as_of: datetime) -> ContactScore:
+    """Every criterion of the contact's channel, in grid order."""
+    results = tuple(
+        judge(criterion, contact, as_of) for criterion in grid.for_channel(contact.channel)
+    )
+    return ContactScore(contact, results, figures(contact))
