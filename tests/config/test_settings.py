@@ -113,3 +113,15 @@ def test_the_starter_config_is_valid(tmp_path: Path) -> None:
     settings = load_settings(STARTER_CONFIG)
     assert settings.planning.calls_per_structure == 3
     assert settings.database_url == ""
+
+
+def test_scoring_settings_name_the_key_of_a_bad_value(tmp_path: Path) -> None:
+    config = write(
+        tmp_path / "prober.toml",
+        '[scoring]\npopulation_bands = [10000, 2000]\npeer_group_by = ["kind", "mayor"]\n',
+    )
+    with pytest.raises(SettingsError) as caught:
+        load_settings(config)
+    message = str(caught.value)
+    assert "scoring.population_bands" in message and "increasing" in message
+    assert "scoring.peer_group_by" in message and "mayor" in message
