@@ -17,6 +17,7 @@ from channels.errors import ChannelError
 from config.errors import ConfigError
 from prober.cli_mail import mail_app, replies_app
 from prober.cli_results import results_app
+from prober.cli_reviews import review_app
 from prober.errors import ProberError, UsageError
 from scheduler.errors import SchedulerError
 from storage.errors import StorageError
@@ -41,6 +42,7 @@ app.add_typer(check_app, name="check")
 app.add_typer(phone_app, name="phone")
 app.add_typer(mail_app, name="mail")
 app.add_typer(replies_app, name="replies")
+app.add_typer(review_app, name="review")
 app.registered_commands.extend(results_app.registered_commands)
 
 # Piped output has no terminal width to fit: give tables room instead of rich's 80 columns.

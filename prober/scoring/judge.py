@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from config.criteria import CriteriaGrid, Criterion, evaluate
-from prober.scoring.metrics import figures, measure
+from prober.scoring.metrics import figures, has_exchange, measure
 from prober.scoring.model import Contact, ContactScore, CriterionResult, Verdict
 
 # Rules that a late value can only fail (the deadline kind) and those it can only pass.
@@ -16,6 +16,14 @@ _LOWER_BOUNDS = frozenset({">", ">="})
 def judge(criterion: Criterion, contact: Contact, as_of: datetime) -> CriterionResult:
     """The verdict of ``criterion`` on ``contact``; awaited replies are judged at ``as_of``."""
     if criterion.kind == "reviewed":
+        if not has_exchange(contact):
+            return CriterionResult(
+                criterion.id,
+                "not_applicable",
+                None,
+                "nothing to review: no exchange took place",
+                (),
+            )
         review = contact.reviews.get(criterion.id)
         if review in ("passed", "failed", "not_applicable"):
             verdict: Verdict = review  # type: ignore[assignment]

@@ -41,6 +41,14 @@ def reached_structure(contact: Contact) -> bool:
     return False
 
 
+def has_exchange(contact: Contact) -> bool:
+    """Whether there is something for an auditor to judge: a call answered within opening
+    hours, or a written reply from a person."""
+    if contact.channel == "phone":
+        return contact.outcome == "answered" and contact.slot_kind != "off_hours"
+    return bool(contact.measurement.get("first_human_reply"))
+
+
 def _events(contact: Contact, *kinds: str, phase: str | None = None) -> tuple[EventRef, ...]:
     return tuple(
         event
