@@ -27,6 +27,8 @@ PHONE_REACHED = frozenset({"answered", "busy", "no-answer"})
 EMAIL_REACHED = frozenset({"sent", "acknowledged", "replied", "bounced", "out_of_office"})
 """Email outcomes of a message that surely left (not ``composed``, ``uncertain``, ``not_sent``)."""
 TRANSFER_SUCCEEDED = frozenset({"human", "not_transferred"})
+NUMBER_NOT_IN_SERVICE = frozenset({404, 410, 484, 604})
+"""SIP answers saying the dialled number does not exist: the structure published a dead number."""
 
 _RING_KINDS = ("call.initiated", "call.ringing", "call.answered")
 _FINAL_KINDS = ("call.completed", "call.busy", "call.no-answer", "call.failed", "call.canceled")
@@ -35,7 +37,7 @@ _FINAL_KINDS = ("call.completed", "call.busy", "call.no-answer", "call.failed", 
 def reached_structure(contact: Contact) -> bool:
     """Whether the attempt reached the structure (a call rang, an email left)."""
     if contact.channel == "phone":
-        return contact.outcome in PHONE_REACHED
+        return contact.outcome in PHONE_REACHED or _dead_number(contact)
     if contact.channel in ("email", "letter"):
         return contact.outcome in EMAIL_REACHED
     return False
@@ -57,6 +59,13 @@ def _events(contact: Contact, *kinds: str, phase: str | None = None) -> tuple[Ev
     )
 
 
+def _dead_number(contact: Contact) -> bool:
+    return (
+        contact.outcome == "failed"
+        and contact.measurement.get("sip_response_code") in NUMBER_NOT_IN_SERVICE
+    )
+
+
 def _off_hours(contact: Contact) -> bool:
     return contact.slot_kind == "off_hours"
 
@@ -68,9 +77,12 @@ def _answered(contact: Contact) -> Measured:
     if _off_hours(contact):
         return _OFF_HOURS
     outcome = contact.outcome
+    note = f"call {outcome}"
+    if _dead_number(contact):
+        note = f"number not in service (SIP {contact.measurement.get('sip_response_code')})"
     return Measured(
         outcome == "answered",
-        note=f"call {outcome}",
+        note=note,
         evidence=_events(contact, *_RING_KINDS, *_FINAL_KINDS),
     )
 
