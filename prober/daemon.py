@@ -28,6 +28,7 @@ from sqlmodel import Session, col, select
 from channels.email.imap import Mailbox, MailboxError
 from channels.phone.twilio_client import TwilioPhone
 from config.settings import DispatchSettings
+from prober.api import project_api
 from prober.bus import EventBus
 from prober.database import Database
 from prober.email import EmailProbes
@@ -160,6 +161,9 @@ class Daemon:
         if self.settings.imap.username:
             channels.add("email")
         database = Database(self.project.engine)
+        # The results API reads through its own worker, so a wave's results loading never
+        # delays the webhooks' writes (SQLite has a single worker per Database).
+        api_database = Database(self.project.engine)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 phone: TwilioPhone | None = None
@@ -174,7 +178,13 @@ class Daemon:
                 )
                 if self.options.serve_web:
                     await stack.enter_async_context(
-                        _serving(create_app(phone_probes), self.settings)
+                        _serving(
+                            create_app(
+                                phone_probes,
+                                extra_routes=project_api(self.settings, api_database),
+                            ),
+                            self.settings,
+                        )
                     )
                 if phone is not None:
                     await phone_probes.reconcile()
@@ -220,6 +230,7 @@ class Daemon:
                     await watcher
         finally:
             database.close()
+            api_database.close()
         logger.info("daemon %s stopped", self.options.daemon_id)
 
     def _after_attempt(self, session: Session, probe_id: uuid.UUID, outcome: str) -> None:

@@ -1,4 +1,5 @@
-"""prober's web app: Twilio's webhooks (signed, idempotent) and a health check.
+"""prober's web app: Twilio's webhooks (signed, idempotent), a health check, and any extra
+routes the caller adds (the daemon adds the results API, prober/api.py).
 
 Every Twilio route first checks ``X-Twilio-Signature`` against the URL Twilio requested (the
 configured public base URL, the path and the query exactly as sent) and the form; anything else
@@ -9,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from channels.errors import InvalidCallbackError
 from channels.phone import webhooks
@@ -36,8 +37,8 @@ class _Refused(Exception):
         self.reason = reason
 
 
-def create_app(phone: PhoneProbes) -> Starlette:
-    """The ASGI app serving Twilio's webhooks for ``phone``."""
+def create_app(phone: PhoneProbes, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The ASGI app serving Twilio's webhooks for ``phone``, and ``extra_routes``."""
     auth_token_secret = phone.settings.twilio.auth_token
     auth_token = "" if auth_token_secret is None else auth_token_secret.get_secret_value()
     public_base = phone.settings.twilio.webhook_base_url
@@ -127,5 +128,6 @@ def create_app(phone: PhoneProbes) -> Starlette:
             Route(f"{prefix}/partial", handler(partial), methods=["POST"]),
             Route(f"{prefix}/recording", handler(recording), methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
+            *extra_routes,
         ]
     )
