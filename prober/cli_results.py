@@ -107,3 +107,81 @@ def score(
             mean([row.quality for row in rows]),
         )
     console.print(table)
+
+
+@results_app.command("report")
+def report(
+    wave: Annotated[str, typer.Argument(help="The wave to report on.")],
+    out: Annotated[Path, typer.Option("--out", help="The file to write.")],
+    output_format: Annotated[
+        str, typer.Option("--format", help="html, pdf, csv, xlsx or json.")
+    ] = "html",
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            "--kind",
+            help="synthetic, detailed, multisite or overview (default: from the other options).",
+        ),
+    ] = None,
+    structure: Annotated[
+        str | None,
+        typer.Option("--structure", help="One structure, by official id (detailed report)."),
+    ] = None,
+    organisation: Annotated[
+        str | None,
+        typer.Option(
+            "--organisation",
+            help="Structures whose name contains NAME, case and accents ignored (multisite).",
+        ),
+    ] = None,
+    criteria: Annotated[
+        Path | None, typer.Option("--criteria", help="Criteria grid (default: criteria_file).")
+    ] = None,
+    compare_with: Annotated[
+        str | None,
+        typer.Option("--compare-with", help="An earlier wave: show each score's change."),
+    ] = None,
+) -> None:
+    """Write a report on WAVE's scores; the wave is scored first if it has no scores yet.
+
+    See docs/reports.md for each kind, format and column.
+    """
+    import sys
+
+    from prober.cli import console
+    from prober.reports.build import FORMATS, KINDS, ReportRequest, check_request, write_report
+
+    if output_format not in FORMATS:
+        raise UsageError(f"--format {output_format}: expected one of {', '.join(FORMATS)}")
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"--kind {kind}: expected one of {', '.join(KINDS)}")
+    request = ReportRequest(
+        wave=wave,
+        format=output_format,
+        out=out,
+        kind=kind,
+        structure=structure,
+        organisation=organisation,
+        compare_with=compare_with,
+    )
+    check_request(request)
+    project = _project()
+    grid = load_grid(project.settings, criteria)
+    with project.session() as session:
+        written = write_report(session, project.settings, grid, request)
+    for name in written.scored:
+        print(  # noqa: T201 - a note beside the report, not its content
+            f"wave {name!r} had no scores under the grid {grid.name!r}: scored it first"
+            f" (as `prober score {name}` does)",
+            file=sys.stderr,
+        )
+    size = ""
+    if written.rows is not None:
+        size = f", {written.rows} rows"
+    elif written.pages is not None:
+        size = f", {written.pages} pages"
+    console.print(
+        f"wrote {written.path}: {written.kind} report, {written.structures} structure(s){size}",
+        highlight=False,
+        soft_wrap=True,
+    )
