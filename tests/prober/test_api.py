@@ -219,15 +219,22 @@ class Api:
 
     def get(self, url: str, **params: str) -> httpx.Response:
         """GET ``url``; the response (and, when accepted, the request) must match the spec."""
+        response = self.request("GET", url, params)
+        check_against_spec(self.spec, response)
+        return response
+
+    def request(
+        self, method: str, url: str, params: dict[str, str] | None = None
+    ) -> httpx.Response:
+        """``method`` on ``url`` through the ASGI app; a JSON response in any case."""
 
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://prober") as client:
-                return await client.get(url, params=params)
+                return await client.request(method, url, params=params)
 
         response = asyncio.run(call())
         assert response.headers["content-type"] == "application/json"
-        check_against_spec(self.spec, response)
         return response
 
     def close(self) -> None:
@@ -353,6 +360,8 @@ def test_bad_requests_get_a_json_error(project: Engine, api: Api) -> None:
     assert "run `prober score later` first" in unscored.json()["detail"]
     nothing = api.get("/api/waves")
     assert nothing.status_code == 404 and nothing.json()["error"] == "not_found"
+    posted = api.request("POST", "/api/waves/pre/results")
+    assert posted.status_code == 405 and posted.json()["error"] == "method_not_allowed"
 
 
 def test_a_structure_s_results_in_every_scored_wave(project: Engine, api: Api) -> None:
@@ -432,7 +441,7 @@ def test_the_openapi_document(project: Engine, api: Api) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
 
 
-def test_no_api_without_a_criteria_grid(prober_cli: Run, tmp_path: Path) -> None:
+def test_no_api_without_a_criteria_grid(prober_cli: Run) -> None:
     assert prober_cli("init").exit_code == 0
     Path("criteria.toml").unlink()
     settings = load_settings()
