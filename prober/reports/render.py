@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -119,7 +120,11 @@ def write_pdf(html: str, path: Path, *, base_url: Path) -> int:
 
     Returns the number of pages.
     """
-    from weasyprint import HTML  # type: ignore[import-untyped]
+    with warnings.catch_warnings():
+        # Raised at import when the system lacks libharfbuzz-subset, which this version of
+        # WeasyPrint only recommends (fonts are then embedded whole).
+        warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
+        from weasyprint import HTML  # type: ignore[import-untyped]
 
     # WeasyPrint logs every CSS property it ignores at WARNING; reports need none of them.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)

@@ -1,0 +1,426 @@
+"""`prober report` on SQLite and PostgreSQL: every kind and format against the stored scores.
+
+Waves are planned with the command line over the sample structures; their attempts are written
+with measurements shaped as the channels store them (copied from a `prober demo` run), and
+phone calls get a recording file under the project's recordings folder. Expected values come
+from the stored `Score` rows and `load_results`, never from the report under test.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import subprocess
+import tomllib
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook  # type: ignore[import-untyped]
+from sqlalchemy import Engine
+
+from config.settings import load_settings
+from prober.cli_results import load_grid
+from prober.reports.exports import SYNTHETIC_COLUMNS, write_results_json, write_synthetic_csv
+from prober.results import WaveResults, load_results
+from storage import calls
+from storage.db import make_engine, session_scope
+from storage.models import ProbeState, Score
+from storage.waves import get_wave, iter_probes
+from tests.prober.conftest import SAMPLES, Run
+
+RECOMMENDATIONS: dict[str, str] = tomllib.loads(
+    (Path(__file__).parents[2] / "prober" / "reports" / "texts.toml").read_text("utf-8")
+)["recommendations"]
+
+# Phone measurements as the phone channel stores them: quick person, menu then person,
+# busy, six rings, unanswered, voicemail.
+PHONE = [
+    ("answered", {"outcome": "answered", "final_status": "completed", "ring_s": 6, "rings": 2,
+     "answered_by": "human", "greeting_gives_opening_hours": False, "menu_s": None,
+     "menu_key": None, "transfer_requested": "request", "transfer_outcome": "human",
+     "hold_s": 26.09, "talk_s": 44, "recording_sid": None}),
+    ("answered", {"outcome": "answered", "final_status": "completed", "ring_s": 1, "rings": 1,
+     "answered_by": "ivr", "greeting_gives_opening_hours": False, "menu_s": 8.41,
+     "menu_key": "1", "transfer_requested": "menu", "transfer_outcome": "human",
+     "hold_s": 41.11, "talk_s": 64, "recording_sid": None}),
+    ("busy", {"outcome": "busy", "final_status": "busy", "ring_s": None, "rings": None,
+     "answered_by": None, "greeting_gives_opening_hours": None, "menu_s": None,
+     "menu_key": None, "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
+     "talk_s": 0, "recording_sid": None}),
+    ("answered", {"outcome": "answered", "final_status": "completed", "ring_s": 26, "rings": 6,
+     "answered_by": "human", "greeting_gives_opening_hours": False, "menu_s": None,
+     "menu_key": None, "transfer_requested": "request", "transfer_outcome": "not_transferred",
+     "hold_s": None, "talk_s": 16, "recording_sid": None}),
+    ("no-answer", {"outcome": "no-answer", "final_status": "no-answer", "ring_s": 60,
+     "rings": 12, "answered_by": None, "greeting_gives_opening_hours": None, "menu_s": None,
+     "menu_key": None, "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
+     "talk_s": 0, "recording_sid": None}),
+    ("answered", {"outcome": "answered", "final_status": "completed", "ring_s": 21, "rings": 5,
+     "answered_by": "machine", "greeting_gives_opening_hours": False, "menu_s": None,
+     "menu_key": None, "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
+     "talk_s": 6, "recording_sid": None}),
+]  # fmt: skip
+PHONE_EVENTS = {
+    "answered": ("call.initiated", "call.ringing", "call.answered", "call.completed"),
+    "busy": ("call.initiated", "call.busy"),
+    "no-answer": ("call.initiated", "call.ringing", "call.no-answer"),
+}
+
+
+def _latency(seconds: float, working_days: int) -> dict[str, Any]:
+    return {"reply_id": 1, "at": "", "elapsed_s": seconds, "working_days": working_days}
+
+
+def _email(outcome: str, **found: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    measurement: dict[str, Any] = {
+        "outcome": outcome, "sent_at": "", "first_acknowledgement": None,
+        "first_automatic_acknowledgement": None, "first_human_reply": None,
+        "out_of_office": None, "bounce": None, "replies": len(found),
+    }  # fmt: skip
+    return outcome, {**measurement, **found}
+
+
+EMAIL = [
+    _email("replied", first_acknowledgement=_latency(7200, 0),
+           first_human_reply=_latency(7200, 0)),
+    _email("replied", first_acknowledgement=_latency(600, 0),
+           first_human_reply=_latency(8 * 86400, 6)),
+    _email("bounced", bounce=_latency(20, 0)),
+    _email("sent"),
+]  # fmt: skip
+
+# In wave `pre`, the second structure by official id: answered after six rings, unanswered,
+# a voicemail after five rings; its email answered after six working days.
+SIX_RINGS = "18670001000011"
+SIX_RINGS_NAME = "Préfecture du Bas-Rhin (exemple)"
+
+
+def write_attempts(engine: Engine, wave_name: str, shift: int, recordings: Path) -> None:
+    """One ended attempt per planned probe, measurements in turn; answered calls recorded."""
+    phone = itertools.cycle(PHONE[shift:] + PHONE[:shift])
+    email = itertools.cycle(EMAIL[shift:] + EMAIL[:shift])
+    with session_scope(engine) as session:
+        wave = get_wave(session, wave_name)
+        probes = sorted(iter_probes(session, wave), key=lambda pair: pair[1].official_id)
+        for probe, _ in probes:
+            outcome, measurement = next(phone if probe.channel == "phone" else email)
+            measurement = json.loads(json.dumps(measurement))
+            attempt = calls.start_attempt(session, probe.id)
+            assert attempt.id is not None
+            at = probe.scheduled_at
+            if probe.channel == "email":
+                measurement["sent_at"] = at.isoformat()
+                for key in ("first_acknowledgement", "first_human_reply", "bounce"):
+                    if measurement.get(key):
+                        late = at + timedelta(seconds=measurement[key]["elapsed_s"])
+                        measurement[key]["at"] = late.isoformat()
+                kinds: tuple[str, ...] = ("email.composed", "email.sent")
+            else:
+                kinds = PHONE_EVENTS[outcome]
+            for step, kind in enumerate(kinds):
+                calls.record_event(
+                    session,
+                    kind=kind,
+                    source="twilio" if probe.channel == "phone" else "prober",
+                    source_at=at + timedelta(seconds=3 * step),
+                    received_at=at + timedelta(seconds=3 * step),
+                    dedup_key=f"test:{attempt.id}:{kind}",
+                    payload={},
+                    probe_id=probe.id,
+                    attempt_id=attempt.id,
+                )
+            calls.finish_attempt(
+                session,
+                attempt.id,
+                outcome=outcome,
+                ended_at=at + timedelta(minutes=2),
+                measurement=measurement,
+                probe_state=ProbeState.DONE,
+            )
+            if probe.channel == "phone" and outcome == "answered":
+                sid = f"RE{uuid.uuid4().hex}"
+                media = recordings / str(probe.id) / f"{sid}.wav"
+                media.parent.mkdir(parents=True)
+                media.write_bytes(b"RIFF")
+                calls.announce_recording(
+                    session,
+                    probe_id=probe.id,
+                    attempt_id=attempt.id,
+                    external_id=sid,
+                    duration_seconds=10.0,
+                )
+                calls.store_recording_media(
+                    session,
+                    sid,
+                    media_path=str(media),
+                    content_type="audio/wav",
+                    sha256="0" * 64,
+                    size_bytes=4,
+                )
+
+
+@pytest.fixture
+def project(prober_cli: Run, database_url: str, tmp_path: Path) -> Iterator[Engine]:
+    """Wave `pre` (the 30 sample structures) and `post` (Alsace-Moselle), carried out, not
+    scored."""
+    assert prober_cli("init").exit_code == 0
+    assert prober_cli("structures", "import", str(SAMPLES / "structures.csv")).exit_code == 0
+    engine = make_engine(database_url)
+    waves = {
+        "pre": ("2026-05-04", "2026-05-29", []),
+        "post": ("2026-09-07", "2026-10-02", ["--panel", "departement=57,67,68"]),
+    }
+    for shift, (name, (start, end, panel)) in enumerate(waves.items()):
+        created = prober_cli(
+            "wave", "create", name, "--start", start, "--end", end, "--channels", "phone,email",
+            *panel,
+        )  # fmt: skip
+        assert created.exit_code == 0, created.stderr
+        assert prober_cli("wave", "plan", name, "--seed", "3").exit_code == 0
+        write_attempts(engine, name, shift, tmp_path / "project" / "recordings")
+    yield engine
+    engine.dispose()
+
+
+def results_of(engine: Engine, wave: str) -> WaveResults:
+    settings = load_settings()
+    with session_scope(engine) as session:
+        return load_results(session, wave, load_grid(settings, None), settings.scoring)
+
+
+def stored_rows(engine: Engine, wave: str) -> dict[tuple[str, str], Score]:
+    results = results_of(engine, wave)
+    return {
+        (results.structures[row.structure_id].official_id, row.channel): row
+        for row in results.scores
+    }
+
+
+def cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def number(text: str) -> str | float:
+    """A cell's text as a number when it is one (XLSX gives 100 where CSV says 100.0)."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def test_csv_and_xlsx_rows_are_the_stored_scores(
+    prober_cli: Run, project: Engine, tmp_path: Path
+) -> None:
+    written = prober_cli("report", "pre", "--format", "csv", "--out", str(tmp_path / "pre.csv"))
+    assert written.exit_code == 0, written.stderr
+    assert "wave 'pre' had no scores under the grid" in written.stderr
+    results = results_of(project, "pre")
+    stored = stored_rows(project, "pre")
+    with (tmp_path / "pre.csv").open(encoding="utf-8", newline="") as stream:
+        reader = csv.DictReader(stream)
+        assert tuple(reader.fieldnames or ()) == SYNTHETIC_COLUMNS
+        rows = list(reader)
+    assert len(rows) == len(stored)
+    assert {row["official_id"] for row in rows} == {
+        i.official_id for i in results.structures.values()
+    }
+    assert len(results.structures) == 30
+    assert f"{len(rows)} rows" in written.stdout
+    for row in rows:
+        score = stored[(row["official_id"], row["channel"])]
+        standing = results.comparisons.standings[(score.structure_id, score.channel)]
+        peers = results.comparisons.peer_stats(score.structure_id, score.channel)["score"]
+        assert row["wave"] == "pre"
+        for column in ("score", "accessibility", "responsiveness", "quality"):
+            assert row[column] == cell(getattr(score, column)), (row["official_id"], column)
+        assert row["contacts"] == str(score.sample_size)
+        assert row["pending"] == str(score.details["pending"])
+        assert row["peer_median"] == cell(peers.median)
+        assert row["percentile"] == cell(standing.percentile)
+        assert row["rank"] == cell(standing.rank)
+        assert row["peer_group"] == results.comparisons.group_of[score.structure_id]
+    six = next(r for r in rows if r["official_id"] == SIX_RINGS and r["channel"] == "phone")
+    assert six["median_rings"] == "5.5"
+    assert six["answer_rate"] == "66.7"
+
+    again = prober_cli("report", "pre", "--format", "xlsx", "--out", str(tmp_path / "pre.xlsx"))
+    assert again.exit_code == 0, again.stderr
+    assert "had no scores" not in again.stderr  # scored by the first report
+    sheet = load_workbook(tmp_path / "pre.xlsx", read_only=True).active
+    table = list(sheet.iter_rows(values_only=True))
+    assert table[0] == SYNTHETIC_COLUMNS
+    width = len(SYNTHETIC_COLUMNS)  # read-only sheets drop empty trailing cells
+    assert [
+        [number(cell(v)) for v in (*line, *[None] * (width - len(line)))] for line in table[1:]
+    ] == [[number(row[column]) for column in SYNTHETIC_COLUMNS] for row in rows]
+
+
+def test_json_is_the_results_document(prober_cli: Run, project: Engine, tmp_path: Path) -> None:
+    assert prober_cli("score", "pre").exit_code == 0
+    results = results_of(project, "pre")
+    expected = json.loads(json.dumps(results.to_json()))
+    write_results_json(results, tmp_path / "all.json")
+    assert json.loads((tmp_path / "all.json").read_text("utf-8")) == expected
+    some = sorted(results.structures)[3:6]
+    write_results_json(results, tmp_path / "some.json", some)
+    assert json.loads((tmp_path / "some.json").read_text("utf-8")) == json.loads(
+        json.dumps(results.to_json(some))
+    )
+    write_synthetic_csv(results, tmp_path / "all.csv")
+    assert len((tmp_path / "all.csv").read_text("utf-8").splitlines()) == len(results.scores) + 1
+
+    out = tmp_path / "cli.json"
+    assert prober_cli("report", "pre", "--format", "json", "--out", str(out)).exit_code == 0
+    document = json.loads(out.read_text("utf-8"))
+    assert document.pop("kind") == "synthetic"
+    assert document == expected
+
+    detailed = prober_cli(
+        "report", "pre", "--structure", SIX_RINGS, "--format", "json", "--out", str(out)
+    )
+    assert detailed.exit_code == 0, detailed.stderr
+    document = json.loads(out.read_text("utf-8"))
+    assert document["kind"] == "detailed"
+    [item] = document["results"]
+    assert item["structure"]["official_id"] == SIX_RINGS
+    call = next(c for c in item["detail"]["phone"] if c["figures"]["rings"] == 6)
+    rings = next(c for c in call["criteria"] if c["criterion"] == "phone.answered_within_5_rings")
+    assert (rings["verdict"], rings["value"]) == ("failed", 6.0)
+    assert [e["kind"] for e in rings["evidence"]] == ["call.ringing", "call.answered"]
+    assert (
+        call["recordings"]
+        and item["channels"]["phone"]["criteria"]["phone.answered_within_5_rings"]["failed"] == 1
+    )
+
+
+def failed_criteria(engine: Engine, wave: str, official_id: str) -> set[str]:
+    results = results_of(engine, wave)
+    return {
+        criterion
+        for score in results.scores
+        if results.structures[score.structure_id].official_id == official_id
+        for criterion, tally in score.details["criteria"].items()
+        if tally["failed"]
+    }
+
+
+def test_the_detailed_html_report(prober_cli: Run, project: Engine, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    out = reports / "prefecture.html"
+    written = prober_cli("report", "pre", "--structure", SIX_RINGS, "--format", "html", "--out",
+                         str(out))  # fmt: skip
+    assert written.exit_code == 0, written.stderr
+    assert "detailed report" in written.stdout
+    page = out.read_text("utf-8")
+    assert SIX_RINGS_NAME in page
+    failed = failed_criteria(project, "pre", SIX_RINGS)
+    assert "phone.answered_within_5_rings" in failed
+    for criterion in failed:
+        assert RECOMMENDATIONS[criterion].replace("'", "&#39;") in page, criterion
+    assert page.count("<svg") == 2  # rings and reply latency against the peers
+    links = [part.split('"')[0] for part in page.split('<a href="')[1:]]
+    assert len(links) == 2  # the two answered calls
+    for link in links:
+        assert link.startswith("../project/recordings/")
+        assert (reports / link).is_file()
+
+
+def test_the_detailed_pdf_report(prober_cli: Run, project: Engine, tmp_path: Path) -> None:
+    out = tmp_path / "prefecture.pdf"
+    written = prober_cli("report", "pre", "--structure", SIX_RINGS, "--format", "pdf", "--out",
+                         str(out))  # fmt: skip
+    assert written.exit_code == 0, written.stderr
+    pages = int(written.stdout.split(" pages")[0].rsplit(" ", 1)[1])
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(out), str(tmp_path / "page")], check=True)
+    assert len(list(tmp_path.glob("page-*.png"))) == pages >= 2
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(out), "-"], check=True, capture_output=True, text=True
+    ).stdout
+    flat = " ".join(text.split())
+    assert SIX_RINGS_NAME in flat
+    assert "Rapport détaillé" in flat
+    assert "Décroché en moins de 5 sonneries (1 contact en échec sur 2)" in flat
+    assert " ".join(RECOMMENDATIONS["phone.answered_within_5_rings"].split()) in flat
+    assert "Sonneries avant décroché" in flat  # the chart's title, drawn as text
+
+
+def test_overview_with_changes_and_multisite(
+    prober_cli: Run, project: Engine, tmp_path: Path
+) -> None:
+    out = tmp_path / "overview.html"
+    written = prober_cli("report", "post", "--compare-with", "pre", "--format", "html", "--out",
+                         str(out))  # fmt: skip
+    assert written.exit_code == 0, written.stderr
+    assert "wave 'post' had no scores" in written.stderr
+    assert "wave 'pre' had no scores" in written.stderr
+    page = out.read_text("utf-8")
+    post, pre = results_of(project, "post"), results_of(project, "pre")
+    for channel in ("phone", "email"):
+        before = pre.comparisons.national[channel]["score"].mean
+        after = post.comparisons.national[channel]["score"].mean
+        assert before is not None and after is not None
+        french = f"{before:.1f}".replace(".", ",") + " → " + f"{after:.1f}".replace(".", ",")
+        assert french in page
+    assert "Évolution depuis la vague « pre »" in page
+    assert "<em>non</em>" in page  # one contact per wave: no change is conclusive
+    best = max(
+        (s for s in post.scores if s.channel == "phone" and s.score is not None),
+        key=lambda s: s.score or 0.0,
+    )
+    assert post.structures[best.structure_id].name.replace("'", "&#39;") in page
+
+    out = tmp_path / "prefectures.html"
+    multisite = prober_cli("report", "pre", "--organisation", "PREFECTURE", "--format", "html",
+                           "--out", str(out))  # fmt: skip
+    assert multisite.exit_code == 0, multisite.stderr
+    assert "multisite report, 2 structure(s)" in multisite.stdout
+    page = out.read_text("utf-8")
+    assert "Préfecture de police (exemple)" in page and "Préfecture du Bas-Rhin" in page
+    assert "Mairie" not in page
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--structure", "00000000000000"], "--structure 00000000000000: no structure"),
+        (["--organisation", "Gendarmerie"], "--organisation 'Gendarmerie': no structure"),
+        (["--format", "docx"], "--format docx: expected one of html, pdf, csv, xlsx, json"),
+        (["--kind", "overview", "--format", "csv"], "--kind overview has no CSV form"),
+        (["--kind", "detailed"], "--kind detailed: name the structure with --structure"),
+    ],
+)
+def test_user_mistakes_get_one_line(
+    prober_cli: Run, project: Engine, tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    out = tmp_path / "r.out"
+    result = prober_cli("report", "pre", "--out", str(out), *arguments)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_an_unwritable_out_is_named(prober_cli: Run, project: Engine, tmp_path: Path) -> None:
+    missing = prober_cli("report", "pre", "--out", str(tmp_path / "no" / "r.html"))
+    assert missing.exit_code == 1
+    assert f"no folder {tmp_path / 'no'}; create it first" in missing.stderr
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "r.csv").mkdir()
+    folder = prober_cli("report", "pre", "--format", "csv", "--out", str(locked / "r.csv"))
+    assert folder.exit_code == 1
+    assert "is a folder; give a file name" in folder.stderr
+
+
+def test_templates_ship_with_the_package() -> None:
+    from importlib import resources
+
+    folder = resources.files("prober.reports")
+    for name in ("texts.toml", "templates/base.html", "templates/detailed.html"):
+        assert folder.joinpath(name).is_file(), name
