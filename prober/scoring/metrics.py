@@ -234,7 +234,7 @@ def _reply_metric(
             value = read(figure)
             return Measured(
                 value,
-                note=f"{what} after {value:g} {unit}",
+                note=f"{what} after {round(value, 2):g} {unit}",
                 evidence=evidence,
                 replies=(int(figure["reply_id"]),),
             )
@@ -256,19 +256,20 @@ def _reply_metric(
             None,
             absent="pending",
             at_least=waited,
-            note=f"no {what} yet after {waited:g} {unit}",
+            note=f"no {what} yet after {round(waited, 2):g} {unit}",
             evidence=evidence,
         )
 
     return metric
 
 
+# Unrounded: a week and five minutes is late, though it shows as 7 days to two decimals.
 def _calendar_days(figure: Mapping[str, Any]) -> float:
-    return round(float(figure["elapsed_s"]) / SECONDS_PER_DAY, 2)
+    return float(figure["elapsed_s"]) / SECONDS_PER_DAY
 
 
 def _calendar_days_since(contact: Contact, sent_at: datetime, as_of: datetime) -> float:
-    return round(max(0.0, (as_of - sent_at).total_seconds()) / SECONDS_PER_DAY, 2)
+    return max(0.0, (as_of - sent_at).total_seconds()) / SECONDS_PER_DAY
 
 
 def _working_days(figure: Mapping[str, Any]) -> float:

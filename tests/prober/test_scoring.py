@@ -492,6 +492,22 @@ def test_an_acknowledgement_alone_does_not_answer() -> None:
     assert verdicts(judged(away, at("2026-11-30T12:00")), EMAIL_OBJECTIVE) == (P, F, F)
 
 
+def test_a_week_for_the_acknowledgement_ends_to_the_minute() -> None:
+    week = SENT + timedelta(days=7)
+    (on_time,) = verdicts(
+        judged(contact("email", email(SENT, [reply(1, "auto_ack", week)]))),
+        ("email.acknowledged_within_7_days",),
+    )
+    (five_minutes_late,) = verdicts(
+        judged(contact("email", email(SENT, [reply(2, "auto_ack", week + timedelta(minutes=5))]))),
+        ("email.acknowledged_within_7_days",),
+    )
+    assert (on_time, five_minutes_late) == (P, F)
+    # Still nothing five minutes after the week: already late.
+    silent = judged(contact("email", email(SENT)), week + timedelta(minutes=5))
+    assert verdicts(silent, ("email.acknowledged_within_7_days",)) == (F,)
+
+
 def test_a_bounce_fails_the_address_and_every_reply_criterion() -> None:
     bounced = contact("email", email(SENT, [reply(9, "bounce", SENT + timedelta(minutes=5))]))
     # Judged the same day: no waiting for a reply that cannot come.
