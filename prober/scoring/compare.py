@@ -5,6 +5,7 @@ Pure functions over score rows (stored ``Score`` rows or fresh ``ChannelScore`` 
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -105,9 +106,18 @@ def group_stats(values: Iterable[float | None]) -> GroupStats:
 
 def percentile_rank(value: float, values: Sequence[float]) -> float:
     """Share of ``values`` below ``value``, ties counted half (0..100, mid-rank definition)."""
-    below = sum(1 for other in values if other < value)
-    equal = sum(1 for other in values if other == value)
-    return round(100.0 * (below + 0.5 * equal) / len(values), 1)
+    return _percentile_in(value, sorted(values))
+
+
+def _percentile_in(value: float, ordered: Sequence[float]) -> float:
+    below = bisect.bisect_left(ordered, value)
+    equal = bisect.bisect_right(ordered, value) - below
+    return round(100.0 * (below + 0.5 * equal) / len(ordered), 1)
+
+
+def rank(value: float, ordered: Sequence[float]) -> int:
+    """1 for the highest of ``ordered`` (sorted ascending); ties share the best rank."""
+    return len(ordered) - bisect.bisect_right(ordered, value) + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,19 +182,17 @@ def compare(
         by_channel[row.channel].append(row)
     standings: dict[tuple[int, str], Standing] = {}
     for (channel, group), members in by_group.items():
-        scored = [row.score for row in members if row.score is not None]
-        ordered = sorted(scored, reverse=True)
+        ordered = sorted(row.score for row in members if row.score is not None)
+        enough = len(ordered) >= settings.min_peers
         for row in members:
-            enough = len(scored) >= settings.min_peers and row.score is not None
+            value = row.score
             standings[(row.structure_id, channel)] = Standing(
                 structure_id=row.structure_id,
                 channel=channel,
                 peer_group=group,
-                peers=len(scored),
-                percentile=percentile_rank(row.score, scored)
-                if enough and row.score is not None
-                else None,
-                rank=ordered.index(row.score) + 1 if row.score is not None else None,
+                peers=len(ordered),
+                percentile=None if value is None or not enough else _percentile_in(value, ordered),
+                rank=None if value is None else rank(value, ordered),
             )
     return Comparisons(
         peer_groups={key: _stats_by(members) for key, members in by_group.items()},
