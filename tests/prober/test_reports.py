@@ -251,8 +251,9 @@ def test_csv_and_xlsx_rows_are_the_stored_scores(
     again = prober_cli("report", "pre", "--format", "xlsx", "--out", str(tmp_path / "pre.xlsx"))
     assert again.exit_code == 0, again.stderr
     assert "had no scores" not in again.stderr  # scored by the first report
-    sheet = load_workbook(tmp_path / "pre.xlsx", read_only=True).active
-    table = list(sheet.iter_rows(values_only=True))
+    workbook = load_workbook(tmp_path / "pre.xlsx", read_only=True)
+    table = list(workbook.active.iter_rows(values_only=True))
+    workbook.close()
     assert table[0] == SYNTHETIC_COLUMNS
     width = len(SYNTHETIC_COLUMNS)  # read-only sheets drop empty trailing cells
     assert [
