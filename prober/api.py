@@ -509,12 +509,7 @@ def wave_page(results: WaveResults, params: Mapping[str, str]) -> dict[str, Any]
 
     ids = [structure_id for structure_id in sorted(results.structures) if matches(structure_id)]
     shown = ids[offset : offset + limit]
-    # WaveResults.structure_json scans every score: give it only the page's.
-    kept = set(shown)
-    only_page = dataclasses.replace(
-        results, scores=[score for score in results.scores if score.structure_id in kept]
-    )
-    page = only_page.to_json(shown)
+    page = results.to_json(shown)
     if channel is not None:
         page["national"] = {k: v for k, v in page["national"].items() if k == channel}
         for row in page["results"]:

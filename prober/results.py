@@ -7,7 +7,7 @@ view rebuilds the evidence of one structure's contacts from the stored events on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from storage.models import Score, Wave
 from storage.waves import get_wave
 
 RESULTS_FORMAT_VERSION = 1
+CHANNEL_ORDER = {"phone": 0, "email": 1, "letter": 2}
 
 
 class NotScoredError(ProberError):
@@ -42,10 +43,19 @@ class WaveResults:
     structures: dict[int, stored.StructureInfo]
     scores: list[Score]
     comparisons: Comparisons
+    by_structure: dict[int, list[Score]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        grouped: dict[int, list[Score]] = {}
+        for score in self.scores:
+            grouped.setdefault(score.structure_id, []).append(score)
+        for rows in grouped.values():
+            rows.sort(key=lambda row: CHANNEL_ORDER.get(row.channel, len(CHANNEL_ORDER)))
+        object.__setattr__(self, "by_structure", grouped)
 
     def of_structure(self, structure_id: int) -> list[Score]:
         """The structure's scores, one per channel."""
-        return [score for score in self.scores if score.structure_id == structure_id]
+        return self.by_structure.get(structure_id, [])
 
     def channels(self) -> list[str]:
         """The channels scored in this wave, in the usual order."""

@@ -173,26 +173,6 @@ def write_synthetic_xlsx(
     return count
 
 
-def _structure_json(
-    results: WaveResults, structure_id: int, rows: Sequence[Score]
-) -> dict[str, Any]:
-    """``WaveResults.structure_json`` for scores already grouped (it scans every score)."""
-    info = results.structures[structure_id]
-    return {
-        "structure": {
-            "id": info.id,
-            "official_id": info.official_id,
-            "name": info.name,
-            "kind": info.kind,
-            "departement": info.departement,
-            "region": info.region,
-            "population": info.population,
-            "peer_group": results.comparisons.group_of[structure_id],
-        },
-        "channels": {score.channel: results.row_json(score) for score in rows},
-    }
-
-
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
@@ -212,10 +192,9 @@ def _write_document(
     for key, value in head.items():
         out.write(f"{_dump(key)}: {_dump(value)},\n")
     out.write('"results": [')
-    grouped = scores_by_structure(results)
     ids = sorted(results.structures) if structure_ids is None else list(structure_ids)
     for number, structure_id in enumerate(ids):
-        item = _structure_json(results, structure_id, grouped.get(structure_id, ()))
+        item = results.structure_json(structure_id)
         if details is not None:
             item["detail"] = {
                 score.channel: score.to_json(with_contacts=True)["contacts_detail"]
