@@ -625,7 +625,10 @@ def email_measurement(
         return next((r for r in replies if r.classification in kinds), None)
 
     human, ack = first("human_reply"), first("auto_ack")
-    bounce, away = first("bounce"), first("out_of_office")
+    away = first("out_of_office")
+    # A delay notice ("still trying") is not a bounce: the email may yet be delivered.
+    bounce = next((r for r in replies if r.classification == "bounce" and not _delay(r)), None)
+    delayed = next((r for r in replies if r.classification == "bounce" and _delay(r)), None)
     if human is not None:
         outcome = "replied"
     elif bounce is not None:
@@ -644,8 +647,15 @@ def email_measurement(
         "first_human_reply": timing(human),
         "out_of_office": timing(away),
         "bounce": timing(bounce),
+        "delivery_delayed": timing(delayed),
         "replies": len(replies),
     }
+
+
+def _delay(reply: Reply) -> bool:
+    """A delivery status notification that reports a delay, not a failure."""
+    report = (reply.details or {}).get("bounce") or {}
+    return report.get("action") == "delayed" or str(report.get("status") or "").startswith("4.")
 
 
 def _write_atomically(path: Path, data: bytes) -> None:

@@ -524,6 +524,21 @@ def test_a_bounce_fails_the_address_and_every_reply_criterion() -> None:
     assert verdicts(judged(refused, SENT), EMAIL_OBJECTIVE) == (F, F, F)
 
 
+def test_a_delay_notice_is_not_a_bounce() -> None:
+    notice = reply(9, "bounce", SENT + timedelta(hours=4))
+    notice.details = {"bounce": {"recipients": ["a@x.fr"], "status": "4.4.7", "action": "delayed"}}
+    measured = email(SENT, [notice])
+    assert measured["outcome"] == "sent" and measured["bounce"] is None
+    assert measured["delivery_delayed"]["reply_id"] == 9
+    # The email may still arrive: nothing failed, the replies are awaited.
+    result = judged(contact("email", measured), SENT + timedelta(days=1))
+    assert verdicts(result, EMAIL_OBJECTIVE) == (P, PE, PE)
+    # A final failure after the delay is a bounce.
+    final = reply(10, "bounce", SENT + timedelta(days=2))
+    final.details = {"bounce": {"recipients": ["a@x.fr"], "status": "5.4.7", "action": "failed"}}
+    assert email(SENT, [notice, final])["bounce"]["reply_id"] == 10
+
+
 # -- Comparisons ----------------------------------------------------------------------------
 
 
