@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from config.criteria import CriteriaGrid, load_criteria
 from config.settings import Settings
 from prober.errors import UsageError
+from prober.scoring.model import ChannelScore
 
 results_app = typer.Typer()
 
@@ -44,6 +47,34 @@ def _instant(text: str | None) -> datetime | None:
     return moment
 
 
+def scores_table(scores: Sequence[ChannelScore], title: str) -> Table:
+    """Per channel: structures, contacts, pending contacts and the mean score and indices."""
+    from prober.scoring.compare import group_stats
+
+    def mean(values: list[float | None]) -> str:
+        stats = group_stats(values)
+        return "—" if stats.mean is None else f"{stats.mean:.1f}"
+
+    table = Table(
+        "channel", "structures", "contacts", "pending", "mean score", "accessibility",
+        "responsiveness", "quality", title=title,
+    )  # fmt: skip
+    for channel in ("phone", "email", "letter"):
+        rows = [row for row in scores if row.channel == channel]
+        if rows:
+            table.add_row(
+                channel,
+                str(len(rows)),
+                str(sum(row.contacts for row in rows)),
+                str(sum(row.pending for row in rows)),
+                mean([row.score for row in rows]),
+                mean([row.accessibility for row in rows]),
+                mean([row.responsiveness for row in rows]),
+                mean([row.quality for row in rows]),
+            )
+    return table
+
+
 @results_app.command("score")
 def score(
     wave: Annotated[str, typer.Argument(help="The wave to score.")],
@@ -63,10 +94,7 @@ def score(
     Reads the stored measurements; raw events, calls and replies are never changed, so a
     changed grid is applied by scoring again.
     """
-    from rich.table import Table
-
     from prober.cli import console
-    from prober.scoring.compare import group_stats
     from prober.scoring.wave import score_wave, store_scoring
     from storage.waves import get_wave
 
@@ -76,37 +104,7 @@ def score(
         wave_row = get_wave(session, wave)
         scoring = score_wave(session, wave_row, grid, as_of=_instant(as_of))
         store_scoring(session, wave_row, scoring)
-    table = Table(
-        "channel",
-        "structures",
-        "contacts",
-        "pending",
-        "mean score",
-        "accessibility",
-        "responsiveness",
-        "quality",
-        title=f"{wave}: scored under {grid.name!r}",
-    )
-    for channel in ("phone", "email", "letter"):
-        rows = [row for row in scoring.scores if row.channel == channel]
-        if not rows:
-            continue
-
-        def mean(values: list[float | None]) -> str:
-            stats = group_stats(values)
-            return "—" if stats.mean is None else f"{stats.mean:.1f}"
-
-        table.add_row(
-            channel,
-            str(len(rows)),
-            str(sum(row.contacts for row in rows)),
-            str(sum(row.pending for row in rows)),
-            mean([row.score for row in rows]),
-            mean([row.accessibility for row in rows]),
-            mean([row.responsiveness for row in rows]),
-            mean([row.quality for row in rows]),
-        )
-    console.print(table)
+    console.print(scores_table(scoring.scores, f"{wave}: scored under {grid.name!r}"))
 
 
 @results_app.command("report")

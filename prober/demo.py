@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,8 +158,47 @@ def run_demo(folder: Path, console: Console) -> DemoResult:
     base, engine, world_text, clock = _prepare(folder)
     asyncio.run(_play(folder, base, engine, world_text, clock, console))
     result = _show_results(engine, folder, console)
+    _score_and_report(Project(settings=base, engine=engine), folder, console)
     engine.dispose()
     return result
+
+
+def _score_and_report(project: Project, folder: Path, console: Console) -> None:
+    """Score the wave as it will stand once every reply deadline has passed, and write the
+    wave overview (HTML, PDF), one structure's detailed report and the CSV of every structure."""
+    from config.criteria import load_criteria
+    from prober.cli_results import scores_table
+    from prober.reports.build import ReportRequest, write_report
+    from prober.scoring.wave import score_wave, store_scoring
+
+    settings = project.settings
+    grid = load_criteria(settings.resolve(settings.criteria_file))
+    with project.session() as session:
+        wave = session.exec(select(Wave).where(col(Wave.name) == WAVE)).one()
+        # Three weeks after the wave: the 5-working-day and 14-day deadlines have all passed.
+        as_of = datetime.combine(wave.ends_on + timedelta(days=21), datetime.min.time(), UTC)
+        scoring = score_wave(session, wave, grid, as_of=as_of)
+        store_scoring(session, wave, scoring)
+    console.print(scores_table(scoring.scores, f"Scores au {as_of:%d/%m/%Y} ({grid.name})"))
+    detailed = min(scoring.structures.values(), key=lambda info: info.official_id)
+    requests = [
+        ReportRequest(WAVE, "html", folder / "rapport-vague.html"),
+        ReportRequest(WAVE, "pdf", folder / "rapport-vague.pdf"),
+        ReportRequest(
+            WAVE,
+            "pdf",
+            folder / f"rapport-{detailed.official_id}.pdf",
+            structure=detailed.official_id,
+        ),
+        ReportRequest(WAVE, "csv", folder / "resultats.csv"),
+    ]
+    with project.session() as session:
+        written = [write_report(session, settings, grid, request) for request in requests]
+    console.print(
+        "Rapports : "
+        + ", ".join(str(report.path) for report in written)
+        + f" (détaillé : {detailed.name})."
+    )
 
 
 def _prepare(folder: Path) -> tuple[Settings, Any, str, DemoClock]:
