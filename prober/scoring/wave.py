@@ -7,10 +7,12 @@ wave's snapshot for that grid. Raw events, attempts and replies are only read.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,6 +44,23 @@ class WaveScoring:
 def grid_digest(grid: CriteriaGrid) -> str:
     """A short fingerprint of a grid's content: tells whether stored scores used this grid."""
     return hashlib.sha256(grid.model_dump_json().encode()).hexdigest()[:12]
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile (reference counting still frees memory).
+
+    Scoring a wave builds millions of small objects that all live until it ends: each full
+    collection their allocations trigger walks all of them again, which made scoring a
+    35,000-structure wave half as slow again. Scoring makes no reference cycles to collect.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def contacts_of(data: stored.WaveContacts) -> dict[tuple[int, str], tuple[list[Contact], int, int]]:
@@ -84,7 +103,9 @@ def _contact(
         events=tuple(
             EventRef(str(event.id), event.kind, event.source_at, event.phase)
             for event in data.events.get(attempt.id, ())
-        ),
+        )
+        if data.events
+        else (),
         reviews=data.reviews.get(probe.id, {}),
         recording_ids=tuple(data.recordings.get(attempt.id, ())),
         timezone=structure.timezone,
@@ -120,17 +141,18 @@ def score_wave(
     """Score ``wave`` (or only ``structure_ids``) under ``grid``; nothing is written."""
     assert wave.id is not None  # noqa: S101 - a stored wave
     moment = as_of or utcnow()
-    data = stored.load_wave_contacts(
-        session, wave.id, structure_ids=structure_ids, with_events=with_evidence
-    )
-    return WaveScoring(
-        wave=wave.name,
-        grid=grid.name,
-        grid_digest=grid_digest(grid),
-        as_of=moment,
-        structures=data.structures,
-        scores=score_contacts(grid, data, moment),
-    )
+    with collector_paused():
+        data = stored.load_wave_contacts(
+            session, wave.id, structure_ids=structure_ids, with_events=with_evidence
+        )
+        return WaveScoring(
+            wave=wave.name,
+            grid=grid.name,
+            grid_digest=grid_digest(grid),
+            as_of=moment,
+            structures=data.structures,
+            scores=score_contacts(grid, data, moment),
+        )
 
 
 def score_row(score: ChannelScore, *, grid_digest: str, as_of: datetime) -> dict[str, Any]:
@@ -163,11 +185,12 @@ def score_row(score: ChannelScore, *, grid_digest: str, as_of: datetime) -> dict
 def store_scoring(session: Session, wave: Wave, scoring: WaveScoring) -> datetime:
     """Replace the wave's stored scores for the scoring's grid; returns when they were stored."""
     assert wave.id is not None  # noqa: S101 - a stored wave
-    rows = [
-        score_row(score, grid_digest=scoring.grid_digest, as_of=scoring.as_of)
-        for score in scoring.scores
-    ]
-    return stored.replace_scores(session, wave.id, scoring.grid, rows)
+    with collector_paused():
+        rows = [
+            score_row(score, grid_digest=scoring.grid_digest, as_of=scoring.as_of)
+            for score in scoring.scores
+        ]
+        return stored.replace_scores(session, wave.id, scoring.grid, rows)
 
 
 def probe_ids(scores: Sequence[ChannelScore]) -> set[uuid.UUID]:
