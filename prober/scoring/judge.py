@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from config.criteria import CriteriaGrid, Criterion, evaluate
+from config.criteria import CriteriaGrid, Criterion, Metric, evaluate
 from prober.scoring.metrics import figures, has_exchange, measure
-from prober.scoring.model import Contact, ContactScore, CriterionResult, Verdict
+from prober.scoring.model import Contact, ContactScore, CriterionResult, Measured, Verdict
 
 # Rules that a late value can only fail (the deadline kind) and those it can only pass.
 _UPPER_BOUNDS = frozenset({"<", "<="})
 _LOWER_BOUNDS = frozenset({">", ">="})
 
 
-def judge(criterion: Criterion, contact: Contact, as_of: datetime) -> CriterionResult:
+MeasureFn = Callable[[Metric, Contact, datetime], Measured]
+
+
+def judge(
+    criterion: Criterion, contact: Contact, as_of: datetime, *, measure: MeasureFn = measure
+) -> CriterionResult:
     """The verdict of ``criterion`` on ``contact``; awaited replies are judged at ``as_of``."""
     if criterion.kind == "reviewed":
         if not has_exchange(contact):
@@ -70,9 +76,26 @@ def _censored(op: str, passes_so_far: bool | None) -> Verdict:
     return "pending"
 
 
-def score_contact(grid: CriteriaGrid, contact: Contact, as_of: datetime) -> ContactScore:
-    """Every criterion of the contact's channel, in grid order."""
+def score_contact(
+    grid: CriteriaGrid,
+    contact: Contact,
+    as_of: datetime,
+    *,
+    criteria: Sequence[Criterion] | None = None,
+) -> ContactScore:
+    """Every criterion of the contact's channel, in grid order (``criteria``: those, already
+    picked out of ``grid``, when scoring many contacts)."""
+    measured: dict[Metric, Measured] = {}
+
+    def measure_once(metric: Metric, contact: Contact, as_of: datetime) -> Measured:
+        # Several criteria test the same metric ("answered" gates most phone criteria).
+        found = measured.get(metric)
+        if found is None:
+            found = measured[metric] = measure(metric, contact, as_of)
+        return found
+
     results = tuple(
-        judge(criterion, contact, as_of) for criterion in grid.for_channel(contact.channel)
+        judge(criterion, contact, as_of, measure=measure_once)
+        for criterion in (grid.for_channel(contact.channel) if criteria is None else criteria)
     )
     return ContactScore(contact, results, figures(contact))

@@ -122,7 +122,10 @@ def score_contacts(
     for (structure_id, channel), (contacts, probes, excluded) in sorted(contacts_of(data).items()):
         if channel not in scored_channels:
             continue
-        judged: list[ContactScore] = [score_contact(grid, c, as_of) for c in contacts]
+        criteria = grid.for_channel(channel)
+        judged: list[ContactScore] = [
+            score_contact(grid, c, as_of, criteria=criteria) for c in contacts
+        ]
         results.append(
             aggregate(grid, structure_id, channel, judged, probes=probes, excluded=excluded)
         )
