@@ -8,11 +8,9 @@ is checked against what `load_results` gives and against the API's own OpenAPI d
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +32,11 @@ from prober.database import Database
 from prober.phone import PhoneProbes
 from prober.results import load_results, structure_detail
 from prober.web import create_app
-from storage import calls
 from storage.db import make_engine, session_scope
 from storage.dispatch import set_wave_status
-from storage.models import ProbeState, WaveStatus
-from storage.waves import get_wave, iter_probes
+from storage.models import WaveStatus
 from tests.prober.conftest import SAMPLES, Run
+from tests.results_scene import email, latency, write_attempts
 
 
 class PathTemplate:
@@ -56,121 +53,16 @@ class PathTemplate:
         )
 
 
-# Measurements as the phone channel stores them (copied from a `prober demo` run).
-PHONE = [
-    ("answered", {"outcome": "answered", "final_status": "completed", "post_dial_delay_s": 1,
-     "ring_s": 6, "rings": 2, "answered_by": "human", "amd_answered_by": "human",
-     "greeting": "Mairie, bonjour.", "greeting_gives_opening_hours": False, "menu_s": None,
-     "menu_key": None, "transfer_requested": "request", "transfer_outcome": "human",
-     "hold_s": 26.09, "transferred_greeting": "Service état civil, je vous écoute.",
-     "talk_s": 44, "sip_response_code": 200, "recording_sid": None}),
-    ("answered", {"outcome": "answered", "final_status": "completed", "post_dial_delay_s": 1,
-     "ring_s": 1, "rings": 1, "answered_by": "ivr", "amd_answered_by": "machine_end_other",
-     "greeting": "Bienvenue. Pour l'état civil, tapez 1. Pour l'urbanisme, tapez 2.",
-     "greeting_gives_opening_hours": False, "menu_s": 8.41, "menu_key": "1",
-     "transfer_requested": "menu", "transfer_outcome": "human", "hold_s": 41.11,
-     "transferred_greeting": "État civil, bonjour.", "talk_s": 64, "sip_response_code": 200,
-     "recording_sid": None}),
-    ("busy", {"outcome": "busy", "final_status": "busy", "post_dial_delay_s": None,
-     "ring_s": None, "rings": None, "answered_by": None, "amd_answered_by": None,
-     "greeting": None, "greeting_gives_opening_hours": None, "menu_s": None, "menu_key": None,
-     "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
-     "transferred_greeting": None, "talk_s": 0, "sip_response_code": 486,
-     "recording_sid": None}),
-    ("answered", {"outcome": "answered", "final_status": "completed", "post_dial_delay_s": 1,
-     "ring_s": 26, "rings": 6, "answered_by": "human", "amd_answered_by": "human",
-     "greeting": "Bonjour.", "greeting_gives_opening_hours": False, "menu_s": None,
-     "menu_key": None, "transfer_requested": "request", "transfer_outcome": "not_transferred",
-     "hold_s": None, "transferred_greeting": "Bonjour.", "talk_s": 16,
-     "sip_response_code": 200, "recording_sid": None}),
-    ("no-answer", {"outcome": "no-answer", "final_status": "no-answer", "post_dial_delay_s": 1,
-     "ring_s": 60, "rings": 12, "answered_by": None, "amd_answered_by": None,
-     "greeting": None, "greeting_gives_opening_hours": None, "menu_s": None, "menu_key": None,
-     "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
-     "transferred_greeting": None, "talk_s": 0, "sip_response_code": 487,
-     "recording_sid": None}),
-    ("answered", {"outcome": "answered", "final_status": "completed", "post_dial_delay_s": 1,
-     "ring_s": 21, "rings": 5, "answered_by": "machine", "amd_answered_by": "machine_end_beep",
-     "greeting": "Vous êtes bien sur la messagerie de la mairie, laissez votre message.",
-     "greeting_gives_opening_hours": False, "menu_s": None, "menu_key": None,
-     "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
-     "transferred_greeting": None, "talk_s": 6, "sip_response_code": 200,
-     "recording_sid": None}),
-]  # fmt: skip
-PHONE_EVENTS = {
-    "answered": ("call.initiated", "call.ringing", "call.answered", "call.completed"),
-    "busy": ("call.initiated", "call.busy"),
-    "no-answer": ("call.initiated", "call.ringing", "call.no-answer"),
-}
-
-
-def _latency(seconds: float, working_days: int) -> dict[str, Any]:
-    return {"reply_id": 1, "at": "", "elapsed_s": seconds, "header_elapsed_s": seconds + 60,
-            "working_days": working_days, "open_s": 0.0}  # fmt: skip
-
-
-def _email(outcome: str, **found: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    measurement: dict[str, Any] = {
-        "outcome": outcome, "sent_at": "", "first_acknowledgement": None,
-        "first_automatic_acknowledgement": None, "first_human_reply": None,
-        "out_of_office": None, "bounce": None, "replies": len(found),
-    }  # fmt: skip
-    return outcome, {**measurement, **found}
-
-
 EMAIL = [
-    _email("replied", first_acknowledgement=_latency(7200, 0),
-           first_human_reply=_latency(7200, 0)),
-    _email("replied", first_acknowledgement=_latency(600, 0),
-           first_automatic_acknowledgement=_latency(600, 0),
-           first_human_reply=_latency(8 * 86400, 6)),
-    _email("bounced", bounce=_latency(20, 0)),
-    _email("out_of_office", out_of_office=_latency(30, 0)),
-    _email("sent"),
+    email("replied", first_acknowledgement=latency(7200, 0),
+           first_human_reply=latency(7200, 0)),
+    email("replied", first_acknowledgement=latency(600, 0),
+           first_automatic_acknowledgement=latency(600, 0),
+           first_human_reply=latency(8 * 86400, 6)),
+    email("bounced", bounce=latency(20, 0)),
+    email("out_of_office", out_of_office=latency(30, 0)),
+    email("sent"),
 ]  # fmt: skip
-
-
-def write_attempts(engine: Engine, wave_name: str, shift: int) -> None:
-    """One ended attempt per planned probe, measurements in turn from PHONE / EMAIL."""
-    phone = itertools.cycle(PHONE[shift:] + PHONE[:shift])
-    email = itertools.cycle(EMAIL[shift:] + EMAIL[:shift])
-    with session_scope(engine) as session:
-        wave = get_wave(session, wave_name)
-        for probe, _ in list(iter_probes(session, wave)):
-            outcome, measurement = next(phone if probe.channel == "phone" else email)
-            measurement = json.loads(json.dumps(measurement))
-            attempt = calls.start_attempt(session, probe.id)
-            assert attempt.id is not None
-            at = probe.scheduled_at
-            if probe.channel == "email":
-                measurement["sent_at"] = at.isoformat()
-                for key in ("first_acknowledgement", "first_human_reply", "bounce"):
-                    if measurement.get(key):
-                        late = at + timedelta(seconds=measurement[key]["elapsed_s"])
-                        measurement[key]["at"] = late.isoformat()
-                kinds: tuple[str, ...] = ("email.composed", "email.sent")
-            else:
-                kinds = PHONE_EVENTS[outcome]
-            for step, kind in enumerate(kinds):
-                calls.record_event(
-                    session,
-                    kind=kind,
-                    source="twilio" if probe.channel == "phone" else "prober",
-                    source_at=at + timedelta(seconds=3 * step),
-                    received_at=at + timedelta(seconds=3 * step),
-                    dedup_key=f"test:{attempt.id}:{kind}",
-                    payload={},
-                    probe_id=probe.id,
-                    attempt_id=attempt.id,
-                )
-            calls.finish_attempt(
-                session,
-                attempt.id,
-                outcome=outcome,
-                ended_at=at + timedelta(minutes=2),
-                measurement=measurement,
-                probe_state=ProbeState.DONE,
-            )
 
 
 @pytest.fixture
@@ -193,7 +85,7 @@ def project(prober_cli: Run, database_url: str) -> Iterator[Engine]:
         assert created.exit_code == 0, created.stderr
         assert prober_cli("wave", "plan", name, "--seed", "3").exit_code == 0
         if name != "later":
-            write_attempts(engine, name, shift)
+            write_attempts(engine, name, shift, EMAIL)
             scored = prober_cli("score", name)
             assert scored.exit_code == 0, scored.stderr
     yield engine

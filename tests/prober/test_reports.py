@@ -9,13 +9,10 @@ from the stored `Score` rows and `load_results`, never from the report under tes
 from __future__ import annotations
 
 import csv
-import itertools
 import json
 import subprocess
 import tomllib
-import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,141 +24,28 @@ from config.settings import load_settings
 from prober.cli_results import load_grid
 from prober.reports.exports import SYNTHETIC_COLUMNS, write_results_json, write_synthetic_csv
 from prober.results import WaveResults, load_results
-from storage import calls
 from storage.db import make_engine, session_scope
-from storage.models import ProbeState, Score
-from storage.waves import get_wave, iter_probes
+from storage.models import Score
 from tests.prober.conftest import SAMPLES, Run
+from tests.results_scene import email, latency, write_attempts
 
 RECOMMENDATIONS: dict[str, str] = tomllib.loads(
     (Path(__file__).parents[2] / "prober" / "reports" / "texts.toml").read_text("utf-8")
 )["recommendations"]
 
-# Phone measurements as the phone channel stores them: quick person, menu then person,
-# busy, six rings, unanswered, voicemail.
-PHONE = [
-    ("answered", {"outcome": "answered", "final_status": "completed", "ring_s": 6, "rings": 2,
-     "answered_by": "human", "greeting_gives_opening_hours": False, "menu_s": None,
-     "menu_key": None, "transfer_requested": "request", "transfer_outcome": "human",
-     "hold_s": 26.09, "talk_s": 44, "recording_sid": None}),
-    ("answered", {"outcome": "answered", "final_status": "completed", "ring_s": 1, "rings": 1,
-     "answered_by": "ivr", "greeting_gives_opening_hours": False, "menu_s": 8.41,
-     "menu_key": "1", "transfer_requested": "menu", "transfer_outcome": "human",
-     "hold_s": 41.11, "talk_s": 64, "recording_sid": None}),
-    ("busy", {"outcome": "busy", "final_status": "busy", "ring_s": None, "rings": None,
-     "answered_by": None, "greeting_gives_opening_hours": None, "menu_s": None,
-     "menu_key": None, "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
-     "talk_s": 0, "recording_sid": None}),
-    ("answered", {"outcome": "answered", "final_status": "completed", "ring_s": 26, "rings": 6,
-     "answered_by": "human", "greeting_gives_opening_hours": False, "menu_s": None,
-     "menu_key": None, "transfer_requested": "request", "transfer_outcome": "not_transferred",
-     "hold_s": None, "talk_s": 16, "recording_sid": None}),
-    ("no-answer", {"outcome": "no-answer", "final_status": "no-answer", "ring_s": 60,
-     "rings": 12, "answered_by": None, "greeting_gives_opening_hours": None, "menu_s": None,
-     "menu_key": None, "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
-     "talk_s": 0, "recording_sid": None}),
-    ("answered", {"outcome": "answered", "final_status": "completed", "ring_s": 21, "rings": 5,
-     "answered_by": "machine", "greeting_gives_opening_hours": False, "menu_s": None,
-     "menu_key": None, "transfer_requested": None, "transfer_outcome": None, "hold_s": None,
-     "talk_s": 6, "recording_sid": None}),
-]  # fmt: skip
-PHONE_EVENTS = {
-    "answered": ("call.initiated", "call.ringing", "call.answered", "call.completed"),
-    "busy": ("call.initiated", "call.busy"),
-    "no-answer": ("call.initiated", "call.ringing", "call.no-answer"),
-}
-
-
-def _latency(seconds: float, working_days: int) -> dict[str, Any]:
-    return {"reply_id": 1, "at": "", "elapsed_s": seconds, "working_days": working_days}
-
-
-def _email(outcome: str, **found: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    measurement: dict[str, Any] = {
-        "outcome": outcome, "sent_at": "", "first_acknowledgement": None,
-        "first_automatic_acknowledgement": None, "first_human_reply": None,
-        "out_of_office": None, "bounce": None, "replies": len(found),
-    }  # fmt: skip
-    return outcome, {**measurement, **found}
-
-
 EMAIL = [
-    _email("replied", first_acknowledgement=_latency(7200, 0),
-           first_human_reply=_latency(7200, 0)),
-    _email("replied", first_acknowledgement=_latency(600, 0),
-           first_human_reply=_latency(8 * 86400, 6)),
-    _email("bounced", bounce=_latency(20, 0)),
-    _email("sent"),
+    email("replied", first_acknowledgement=latency(7200, 0),
+           first_human_reply=latency(7200, 0)),
+    email("replied", first_acknowledgement=latency(600, 0),
+           first_human_reply=latency(8 * 86400, 6)),
+    email("bounced", bounce=latency(20, 0)),
+    email("sent"),
 ]  # fmt: skip
 
 # In wave `pre`, the second structure by official id: answered after six rings, unanswered,
 # a voicemail after five rings; its email answered after six working days.
 SIX_RINGS = "18670001000011"
 SIX_RINGS_NAME = "Préfecture du Bas-Rhin (exemple)"
-
-
-def write_attempts(engine: Engine, wave_name: str, shift: int, recordings: Path) -> None:
-    """One ended attempt per planned probe, measurements in turn; answered calls recorded."""
-    phone = itertools.cycle(PHONE[shift:] + PHONE[:shift])
-    email = itertools.cycle(EMAIL[shift:] + EMAIL[:shift])
-    with session_scope(engine) as session:
-        wave = get_wave(session, wave_name)
-        probes = sorted(iter_probes(session, wave), key=lambda pair: pair[1].official_id)
-        for probe, _ in probes:
-            outcome, measurement = next(phone if probe.channel == "phone" else email)
-            measurement = json.loads(json.dumps(measurement))
-            attempt = calls.start_attempt(session, probe.id)
-            assert attempt.id is not None
-            at = probe.scheduled_at
-            if probe.channel == "email":
-                measurement["sent_at"] = at.isoformat()
-                for key in ("first_acknowledgement", "first_human_reply", "bounce"):
-                    if measurement.get(key):
-                        late = at + timedelta(seconds=measurement[key]["elapsed_s"])
-                        measurement[key]["at"] = late.isoformat()
-                kinds: tuple[str, ...] = ("email.composed", "email.sent")
-            else:
-                kinds = PHONE_EVENTS[outcome]
-            for step, kind in enumerate(kinds):
-                calls.record_event(
-                    session,
-                    kind=kind,
-                    source="twilio" if probe.channel == "phone" else "prober",
-                    source_at=at + timedelta(seconds=3 * step),
-                    received_at=at + timedelta(seconds=3 * step),
-                    dedup_key=f"test:{attempt.id}:{kind}",
-                    payload={},
-                    probe_id=probe.id,
-                    attempt_id=attempt.id,
-                )
-            calls.finish_attempt(
-                session,
-                attempt.id,
-                outcome=outcome,
-                ended_at=at + timedelta(minutes=2),
-                measurement=measurement,
-                probe_state=ProbeState.DONE,
-            )
-            if probe.channel == "phone" and outcome == "answered":
-                sid = f"RE{uuid.uuid4().hex}"
-                media = recordings / str(probe.id) / f"{sid}.wav"
-                media.parent.mkdir(parents=True)
-                media.write_bytes(b"RIFF")
-                calls.announce_recording(
-                    session,
-                    probe_id=probe.id,
-                    attempt_id=attempt.id,
-                    external_id=sid,
-                    duration_seconds=10.0,
-                )
-                calls.store_recording_media(
-                    session,
-                    sid,
-                    media_path=str(media),
-                    content_type="audio/wav",
-                    sha256="0" * 64,
-                    size_bytes=4,
-                )
 
 
 @pytest.fixture
@@ -182,7 +66,7 @@ def project(prober_cli: Run, database_url: str, tmp_path: Path) -> Iterator[Engi
         )  # fmt: skip
         assert created.exit_code == 0, created.stderr
         assert prober_cli("wave", "plan", name, "--seed", "3").exit_code == 0
-        write_attempts(engine, name, shift, tmp_path / "project" / "recordings")
+        write_attempts(engine, name, shift, EMAIL, tmp_path / "project" / "recordings")
     yield engine
     engine.dispose()
 
