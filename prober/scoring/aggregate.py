@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 from config.criteria import CriteriaGrid
-from prober.scoring.model import ChannelScore, ContactScore, CriterionTally
+from prober.scoring.model import ChannelScore, ContactFailures, ContactScore, CriterionTally
 
 INDICES = ("accessibility", "responsiveness", "quality")
 
@@ -70,8 +69,13 @@ def aggregate(
     *,
     probes: int,
     excluded: int,
+    keep_contacts: bool = True,
 ) -> ChannelScore:
-    """A structure's channel score from its judged contacts (attempts that reached it)."""
+    """A structure's channel score from its judged contacts (attempts that reached it).
+
+    Without ``keep_contacts`` only the totals and each contact's failed criteria are kept: a
+    whole wave's verdicts and evidence need not stay in memory at once.
+    """
     criteria = grid.for_channel(channel)
     weight = {criterion.id: criterion.weight for criterion in criteria}
     index_of = {criterion.id: criterion.index for criterion in criteria}
@@ -104,10 +108,13 @@ def aggregate(
         pending=pending,
         criteria={key: CriterionTally(**value) for key, value in counts.items()},
         figures=channel_figures(channel, scores),
-        contact_scores=tuple(scores),
+        failures=tuple(
+            ContactFailures(
+                score.contact.probe_id,
+                score.contact.attempt_number,
+                tuple(r.criterion_id for r in score.results if r.verdict == "failed"),
+            )
+            for score in scores
+        ),
+        contact_scores=tuple(scores) if keep_contacts else (),
     )
-
-
-def without_contacts(score: ChannelScore) -> ChannelScore:
-    """The same score without its per-contact detail (for wave-wide tables)."""
-    return replace(score, contact_scores=())

@@ -152,6 +152,22 @@ class CriterionTally:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactFailures:
+    """The criteria one contact failed."""
+
+    probe_id: uuid.UUID
+    attempt: int
+    failed: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "probe_id": str(self.probe_id),
+            "attempt": self.attempt,
+            "failed": list(self.failed),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelScore:
     """A structure's results on one channel of one wave.
 
@@ -174,7 +190,10 @@ class ChannelScore:
     """Contacts with at least one criterion still pending (a reply may yet come)."""
     criteria: dict[str, CriterionTally]
     figures: dict[str, float | int | None]
+    failures: tuple[ContactFailures, ...] = ()
+    """Per contact, the criteria it failed (kept with the stored score)."""
     contact_scores: tuple[ContactScore, ...] = ()
+    """Every contact with its verdicts and evidence; empty when only the totals were kept."""
 
     def to_json(self, *, with_contacts: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -114,9 +113,14 @@ def _contact(
 
 
 def score_contacts(
-    grid: CriteriaGrid, data: stored.WaveContacts, as_of: datetime
+    grid: CriteriaGrid,
+    data: stored.WaveContacts,
+    as_of: datetime,
+    *,
+    keep_contacts: bool = True,
 ) -> list[ChannelScore]:
-    """Judge and aggregate every structure × channel of ``data`` (scored channels only)."""
+    """Judge and aggregate every structure × channel of ``data`` (scored channels only);
+    each contact's verdicts are kept with ``keep_contacts``, else only the totals."""
     scored_channels = {criterion.channel for criterion in grid.criteria}
     results: list[ChannelScore] = []
     for (structure_id, channel), (contacts, probes, excluded) in sorted(contacts_of(data).items()):
@@ -127,7 +131,15 @@ def score_contacts(
             score_contact(grid, c, as_of, criteria=criteria) for c in contacts
         ]
         results.append(
-            aggregate(grid, structure_id, channel, judged, probes=probes, excluded=excluded)
+            aggregate(
+                grid,
+                structure_id,
+                channel,
+                judged,
+                probes=probes,
+                excluded=excluded,
+                keep_contacts=keep_contacts,
+            )
         )
     return results
 
@@ -141,7 +153,11 @@ def score_wave(
     structure_ids: Sequence[int] | None = None,
     with_evidence: bool = False,
 ) -> WaveScoring:
-    """Score ``wave`` (or only ``structure_ids``) under ``grid``; nothing is written."""
+    """Score ``wave`` (or only ``structure_ids``) under ``grid``; nothing is written.
+
+    ``with_evidence`` reads the events too and keeps every contact's verdicts with their
+    evidence (a structure's detailed view); otherwise each score keeps its totals and failures.
+    """
     assert wave.id is not None  # noqa: S101 - a stored wave
     moment = as_of or utcnow()
     with collector_paused():
@@ -154,7 +170,7 @@ def score_wave(
             grid_digest=grid_digest(grid),
             as_of=moment,
             structures=data.structures,
-            scores=score_contacts(grid, data, moment),
+            scores=score_contacts(grid, data, moment, keep_contacts=with_evidence),
         )
 
 
@@ -165,14 +181,7 @@ def score_row(score: ChannelScore, *, grid_digest: str, as_of: datetime) -> dict
         details.pop(key)
     details["grid_digest"] = grid_digest
     details["as_of"] = as_of.isoformat()
-    details["verdicts"] = [
-        {
-            "probe_id": str(contact.contact.probe_id),
-            "attempt": contact.contact.attempt_number,
-            "failed": [r.criterion_id for r in contact.results if r.verdict == "failed"],
-        }
-        for contact in score.contact_scores
-    ]
+    details["verdicts"] = [failure.to_json() for failure in score.failures]
     return {
         "structure_id": score.structure_id,
         "channel": score.channel,
@@ -194,8 +203,3 @@ def store_scoring(session: Session, wave: Wave, scoring: WaveScoring) -> datetim
             for score in scoring.scores
         ]
         return stored.replace_scores(session, wave.id, scoring.grid, rows)
-
-
-def probe_ids(scores: Sequence[ChannelScore]) -> set[uuid.UUID]:
-    """Every probe behind ``scores``."""
-    return {c.contact.probe_id for score in scores for c in score.contact_scores}
