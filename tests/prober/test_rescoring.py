@@ -84,7 +84,7 @@ def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_facts(
                 (P, F, F, NA, NA, NA, NA, TR, TR, TR, TR), 42.9, 42.9, None, None
             ),
             # 40 s on hold >= 30: the hold (1) fails: 10 of 11.
-            "menu40": Expected((P, P, P, P, P, F, NA, TR, TR, TR, TR), 90.9, 100.0, 0.0, 100.0),
+            "menu40": Expected((P, P, P, P, P, F, NA, TR, TR, TR, TR), 90.9, 100.0, 0.0, None),
             # 2 rings <= 2 still passes; 7 rings already failed: unchanged.
         },
     )

@@ -243,7 +243,7 @@ def test_an_agent_is_reached_directly_or_through_the_menu(
 def test_a_menu_then_a_person_after_40_s_passes_everything_70_s_fails_the_hold() -> None:
     quick = judged(contact("phone", ivr_call(hold_s=40.3)))
     assert verdicts(quick, PHONE_OBJECTIVE) == (P, P, P, P, P, P, NA)
-    # 3 + 2 + 2 + 1 (accessibility) + 2 (quality) + 1 (responsiveness) = 11 of 11.
+    # 3 + 2 + 2 + 1 + 2 (accessibility, the transfer included) + 1 (responsiveness) = 11 of 11.
     assert channel_score(quick.contact).score == 100.0
 
     slow = judged(contact("phone", ivr_call(hold_s=70.1)))
@@ -252,9 +252,9 @@ def test_a_menu_then_a_person_after_40_s_passes_everything_70_s_fails_the_hold()
     assert hold.value == 70.1
     assert "70.1 s on hold, then human" in hold.note
     scored = channel_score(slow.contact)
-    # 10 of 11; the hold is the only responsiveness criterion.
+    # 10 of 11; the hold is the only responsiveness criterion; quality waits for reviews.
     assert scored.score == 90.9
-    assert (scored.accessibility, scored.responsiveness, scored.quality) == (100.0, 0.0, 100.0)
+    assert (scored.accessibility, scored.responsiveness, scored.quality) == (100.0, 0.0, None)
 
 
 def test_a_menu_transfer_that_ends_on_a_voicemail_fails_agent_and_transfer() -> None:
