@@ -54,7 +54,11 @@ WAVE = "demo"
 PERSONA = "marie-dupont"
 MAILBOX = "marie.dupont@probes.example.org"  # the persona's reply mailbox (personas.toml)
 ACCOUNT_SID = "AC" + "d3" * 16
-TIME_SCALE = 0.01  # calls and replies: 100 times faster than real time
+# Calls play 20 times faster than real time: prober times holds on its own clock, and a person
+# answering within 3 s (not a transfer) must stay under 3 s once scaled, webhook round trips
+# included (150 ms real here). Replies come 100 times faster.
+CALL_TIME_SCALE = 0.05
+MAIL_TIME_SCALE = 0.01
 WAVE_SECONDS = 45.0  # the demo clock runs through the planned wave in this many real seconds
 
 # Every behaviour a structure can have, given in turn to the sample structures.
@@ -284,7 +288,7 @@ async def _play(
             account,
             store,
             parse_world(world_text),
-            timing=RunnerTiming(TIME_SCALE),
+            timing=RunnerTiming(CALL_TIME_SCALE),
             truth=call_truth,
         )
         sandbox_url = stack.enter_context(
@@ -300,7 +304,7 @@ async def _play(
                     api_base_url=sandbox_url,
                     webhook_base_url=f"http://127.0.0.1:{web_port}",
                     calls_per_second=10,
-                    time_scale=TIME_SCALE,
+                    time_scale=CALL_TIME_SCALE,
                 ),
                 "web": WebSettings(host="127.0.0.1", port=web_port),
                 "imap": ImapSettings(
@@ -316,7 +320,7 @@ async def _play(
             parse_mail_world(world_text),
             Relay("127.0.0.1", smtp_port),
             truth=mail_truth,
-            time_scale=TIME_SCALE,
+            time_scale=MAIL_TIME_SCALE,
         )
         async with _in_loop(mail_loop, mail_sandbox) as mailboxes:
             settings = settings.model_copy(
