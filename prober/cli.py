@@ -115,6 +115,17 @@ def db_current() -> None:
     from storage.db import current_revision, head_revision
 
     project = _open(check=False)
+    url = project.engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if not Path(url.database).exists():
+            # Connecting would create an empty file: say there is none instead.
+            console.print(
+                f"database: none (no file {url.database}; `prober db upgrade` creates it)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            console.print(f"expected: {head_revision()}")
+            return
     console.print(f"database: {current_revision(project.engine) or 'empty'}")
     console.print(f"expected: {head_revision()}")
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from prober.cli import main
 from tests.prober.conftest import SAMPLES, Run
 
 
@@ -237,3 +241,19 @@ def test_wave_start_pause_resume_and_status(prober_cli: Run) -> None:
     assert missing.exit_code == 1 and "nope" in missing.stderr
     table = prober_cli("wave", "status", "w")
     assert "wave w: running" in table.stdout
+
+
+def test_db_current_does_not_create_a_missing_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nothing-here.db"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PROBER_DATABASE_URL", f"sqlite:///{missing}")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(sys, "argv", ["prober", "db", "current"])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code in (0, None)
+    out = capsys.readouterr().out
+    assert f"database: none (no file {missing}" in out
+    assert not missing.exists()
