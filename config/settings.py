@@ -122,6 +122,9 @@ class MqttSettings(_Section):
     username: str = ""
     password: SecretStr | None = None
     topic_prefix: str = "prober"
+    # Published messages are deleted from the outbox this long after the broker acknowledged
+    # them (the events stay in the event table).
+    keep_published_days: int = Field(default=7, ge=1)
 
 
 class WebSettings(_Section):

@@ -13,9 +13,11 @@ import contextlib
 import json
 import logging
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self
 
@@ -39,6 +41,7 @@ OnControl = Callable[[str, str], Awaitable[None]]
 Send = Callable[[str, bytes], Awaitable[None]]
 
 CONTROL_ACTIONS = ("pause", "resume")
+PURGE_EVERY_S = 3600.0
 
 
 def control_topic(prefix: str, wave: str, action: str) -> str:
@@ -169,6 +172,7 @@ class EventBus:
         self._control_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
+        self._purged_at: float | None = None
 
     @property
     def broker(self) -> str | None:
@@ -382,8 +386,20 @@ class EventBus:
                 continue
             if self._closing.is_set():
                 return
+            await self._purge_if_due()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
+
+    async def _purge_if_due(self) -> None:
+        """Once an hour, when idle: forget messages published ``keep_published_days`` ago."""
+        now = time.monotonic()
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY_S:
+            return
+        self._purged_at = now
+        before = utcnow() - timedelta(days=self.settings.keep_published_days)
+        purged = await self.database.run(lambda s: outbox.purge_published(s, before=before))
+        if purged:
+            logger.info("event bus: %d published message(s) older than %s purged", purged, before)
 
     async def _publish(self, rows: list[OutboxMessage], send: Send | None) -> None:
         """Send ``rows`` in order, one acknowledged before the next, then mark those sent."""

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import Table, func, insert, update
+from sqlalchemy import Table, delete, func, insert, update
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
@@ -233,3 +233,17 @@ def count_pending(session: Session) -> int:
         .where(col(OutboxMessage.published_at).is_(None))
     ).one()
     return int(count)
+
+
+def purge_published(session: Session, *, before: datetime) -> int:
+    """Delete messages the broker acknowledged before ``before``; how many went.
+
+    Pending messages always stay; the events they announced stay in the ``event`` table.
+    """
+    result = session.execute(
+        delete(OutboxMessage).where(
+            col(OutboxMessage.published_at).is_not(None),
+            col(OutboxMessage.published_at) < before,
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -19,14 +19,14 @@ import aiomqtt
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from config.settings import MqttSettings
 from prober.bus import EventBus, control_topic
 from prober.database import Database
 from prober.errors import ProberError
 from storage import outbox
-from storage.models import Event
+from storage.models import Event, OutboxMessage
 from storage.outbox import ProbePlace
 from tests.mosquitto import Mosquitto
 
@@ -503,3 +503,35 @@ def test_a_topic_prefix_with_wildcards_is_refused(engine: Engine) -> None:
             EventBus(MqttSettings(topic_prefix="prober/+"), database)
     finally:
         database.close()
+
+
+def test_the_bus_purges_messages_published_long_ago(engine: Engine) -> None:
+    now = datetime.now(UTC)
+    with Session(engine) as session:
+        for number in range(3):
+            outbox.enqueue(session, topic=f"prober/system/t{number}", payload={"n": number})
+        session.commit()
+        old, recent, _ = outbox.pending(session, limit=3)
+        assert old.id is not None and recent.id is not None
+        outbox.mark_published(session, [old.id], now - timedelta(days=8))
+        outbox.mark_published(session, [recent.id], now - timedelta(days=6))
+        session.commit()
+
+    async def scenario() -> list[int]:
+        database = Database(engine)
+        try:
+            async with EventBus(MqttSettings(host="", keep_published_days=7), database):
+                # The pending message is published first, then the idle bus purges.
+                deadline = time.monotonic() + WAIT_S
+                while time.monotonic() < deadline:
+                    rows = await database.run(
+                        lambda s: [m.payload["n"] for m in s.exec(select(OutboxMessage))]
+                    )
+                    if rows == [1, 2]:
+                        break
+                    await asyncio.sleep(0.05)
+                return sorted(rows)
+        finally:
+            database.close()
+
+    assert asyncio.run(scenario()) == [1, 2]

@@ -158,3 +158,19 @@ def test_pending_messages_come_oldest_first_and_leave_once_marked(engine: Engine
         outbox.mark_published(session, [], RECEIVED_AT)
         again = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
     assert [m.published_at for m in again[:3]] == [published_at] * 3
+
+
+def test_published_messages_are_purged_after_a_while_pending_ones_never(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        for number in range(4):
+            outbox.enqueue(session, topic=f"prober/t/{number}", payload={"n": number})
+    with session_scope(engine) as session:
+        ids = [m.id for m in outbox.pending(session, limit=4) if m.id is not None]
+        outbox.mark_published(session, ids[:1], datetime(2027, 3, 1, tzinfo=UTC))
+        outbox.mark_published(session, ids[1:2], datetime(2027, 3, 9, tzinfo=UTC))
+    with session_scope(engine) as session:
+        assert outbox.purge_published(session, before=datetime(2027, 3, 8, tzinfo=UTC)) == 1
+    with session_scope(engine) as session:
+        left = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
+        assert [m.payload["n"] for m in left] == [1, 2, 3]
+        assert outbox.count_pending(session) == 2
