@@ -105,7 +105,8 @@ def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
 
-def _local_instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
+def local_instant(day: date, minute: int, zone: ZoneInfo) -> datetime:
+    """The UTC instant of ``minute`` (since local midnight) on ``day`` in ``zone``."""
     return datetime.combine(day, time(minute // 60, minute % 60), tzinfo=zone).astimezone(UTC)
 
 
@@ -113,7 +114,7 @@ def _epoch_minute(instant: datetime) -> int:
     return int(instant.timestamp()) // 60
 
 
-def _start_windows(intervals: Sequence[Interval], margin: int) -> list[Interval]:
+def start_windows(intervals: Sequence[Interval], margin: int) -> list[Interval]:
     """Where a probe may start: each opening interval less the closing margin."""
     windows = []
     for start, end in intervals:
@@ -123,7 +124,8 @@ def _start_windows(intervals: Sequence[Interval], margin: int) -> list[Interval]
     return windows
 
 
-def _split_at_midday(windows: Sequence[Interval]) -> tuple[list[Interval], list[Interval]]:
+def split_at_midday(windows: Sequence[Interval]) -> tuple[list[Interval], list[Interval]]:
+    """The parts of ``windows`` before noon and after noon."""
     morning = [(s, min(e, MIDDAY_MINUTE)) for s, e in windows if s < MIDDAY_MINUTE]
     afternoon = [(max(s, MIDDAY_MINUTE), e) for s, e in windows if e > MIDDAY_MINUTE]
     return morning, afternoon
@@ -198,7 +200,7 @@ class _StructurePlanner:
                 # Random draws keep landing on full minutes: walk every minute once, in order.
                 offset = attempt - _RANDOM_TRIES
             minute = _minute_at(windows, offset)
-            instant = _local_instant(day, minute, self.zone)
+            instant = local_instant(day, minute, self.zone)
             if cap is not None and not cap.has_room(_epoch_minute(instant)):
                 continue
             if not self._spaced(instant):
@@ -311,9 +313,9 @@ def _plan_structure(
         for day, intervals in _random_days(rng, days, used_days):
             if planned == count:
                 break
-            windows = _start_windows(intervals, rules.closing_margin_minutes)
+            windows = start_windows(intervals, rules.closing_margin_minutes)
             if channel == "phone":
-                morning, afternoon = _split_at_midday(windows)
+                morning, afternoon = split_at_midday(windows)
                 halves = [morning, afternoon]
                 if (first_half + planned) % 2:
                     halves.reverse()

@@ -15,7 +15,7 @@ from enum import Enum
 from zoneinfo import ZoneInfo
 
 from scheduler.calendar import open_days, working_days_with_hours
-from scheduler.plan import MIDDAY_MINUTE, _local_instant, _split_at_midday, _start_windows
+from scheduler.plan import MIDDAY_MINUTE, local_instant, split_at_midday, start_windows
 
 CLOSING_MARGIN_MINUTES = 15
 # How far ahead a structure's next opening is looked for when no end date bounds the search.
@@ -141,12 +141,12 @@ def next_opening(
     if last < first:
         return None
     for day, intervals in open_days(opening_hours, subdivision, first, last):
-        windows = _start_windows(intervals, closing_margin_minutes)
+        windows = start_windows(intervals, closing_margin_minutes)
         if half is not None:
-            morning, afternoon = _split_at_midday(windows)
+            morning, afternoon = split_at_midday(windows)
             windows = morning if half is HalfDay.MORNING else afternoon
         for start, end in windows:
-            candidate = max(_local_instant(day, start, zone), after.astimezone(UTC))
-            if candidate < _local_instant(day, end, zone):
+            candidate = max(local_instant(day, start, zone), after.astimezone(UTC))
+            if candidate < local_instant(day, end, zone):
                 return candidate
     return None
