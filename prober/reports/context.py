@@ -23,8 +23,7 @@ from sqlmodel import Session, col, select
 from config.criteria import CriteriaGrid, Criterion
 from prober.errors import UsageError
 from prober.reports.charts import distribution_svg
-from prober.reports.exports import CHANNEL_ORDER, scores_by_structure
-from prober.results import WaveResults
+from prober.results import CHANNEL_ORDER, WaveResults
 from prober.scoring.compare import MEASURES
 from prober.scoring.model import ChannelScore, ContactScore, CriterionResult
 from storage.models import Recording, Score
@@ -193,7 +192,6 @@ def synthetic_context(
     compare_with: str | None = None,
 ) -> dict[str, Any]:
     """Each structure's channel scores and first comparison with its peers, one page each."""
-    grouped = scores_by_structure(results)
     by_key = _changes_by_key(changes)
     return {
         "header": header(results),
@@ -203,7 +201,7 @@ def synthetic_context(
                 "structure": structure_facts(results, sid),
                 "channels": [
                     channel_summary(results, score, grid, by_key.get((sid, score.channel)))
-                    for score in grouped.get(sid, ())
+                    for score in results.of_structure(sid)
                 ],
             }
             for sid in structure_ids
@@ -220,7 +218,6 @@ def multisite_context(
     compare_with: str | None = None,
 ) -> dict[str, Any]:
     """Several structures side by side on each channel, with their common failures."""
-    grouped = scores_by_structure(results)
     by_key = _changes_by_key(changes)
     criteria = _criteria(grid)
     channels: list[dict[str, Any]] = []
@@ -228,7 +225,7 @@ def multisite_context(
         rows = []
         failures: dict[str, int] = defaultdict(int)
         for sid in structure_ids:
-            score = next((s for s in grouped.get(sid, ()) if s.channel == channel), None)
+            score = next((s for s in results.of_structure(sid) if s.channel == channel), None)
             if score is None:
                 continue
             summary = channel_summary(results, score, grid, by_key.get((sid, channel)))

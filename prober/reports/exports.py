@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import csv
 import json
-from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from prober.results import WaveResults
 from prober.scoring.model import ChannelScore
-from storage.models import Score
-
-CHANNEL_ORDER = {"phone": 0, "email": 1, "letter": 2}
 
 SYNTHETIC_COLUMNS = (
     "wave",
@@ -65,16 +61,6 @@ _FIGURE_COLUMNS = (
 )
 
 
-def scores_by_structure(results: WaveResults) -> dict[int, list[Score]]:
-    """The results' scores grouped by structure, channels in the usual order."""
-    grouped: dict[int, list[Score]] = defaultdict(list)
-    for score in results.scores:
-        grouped[score.structure_id].append(score)
-    for rows in grouped.values():
-        rows.sort(key=lambda row: CHANNEL_ORDER.get(row.channel, 9))
-    return grouped
-
-
 def _ordered_ids(results: WaveResults, structure_ids: Sequence[int] | None) -> list[int]:
     if structure_ids is not None:
         return list(structure_ids)
@@ -86,13 +72,12 @@ def synthetic_rows(
     results: WaveResults, structure_ids: Sequence[int] | None = None
 ) -> Iterator[dict[str, Any]]:
     """One flat row per structure × channel (``SYNTHETIC_COLUMNS``), by official id."""
-    grouped = scores_by_structure(results)
     comparisons = results.comparisons
     wave = results.wave.name
     for structure_id in _ordered_ids(results, structure_ids):
         info = results.structures[structure_id]
         group = comparisons.group_of[structure_id]
-        for score in grouped.get(structure_id, ()):
+        for score in results.of_structure(structure_id):
             channel = score.channel
             standing = comparisons.standings.get((structure_id, channel))
             peers = comparisons.peer_groups.get((channel, group), {}).get("score")
