@@ -10,7 +10,8 @@ from sqlalchemy import String, cast, select
 from sqlmodel import Session, col
 
 from storage.errors import NotFoundError
-from storage.models import Attempt, Probe, Review, Structure, Wave
+from storage.models import Attempt, Probe, Review, Structure
+from storage.waves import get_wave
 
 REVIEW_VERDICTS = ("passed", "failed", "not_applicable")
 # A probe is named by its id or by a prefix this long at least (like a git commit).
@@ -97,9 +98,7 @@ def probes_to_review(
     session: Session, wave_name: str, reached: Collection[str]
 ) -> list[ProbeToReview]:
     """The wave's probes with an attempt whose outcome is in ``reached``, and their reviews."""
-    wave = session.scalars(select(Wave).where(col(Wave.name) == wave_name)).first()
-    if wave is None:
-        raise NotFoundError(f"no wave named {wave_name!r}")
+    wave = get_wave(session, wave_name)
     query = (
         select(
             col(Probe.id),
