@@ -141,14 +141,11 @@ class WaveResults:
         }
 
 
-def ensure_scored(
-    session: Session, wave: Wave, grid: CriteriaGrid, *, rescore: bool = False
-) -> bool:
+def ensure_scored(session: Session, wave: Wave, grid: CriteriaGrid) -> bool:
     """Score and store ``wave`` when it has no scores under this exact grid; True if it did."""
     assert wave.id is not None  # noqa: S101 - a stored wave
-    rows = stored.stored_scores(session, wave.id, grid.name)
-    digest = grid_digest(grid)
-    if rows and not rescore and all(row.details.get("grid_digest") == digest for row in rows):
+    # One scoring writes all of a grid's rows at once: one row tells which grid content it used.
+    if stored.stored_digest(session, wave.id, grid.name) == grid_digest(grid):
         return False
     store_scoring(session, wave, score_wave(session, wave, grid))
     return True

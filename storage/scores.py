@@ -233,14 +233,21 @@ def replace_scores(
     return computed_at
 
 
-def stored_scores(
-    session: Session, wave_id: int, grid: str, *, structure_ids: Sequence[int] | None = None
-) -> list[Score]:
+def stored_scores(session: Session, wave_id: int, grid: str) -> list[Score]:
     """The wave's stored scores under ``grid``, by structure then channel."""
     query = select(Score).where(col(Score.wave_id) == wave_id, col(Score.grid) == grid)
-    if structure_ids is not None:
-        query = query.where(col(Score.structure_id).in_(list(structure_ids)))
     return list(session.scalars(query.order_by(col(Score.structure_id), col(Score.channel))))
+
+
+def stored_digest(session: Session, wave_id: int, grid: str) -> str | None:
+    """The fingerprint of the grid content the wave's scores under ``grid`` used; None if
+    there are none."""
+    details = session.scalars(
+        select(col(Score.details))
+        .where(col(Score.wave_id) == wave_id, col(Score.grid) == grid)
+        .limit(1)
+    ).first()
+    return None if details is None else details.get("grid_digest")
 
 
 def scored_grids(session: Session, wave_id: int) -> list[tuple[str, datetime]]:
