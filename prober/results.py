@@ -198,15 +198,9 @@ def structure_detail(
 
 
 def wave_changes(
-    session: Session,
-    before: str,
-    after: str,
-    grid: CriteriaGrid,
-    settings: ScoringSettings,
+    old: WaveResults, new: WaveResults, settings: ScoringSettings
 ) -> list[dict[str, Any]]:
-    """Per structure × channel, the change of score from wave ``before`` to wave ``after``."""
-    old = load_results(session, before, grid, settings)
-    new = load_results(session, after, grid, settings)
+    """Per structure × channel, the change of score from the ``old`` wave to the ``new`` one."""
     structures = {**old.structures, **new.structures}
     changes = compare_waves(old.scores, new.scores, min_sample=settings.min_sample)
     return [

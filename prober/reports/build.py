@@ -128,8 +128,8 @@ def write_report(
     changes: list[dict[str, Any]] | None = None
     before: WaveResults | None = None
     if request.compare_with is not None:
-        changes = wave_changes(session, request.compare_with, request.wave, grid, settings.scoring)
         before = load_results(session, request.compare_with, grid, settings.scoring)
+        changes = wave_changes(before, results, settings.scoring)
     out = request.out
     written = ReportWritten(kind, out, len(ids), scored=tuple(scored))
 
