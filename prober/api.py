@@ -31,7 +31,13 @@ from config.errors import ConfigError
 from config.settings import ScoringSettings, Settings
 from prober.database import Database
 from prober.errors import ProberError
-from prober.results import NotScoredError, WaveResults, load_results, structure_detail
+from prober.results import (
+    NotScoredError,
+    WaveResults,
+    load_results,
+    structure_detail,
+    structure_facts_json,
+)
 from prober.scoring.compare import peer_group
 from storage import scores as stored
 from storage.errors import NotFoundError
@@ -571,16 +577,7 @@ def results_api(database: Database, settings: ScoringSettings, grid: CriteriaGri
                 structure = stored.structure_info(get_structure(session, official_id))
             except NotFoundError as error:
                 raise ApiError(404, "unknown_structure", str(error)) from None
-            facts = {
-                "id": structure.id,
-                "official_id": structure.official_id,
-                "name": structure.name,
-                "kind": structure.kind,
-                "departement": structure.departement,
-                "region": structure.region,
-                "population": structure.population,
-                "peer_group": peer_group(structure, settings),
-            }
+            facts = structure_facts_json(structure, peer_group(structure, settings))
             if only_wave is not None:
                 names = [only_wave]
             else:

@@ -27,6 +27,20 @@ RESULTS_FORMAT_VERSION = 1
 CHANNEL_ORDER = {"phone": 0, "email": 1, "letter": 2}
 
 
+def structure_facts_json(info: stored.StructureInfo, group: str) -> dict[str, Any]:
+    """A structure as results show it, with the peer group it is compared in."""
+    return {
+        "id": info.id,
+        "official_id": info.official_id,
+        "name": info.name,
+        "kind": info.kind,
+        "departement": info.departement,
+        "region": info.region,
+        "population": info.population,
+        "peer_group": group,
+    }
+
+
 class NotScoredError(ProberError):
     """A wave has no stored scores under the grid asked for."""
 
@@ -96,16 +110,7 @@ class WaveResults:
         """A structure's facts and its results on each channel."""
         info = self.structures[structure_id]
         return {
-            "structure": {
-                "id": info.id,
-                "official_id": info.official_id,
-                "name": info.name,
-                "kind": info.kind,
-                "departement": info.departement,
-                "region": info.region,
-                "population": info.population,
-                "peer_group": self.comparisons.group_of[structure_id],
-            },
+            "structure": structure_facts_json(info, self.comparisons.group_of[structure_id]),
             "channels": {
                 score.channel: self.row_json(score) for score in self.of_structure(structure_id)
             },

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from config.criteria import CriteriaGrid, Criterion
 from prober.errors import UsageError
 from prober.reports.charts import distribution_svg
-from prober.results import CHANNEL_ORDER, WaveResults
+from prober.results import CHANNEL_ORDER, WaveResults, structure_facts_json
 from prober.scoring.compare import MEASURES
 from prober.scoring.model import ChannelScore, ContactScore, CriterionResult
 from storage.models import Recording, Score
@@ -102,17 +102,8 @@ def header(results: WaveResults) -> dict[str, Any]:
 def structure_facts(results: WaveResults, structure_id: int) -> dict[str, Any]:
     """What a report says of a structure."""
     info = results.structures[structure_id]
-    return {
-        "id": info.id,
-        "official_id": info.official_id,
-        "name": info.name,
-        "kind": info.kind,
-        "departement": info.departement,
-        "region": info.region,
-        "population": info.population,
-        "peer_group": results.comparisons.group_of[structure_id],
-        "timezone": info.timezone,
-    }
+    group = results.comparisons.group_of[structure_id]
+    return {**structure_facts_json(info, group), "timezone": info.timezone}
 
 
 def _criteria(grid: CriteriaGrid) -> dict[str, Criterion]:
