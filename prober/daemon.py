@@ -3,8 +3,9 @@
 It holds, for its whole life: the web app (Twilio's webhooks), the dispatcher (claims due probes
 from the database and carries them out), the reply-mailbox watcher, and the event bus. On start
 it checks what it needs and reconciles what a previous run left unfinished (calls in flight,
-emails between composing and sending); on SIGTERM/SIGINT it stops claiming, lets the probes
-under way finish (their callbacks keep arriving at the web app), flushes the bus and exits.
+emails between composing and sending, recordings not downloaded); on SIGTERM/SIGINT it stops
+claiming, lets the probes under way finish (their callbacks keep arriving at the web app),
+flushes the bus and exits.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ logger = logging.getLogger("prober.daemon")
 
 # Outcomes that say nothing about the structure: the contact was never made.
 OWN_FAILURES = frozenset({"not_placed", "not_sent"})
+# How often recordings whose download failed are asked for again.
+RECORDING_SWEEP_S = 600.0
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -186,8 +189,13 @@ class Daemon:
                             self.settings,
                         )
                     )
+                recordings: asyncio.Task[None] | None = None
                 if phone is not None:
                     await phone_probes.reconcile()
+                    recordings = asyncio.create_task(
+                        phone_probes.fetch_missing_recordings_every(RECORDING_SWEEP_S, stop),
+                        name="recording-sweep",
+                    )
                 if "email" in channels:
                     await email_probes.reconcile()
                 watcher: asyncio.Task[None] | None = None
@@ -225,6 +233,8 @@ class Daemon:
                     await stop.wait()
                     logger.info("stopping: no new probe is claimed; letting calls under way end")
                 await phone_probes.wait_for_calls(self.options.drain_s)
+                if recordings is not None:
+                    await recordings
                 await phone_probes.drain()
                 if watcher is not None:
                     await watcher

@@ -9,6 +9,7 @@ callback corrects it instead of being lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -74,6 +75,9 @@ class PhoneProbes:
         self.recordings_dir = settings.resolve(settings.recordings_dir)
         self._calls: dict[AttemptKey, _Call] = {}
         self._downloads: set[asyncio.Task[Path | None]] = set()
+        self._fetching: set[str] = set()
+        # Waits before each new try of a recording download that failed for a passing reason.
+        self.recording_retry_delays_s: tuple[float, ...] = (2.0, 10.0, 60.0)
         # Calls this process placed that have not ended yet (to let them finish at shutdown).
         self._live: set[int] = set()
         # Called (in the same transaction) when an attempt ends: (session, probe id, outcome).
@@ -437,20 +441,62 @@ class PhoneProbes:
 
     def fetch_recording_later(self, key: AttemptKey, recording_sid: str) -> None:
         """Download a recording in the background (the webhook answers at once)."""
-        task = asyncio.create_task(self.fetch_recording(key, recording_sid))
-        self._downloads.add(task)
-        task.add_done_callback(self._downloads.discard)
+        self._start_download(key.probe_id, recording_sid)
 
-    async def fetch_recording(self, key: AttemptKey, recording_sid: str) -> Path | None:
-        """Download, checksum and file a recording; None (logged) if it cannot be fetched now."""
+    def _start_download(self, probe_id: uuid.UUID, recording_sid: str) -> None:
+        if recording_sid in self._fetching:
+            return
+        self._fetching.add(recording_sid)
+        task = asyncio.create_task(self._download_with_retries(probe_id, recording_sid))
+        self._downloads.add(task)
+
+        def done(finished: asyncio.Task[Path | None]) -> None:
+            self._downloads.discard(finished)
+            self._fetching.discard(recording_sid)
+
+        task.add_done_callback(done)
+
+    async def _download_with_retries(self, probe_id: uuid.UUID, recording_sid: str) -> Path | None:
+        """`fetch_recording`, tried again after each of `recording_retry_delays_s`; what still
+        fails stays `announced` for `fetch_missing_recordings`. Never raises (a background task).
+        """
+        try:
+            for delay in (*self.recording_retry_delays_s, None):
+                try:
+                    return await self.fetch_recording(probe_id, recording_sid)
+                except TransientContactError as error:
+                    if delay is None:
+                        logger.warning(
+                            "recording %s not downloaded: %s; fetched again later",
+                            recording_sid,
+                            error,
+                        )
+                        return None
+                    logger.info(
+                        "recording %s: %s; trying again in %.0f s", recording_sid, error, delay
+                    )
+                    await asyncio.sleep(delay)
+        except Exception:
+            logger.exception("recording %s: download failed; fetched again later", recording_sid)
+        return None
+
+    async def fetch_recording(self, probe_id: uuid.UUID, recording_sid: str) -> Path | None:
+        """Download, checksum and file a recording; None if there is none to download.
+
+        A recording Twilio does not know (404) is marked `missing` and not asked for again;
+        a transient failure raises `TransientContactError` and leaves it `announced`.
+        """
         if self.phone is None:
             return None
         try:
             media = await self.phone.download_recording(recording_sid)
-        except (PermanentContactError, TransientContactError) as error:
-            logger.warning("recording %s not downloaded yet: %s", recording_sid, error)
+        except PermanentContactError as error:
+            logger.warning("recording %s cannot be downloaded: %s", recording_sid, error)
+            await self.database.run(
+                lambda session: calls.mark_recording_missing(session, recording_sid)
+            )
             return None
-        folder = self.recordings_dir / str(key.probe_id)
+        folder = self.recordings_dir / str(probe_id)
         path = folder / f"{recording_sid}.wav"
         digest = hashlib.sha256(media).hexdigest()
         await asyncio.to_thread(_write_atomically, path, media)
@@ -467,6 +513,28 @@ class PhoneProbes:
 
         await self.database.run(store)
         return path
+
+    async def fetch_missing_recordings(self) -> int:
+        """Start downloading every recording announced but not stored (after a restart or a
+        failed download); the number started."""
+        if self.phone is None:
+            return 0
+        pending = await self.database.run(calls.recordings_to_fetch)
+        started = 0
+        for probe_id, recording_sid in pending:
+            if recording_sid not in self._fetching:
+                self._start_download(probe_id, recording_sid)
+                started += 1
+        if started:
+            logger.info("downloading %d recording(s) not downloaded before", started)
+        return started
+
+    async def fetch_missing_recordings_every(self, interval_s: float, stop: asyncio.Event) -> None:
+        """`fetch_missing_recordings` now and every ``interval_s`` until ``stop`` is set."""
+        while not stop.is_set():
+            await self.fetch_missing_recordings()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
 
     async def drain(self) -> None:
         """Wait for the downloads under way (at shutdown)."""

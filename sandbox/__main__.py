@@ -89,6 +89,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="les N prochaines créations d'appel répondent 500 / 20500, l'appel ayant bien lieu",
     )
     parser.add_argument(
+        "--fail-recording-downloads",
+        type=int,
+        default=0,
+        metavar="N",
+        help="les N prochains téléchargements d'enregistrement répondent 503 / 20503",
+    )
+    parser.add_argument(
         "--create-response-delay-s",
         type=float,
         default=0.0,
@@ -201,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults = Faults(
             fail_call_creates_after_commit=arguments.fail_creates_after_commit,
             delay_call_create_response_s=arguments.create_response_delay_s,
+            fail_recording_downloads=arguments.fail_recording_downloads,
         )
         app = create_app(
             account,

@@ -65,3 +65,10 @@ class InjectedServerError(ApiError):
 
     def __init__(self) -> None:
         super().__init__(500, 20500, "Internal Server Error")
+
+
+class InjectedUnavailable(ApiError):
+    """A busy answer the sandbox gives on purpose (see `Faults`), with Twilio's 20503."""
+
+    def __init__(self) -> None:
+        super().__init__(503, 20503, "Service Unavailable")

@@ -22,12 +22,20 @@ class Faults:
     # answering, so a client with a shorter timeout gives up on a call that exists. The wait
     # re-reads this field: lowering it releases the requests already waiting.
     delay_call_create_response_s: float = 0.0
+    # The next N recording media downloads (`GET /Recordings/RE….wav` or `.mp3`) answer
+    # 503 / 20503, as Twilio does when busy; the recording stays there for the next try.
+    fail_recording_downloads: int = 0
 
     def __post_init__(self) -> None:
         if self.fail_call_creates_after_commit < 0:
             raise SandboxConfigError(
                 "the number of creates to fail must not be negative, "
                 f"got {self.fail_call_creates_after_commit}"
+            )
+        if self.fail_recording_downloads < 0:
+            raise SandboxConfigError(
+                "the number of recording downloads to fail must not be negative, "
+                f"got {self.fail_recording_downloads}"
             )
         if not self.delay_call_create_response_s >= 0:
             raise SandboxConfigError(
@@ -40,4 +48,11 @@ class Faults:
         if self.fail_call_creates_after_commit <= 0:
             return False
         self.fail_call_creates_after_commit -= 1
+        return True
+
+    def take_download_failure(self) -> bool:
+        """Whether this media download must answer 503 (and count it as one to inject)."""
+        if self.fail_recording_downloads <= 0:
+            return False
+        self.fail_recording_downloads -= 1
         return True

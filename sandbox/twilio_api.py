@@ -23,6 +23,7 @@ from sandbox.errors import (
     ApiError,
     AuthenticationFailed,
     InjectedServerError,
+    InjectedUnavailable,
     InvalidParameter,
     MethodNotAllowed,
     ResourceNotFound,
@@ -215,6 +216,10 @@ class TwilioApi:
                 recording = self.store.get_recording(sid)
                 base_url = str(request.base_url)
                 return JSONResponse(recording_resource(recording, self.account.sid, base_url))
+            if extension in MEDIA_TYPES:
+                self.store.get_recording(sid)
+                if _faults(request).take_download_failure():
+                    raise InjectedUnavailable()
             if extension == "mp3":
                 return Response(await self._mp3(sid), media_type=MEDIA_TYPES[extension])
             if extension in MEDIA_TYPES:

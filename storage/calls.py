@@ -322,9 +322,25 @@ def store_recording_media(
     session.add(recording)
 
 
-def recordings_to_fetch(session: Session) -> list[Recording]:
-    """Recordings announced but not yet downloaded (to resume after a restart)."""
-    return list(session.exec(select(Recording).where(col(Recording.status) == "announced")))
+def recordings_to_fetch(session: Session) -> list[tuple[uuid.UUID, str]]:
+    """(probe id, recording SID) of the recordings announced but not downloaded yet, oldest
+    first (to resume after a restart or a failed download)."""
+    rows = session.exec(
+        select(Recording.probe_id, Recording.external_id)
+        .where(col(Recording.status) == "announced")
+        .order_by(col(Recording.id))
+    )
+    return [(probe_id, external_id) for probe_id, external_id in rows]
+
+
+def mark_recording_missing(session: Session, external_id: str) -> None:
+    """Twilio does not have this recording (deleted, or never made): stop asking for it."""
+    recording = session.exec(
+        select(Recording).where(col(Recording.external_id) == external_id)
+    ).first()
+    if recording is not None and recording.status == "announced":
+        recording.status = "missing"
+        session.add(recording)
 
 
 def planned_probes(

@@ -288,7 +288,14 @@ class TwilioPhone:
             f"{base}/2010-04-01/Accounts/{self.settings.account_sid}"
             f"/Recordings/{recording_sid}.{extension}"
         )
-        response = await self._media.get(url)
+        try:
+            response = await self._media.get(url)
+        except httpx.TransportError as error:
+            # A kept-alive connection closed by the server, a timeout, a refused connection:
+            # a GET changes nothing, so the caller may simply ask again.
+            raise TransientContactError(
+                f"downloading recording {recording_sid} failed: {type(error).__name__} {error}"
+            ) from error
         if response.status_code == 404:
             raise PermanentContactError(f"recording {recording_sid} does not exist at Twilio")
         if response.is_error:

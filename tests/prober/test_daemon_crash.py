@@ -4,6 +4,7 @@ sandbox, and restarted each time: every probe is carried out exactly once, nothi
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import random
 import signal
@@ -20,7 +21,16 @@ from sqlmodel import Session, col, select
 from sandbox import parse_world
 from sandbox.mail import MailTruth, Relay, parse_mail_world
 from storage.db import make_engine, upgrade
-from storage.models import Attempt, Probe, ProbeState, Reply, Structure, Wave, WaveStatus
+from storage.models import (
+    Attempt,
+    Probe,
+    ProbeState,
+    Recording,
+    Reply,
+    Structure,
+    Wave,
+    WaveStatus,
+)
 from tests.email_scene import MailTarget, seed_email_probes
 from tests.mailservers import MailAccount, SmtpServer, running_mail_sandbox
 from tests.phone_scene import (
@@ -122,11 +132,16 @@ def test_sigkill_at_random_points_loses_nothing_and_contacts_no_structure_twice(
             database_url, calls.base_url, web_port, mailboxes.port, mail_account
         )
         logs = stack.enter_context((tmp_path / "daemon.log").open("ab"))
+        # While the daemons are killed, Twilio refuses every recording download: the recordings
+        # announced meanwhile are left for the last start to fetch.
+        calls.faults.fail_recording_downloads = 1_000_000
         for _ in range(KILLS):
             daemon = subprocess.Popen(command, cwd=tmp_path, env=environment, stderr=logs)
             time.sleep(chance.uniform(1.0, 4.0))
             daemon.send_signal(signal.SIGKILL)
             daemon.wait()
+        refused_downloads = 1_000_000 - calls.faults.fail_recording_downloads
+        calls.faults.fail_recording_downloads = 0
         daemon = subprocess.Popen(command, cwd=tmp_path, env=environment, stderr=logs)
         try:
             deadline = time.monotonic() + 180
@@ -146,6 +161,7 @@ def test_sigkill_at_random_points_loses_nothing_and_contacts_no_structure_twice(
         attempts = list(session.exec(select(Attempt)))
         replies = list(session.exec(select(Reply)))
         waves = list(session.exec(select(Wave)))
+        recordings = list(session.exec(select(Recording)))
     engine.dispose()
     # No structure was ever contacted twice: one call per number, one email per mailbox.
     calls_per_number = Counter(entry.to for entry in call_truth)
@@ -174,6 +190,14 @@ def test_sigkill_at_random_points_loses_nothing_and_contacts_no_structure_twice(
     sent_replies = {entry.message_id for entry in mail_truth if entry.kind == "human_reply"}
     assert sent_replies <= {r.message_id for r in replies}
     assert {w.status for w in waves} == {WaveStatus.DONE}
+    # The recordings whose downloads were refused before a kill are downloaded by a later start.
+    assert refused_downloads > 0
+    assert recordings
+    for recording in recordings:
+        assert recording.status == "stored", recording
+        assert recording.media_path is not None
+        media = Path(recording.media_path).read_bytes()
+        assert hashlib.sha256(media).hexdigest() == recording.sha256
 
 
 def _finished(engine: Engine, probe_ids: list[uuid.UUID], mail_truth: list[MailTruth]) -> bool:
@@ -181,11 +205,15 @@ def _finished(engine: Engine, probe_ids: list[uuid.UUID], mail_truth: list[MailT
         states = set(session.exec(select(Probe.state).where(col(Probe.id).in_(probe_ids))))
         open_attempts = session.exec(select(Attempt).where(col(Attempt.ended_at).is_(None))).all()
         stored = {r.message_id for r in session.exec(select(Reply))}
+        not_downloaded = session.exec(
+            select(Recording.id).where(col(Recording.status) != "stored")
+        ).all()
     replies = {e.message_id for e in mail_truth if e.kind == "human_reply"}
     phone_open = [a for a in open_attempts if a.external_id and a.external_id.startswith("CA")]
     return (
         states <= {ProbeState.DONE, ProbeState.FAILED}
         and not phone_open
+        and not not_downloaded
         and replies <= stored
         and bool(replies)
     )

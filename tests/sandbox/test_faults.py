@@ -123,7 +123,12 @@ def test_every_api_response_says_how_many_requests_were_in_flight(scene: Scene) 
 
 
 @pytest.mark.parametrize(
-    "fields", [{"fail_call_creates_after_commit": -1}, {"delay_call_create_response_s": -0.5}]
+    "fields",
+    [
+        {"fail_call_creates_after_commit": -1},
+        {"delay_call_create_response_s": -0.5},
+        {"fail_recording_downloads": -1},
+    ],
 )
 def test_negative_faults_are_refused(fields: dict[str, float]) -> None:
     with pytest.raises(SandboxConfigError, match="negative"):

@@ -94,6 +94,7 @@ def test_a_non_positive_rate_is_refused(capsys: pytest.CaptureFixture[str]) -> N
         ("--max-concurrent-requests", "concurrent request limit"),
         ("--fail-creates-after-commit", "creates to fail"),
         ("--create-response-delay-s", "create response delay"),
+        ("--fail-recording-downloads", "recording downloads to fail"),
     ],
 )
 def test_a_negative_fault_or_limit_is_refused_in_one_line(
