@@ -188,6 +188,8 @@ class Settings(BaseSettings):
     recordings_dir: Path = Path("recordings")
     # Raw replies (.eml), one folder per probe; unmatched ones under "unmatched".
     replies_dir: Path = Path("replies")
+    # Printed probe letters (PDF, as posted), one folder per probe.
+    letters_dir: Path = Path("letters")
     twilio: TwilioSettings = TwilioSettings()
     smtp: SmtpSettings = SmtpSettings()
     imap: ImapSettings = ImapSettings()

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from channels.errors import ChannelError
 from config.errors import ConfigError
+from prober.cli_letters import letter_app
 from prober.cli_mail import mail_app, replies_app
 from prober.cli_results import results_app
 from prober.cli_reviews import review_app
@@ -43,6 +44,7 @@ app.add_typer(phone_app, name="phone")
 app.add_typer(mail_app, name="mail")
 app.add_typer(replies_app, name="replies")
 app.add_typer(review_app, name="review")
+app.add_typer(letter_app, name="letter")
 app.registered_commands.extend(results_app.registered_commands)
 
 # Piped output has no terminal width to fit: give tables room instead of rich's 80 columns.

@@ -475,8 +475,14 @@ class EmailProbes:
 def remeasure_email_attempt(
     session: Session, attempt_id: int, *, publish_prefix: str | None = None
 ) -> None:
-    """Recompute an email attempt's measurement from its sent event and matched replies."""
-    sent = mail.first_event(session, attempt_id, "email.sent")
+    """Recompute an email (or letter) attempt's measurement from its sent event and replies.
+
+    A letter's sent event is its declared posting (``letter.sent``): a structure may answer a
+    letter by email quoting its reference, and the reply is matched and timed the same way.
+    """
+    sent = mail.first_event(session, attempt_id, "email.sent") or mail.first_event(
+        session, attempt_id, "letter.sent"
+    )
     attempt_row = session.get(Attempt, attempt_id)
     if attempt_row is None:
         return
