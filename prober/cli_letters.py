@@ -148,8 +148,7 @@ def letter_received(
     sender: Annotated[str, typer.Option("--from", help="Who signed it.")] = "",
     note: Annotated[str, typer.Option("--note", help="What it says, in a line.")] = "",
 ) -> None:
-    """Record an answer to a posted letter (a reply, or with --acknowledgement an
-    acknowledgement of receipt); it is timed from the posting, in days and working days."""
+    """Record an answer to a posted letter, timed from its posting in days and working days."""
     from prober.cli import console
     from prober.letters import LetterDesk
 
