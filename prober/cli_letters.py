@@ -48,7 +48,7 @@ def letter_print(
     """Write the due letters as PDFs (one per structure) and a manifest to post them by."""
     from channels.letter import LetterError
     from prober.cli import console
-    from prober.letters import LetterDesk, LetterProblem, PrintedLetter
+    from prober.letters import LetterDesk, LetterProbeError, LetterProblem, PrintedLetter
 
     project = _project()
     desk = LetterDesk(project.settings)
@@ -72,7 +72,7 @@ def letter_print(
                     printed.append(desk.print_again(session, probe_id, number))
                 else:
                     printed.append(desk.print_new(session, probe_id, day))
-        except LetterError as error:
+        except (LetterError, LetterProbeError) as error:
             problems.append(LetterProblem(probe_id, str(error)))
     out.mkdir(parents=True, exist_ok=True)
     with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as file:

@@ -110,6 +110,15 @@ class LetterDesk:
     def print_new(self, session: Session, probe_id: uuid.UUID, today: date) -> PrintedLetter:
         """Start the probe's attempt and write its letter; `LetterError` leaves nothing behind
         when the caller rolls the session back."""
+        probe = session.get(Probe, probe_id, with_for_update=True)
+        if probe is None:
+            raise LetterProbeError(f"no probe {probe_id}")
+        if probe.state != ProbeState.PLANNED or probe.attempt_count:
+            # Printed meanwhile (another `letter print`): one letter per probe, ever.
+            raise LetterProbeError(
+                f"probe {probe_id} was printed already ({probe.state});"
+                " `prober letter print --again` prints it again with the same reference"
+            )
         attempt = calls.start_attempt(session, probe_id)
         letter, printed = self._write(session, probe_id, attempt.number, today)
         assert attempt.id is not None  # noqa: S101 (flushed)

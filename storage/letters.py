@@ -12,8 +12,17 @@ from datetime import datetime
 
 from sqlmodel import Session, col, func, select
 
-from storage.errors import NotFoundError
-from storage.models import Attempt, Event, Probe, ProbeState, Reply, Structure, Wave
+from storage.errors import ConflictError, NotFoundError
+from storage.models import (
+    Attempt,
+    Event,
+    Probe,
+    ProbeState,
+    Reply,
+    Structure,
+    Wave,
+    WaveStatus,
+)
 
 CHANNEL = "letter"
 
@@ -44,8 +53,20 @@ def _wave(session: Session, wave_name: str) -> Wave:
 def letters_due(
     session: Session, wave_name: str, until: datetime, limit: int | None = None
 ) -> list[uuid.UUID]:
-    """Planned letter probes of a wave scheduled at or before ``until``, first due first."""
+    """Planned letter probes of a wave scheduled at or before ``until``, first due first.
+
+    Raises ConflictError when the wave is not planned or running (paused, done, cancelled).
+    """
     wave = _wave(session, wave_name)
+    if wave.status not in (WaveStatus.PLANNED, WaveStatus.RUNNING):
+        raise ConflictError(
+            f"wave {wave_name} is {wave.status}: no letter of it is printed"
+            + (
+                f"; `prober wave resume {wave_name}` first"
+                if wave.status == WaveStatus.PAUSED
+                else ""
+            )
+        )
     query = (
         select(Probe.id)
         .where(

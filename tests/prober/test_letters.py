@@ -196,3 +196,27 @@ def test_an_operator_date_is_noon_where_the_structure_is() -> None:
     assert instant("2026-12-03T09:30", "America/Cayenne").utcoffset() == timedelta(hours=-3)
     with pytest.raises(LetterProbeError, match="not a date"):
         instant("3/12/2026")
+
+
+def test_a_paused_wave_prints_nothing_and_a_probe_is_never_printed_twice(
+    prober_cli: Run, database: Engine, tmp_path: Path
+) -> None:
+    _letter_wave(prober_cli, BOIS_LE_ROI)
+    assert prober_cli("wave", "start", "w").exit_code == 0
+    assert prober_cli("wave", "pause", "w").exit_code == 0
+
+    paused = prober_cli("letter", "print", "w", "--out", str(tmp_path / "out"))
+
+    assert paused.exit_code == 1
+    assert "wave w is paused" in paused.stderr and "prober wave resume w" in paused.stderr
+    assert prober_cli("wave", "resume", "w").exit_code == 0
+    desk = LetterDesk(load_settings())
+    with Session(database) as session:
+        (probe_id,) = desk.due(session, "w", datetime.now(UTC), None)
+        desk.print_new(session, probe_id, datetime.now(UTC).date())
+        session.commit()
+    # A second printer that listed the probe before the first one printed it.
+    with Session(database) as session, pytest.raises(LetterProbeError, match="printed already"):
+        desk.print_new(session, probe_id, datetime.now(UTC).date())
+    with Session(database) as session:
+        assert len(session.exec(select(Attempt)).all()) == 1
