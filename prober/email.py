@@ -18,13 +18,11 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -38,6 +36,7 @@ from channels.email.smtp import send_email
 from channels.errors import PermanentContactError, TransientContactError
 from config.settings import Settings
 from prober.database import Database
+from prober.files import write_atomically
 from scheduler.latency import open_seconds_between, working_days_between
 from storage import calls, mail
 from storage.models import Attempt, Probe, ProbeState, Reply
@@ -150,7 +149,7 @@ class EmailProbes:
         assert attempt.id is not None  # noqa: S101 (flushed)
         # What the structure will receive, kept for auditors beside the replies.
         sent_copy = self.replies_dir / str(probe_id) / f"sent-{attempt.number}.eml"
-        _write_atomically(sent_copy, email.raw)
+        write_atomically(sent_copy, email.raw)
         mail.set_reference(session, attempt.id, token=email.token, message_id=email.message_id)
         calls.record_event(
             session,
@@ -420,7 +419,7 @@ class EmailProbes:
             found, method = _resolve(session, keys)
             folder = str(found.probe_id) if found else "unmatched"
             path = self.replies_dir / folder / f"{digest[:20]}.eml"
-            _write_atomically(path, message.raw)
+            write_atomically(path, message.raw)
             received_at = message.internal_date or received_now
             reply = mail.add_reply(
                 session,
@@ -662,13 +661,3 @@ def _delay(reply: Reply) -> bool:
     """A delivery status notification that reports a delay, not a failure."""
     report = (reply.details or {}).get("bounce") or {}
     return report.get("action") == "delayed" or str(report.get("status") or "").startswith("4.")
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    with partial.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    partial.replace(path)

@@ -14,8 +14,6 @@ gets two letters for the same probe.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ from channels.letter import (
 from config.settings import Settings
 from prober.email import remeasure_email_attempt
 from prober.errors import ProberError
+from prober.files import write_atomically
 from storage import calls, mail
 from storage.errors import ConflictError, NotFoundError
 from storage.letters import letter_attempt, letter_event, letters_due, letters_printed_not_posted
@@ -181,7 +180,7 @@ class LetterDesk:
         )
         pdf = render_letter_pdf(letter)
         path = self.letters_dir / str(probe_id) / f"letter-{number}.pdf"
-        _write_atomically(path, pdf)
+        write_atomically(path, pdf)
         official_id = str(context.structure.get("official_id") or "")
         return letter, PrintedLetter(
             probe_id=probe_id,
@@ -309,9 +308,8 @@ class LetterDesk:
             raise LetterProbeError(
                 f"this {kind} to letter {reference.upper()} is already recorded; nothing changed"
             ) from None
-        if raw_path is not None and scan is not None:
-            raw_path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(scan, raw_path)
+        if raw_path is not None:
+            write_atomically(raw_path, content)
         remeasure_email_attempt(session, attempt.id, publish_prefix=self._prefix)
         return reply
 
@@ -321,13 +319,3 @@ def _found(session: Session, reference: str) -> tuple[Attempt, Probe]:
         return letter_attempt(session, reference)
     except NotFoundError as error:
         raise LetterProbeError(str(error)) from None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".part")
-    with partial.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    partial.replace(path)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from channels.phone.webhooks import (
 )
 from config.settings import Settings
 from prober.database import Database
+from prober.files import write_atomically
 from storage import calls
 from storage.errors import NotFoundError
 from storage.models import Attempt, ProbeState
@@ -499,7 +499,7 @@ class PhoneProbes:
         folder = self.recordings_dir / str(probe_id)
         path = folder / f"{recording_sid}.wav"
         digest = hashlib.sha256(media).hexdigest()
-        await asyncio.to_thread(_write_atomically, path, media)
+        await asyncio.to_thread(write_atomically, path, media)
 
         def store(session: Session) -> None:
             calls.store_recording_media(
@@ -540,13 +540,3 @@ class PhoneProbes:
         """Wait for the downloads under way (at shutdown)."""
         if self._downloads:
             await asyncio.gather(*self._downloads, return_exceptions=True)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(path.suffix + ".part")
-    with partial.open("wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
-    partial.replace(path)
