@@ -148,9 +148,24 @@ class LetterDesk:
         return printed
 
     def print_again(self, session: Session, probe_id: uuid.UUID, number: int) -> PrintedLetter:
-        """The letter of an attempt printed before and not posted, as it was dated then."""
+        """The letter of an attempt printed before and not posted: the very file printed then
+        (its SHA-256 checked), or, if it was lost, the same letter written again."""
         context = calls.attempt_context(session, probe_id, number)
         composed = letter_event(session, context.attempt_id, "letter.composed")
+        kept = self.letters_dir / str(probe_id) / f"letter-{number}.pdf"
+        if (
+            composed is not None
+            and kept.is_file()
+            and hashlib.sha256(kept.read_bytes()).hexdigest() == composed.payload.get("sha256")
+        ):
+            return PrintedLetter(
+                probe_id=probe_id,
+                reference=str(composed.payload["reference"]),
+                official_id=str(context.structure.get("official_id") or ""),
+                structure_name=context.structure_name,
+                recipient=tuple(composed.payload["to"]),
+                pdf=kept,
+            )
         dated = (
             date.fromisoformat(composed.payload["dated"])
             if composed is not None and "dated" in composed.payload

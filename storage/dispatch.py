@@ -173,9 +173,11 @@ def _take_write_lock(connection: Connection) -> None:
 
 def _due_query(now: datetime, channels: Collection[str]) -> Select[Any]:
     busy = _PROBE.alias("busy")
+    # A letter printed and awaiting its posting stays in progress for days: it holds nothing.
     structure_busy = exists().where(
         busy.c.structure_id == _PROBE.c.structure_id,
         busy.c.state.in_((ProbeState.DISPATCHING, ProbeState.IN_PROGRESS)),
+        busy.c.channel != "letter",
     )
     return (
         select(

@@ -78,7 +78,16 @@ def test_print_post_and_receive_from_the_command_line(
     assert "0 letter(s) written" in prober_cli("letter", "print", "w", "--out", "o2").stdout
     again = prober_cli("letter", "print", "w", "--out", str(tmp_path / "again"), "--again")
     assert again.exit_code == 0, again.stderr
-    assert reference in _pdf_text(next((tmp_path / "again").glob("*.pdf")))
+    assert (tmp_path / "again" / row["pdf"]).read_bytes() == (
+        tmp_path / "out" / row["pdf"]
+    ).read_bytes()
+    # The auditors' copy lost: --again writes the same letter once more.
+    (lost,) = Path("letters", str(probe.id)).glob("letter-1.pdf")
+    lost.unlink()
+    rewritten = prober_cli("letter", "print", "w", "--out", str(tmp_path / "lost"), "--again")
+    assert rewritten.exit_code == 0, rewritten.stderr
+    assert reference in _pdf_text(tmp_path / "lost" / row["pdf"])
+    assert lost.is_file()
     with Session(database) as session:
         assert len(session.exec(select(Attempt)).all()) == 1
 

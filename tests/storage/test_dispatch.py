@@ -351,6 +351,17 @@ def test_wave_status_moves_and_refusals_name_the_wave(engine: Engine) -> None:
             wave_progress(session, "autumn")
 
 
+def test_a_letter_awaiting_its_posting_holds_back_no_call(engine: Engine) -> None:
+    wave = add_wave(engine)
+    [structure] = add_structures(engine, 1)
+    letter = add_probe(engine, wave, structure, T0 - timedelta(hours=5), channel="letter")
+    call = add_probe(engine, wave, structure, T0 - timedelta(minutes=1))
+    with session_scope(engine) as session:
+        calls.start_attempt(session, letter)  # printed, not posted yet
+
+    assert [p.probe_id for p in claim(engine, channels=["phone"])] == [call]
+
+
 def test_progress_and_a_wave_is_done_when_nothing_is_left_to_carry_out(engine: Engine) -> None:
     wave = add_wave(engine)
     a, b = add_structures(engine, 2)
