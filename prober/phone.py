@@ -532,11 +532,19 @@ class PhoneProbes:
     async def fetch_missing_recordings_every(self, interval_s: float, stop: asyncio.Event) -> None:
         """`fetch_missing_recordings` now and every ``interval_s`` until ``stop`` is set."""
         while not stop.is_set():
-            await self.fetch_missing_recordings()
+            try:
+                await self.fetch_missing_recordings()
+            except Exception:
+                logger.exception("looking for recordings to download failed; tried again later")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
 
-    async def drain(self) -> None:
-        """Wait for the downloads under way (at shutdown)."""
-        if self._downloads:
-            await asyncio.gather(*self._downloads, return_exceptions=True)
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait (up to ``timeout_s``) for the downloads under way, at shutdown; those still
+        waiting to try again are cancelled and left `announced` for the next start."""
+        if not self._downloads:
+            return
+        _, pending = await asyncio.wait(set(self._downloads), timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

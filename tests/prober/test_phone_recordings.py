@@ -119,6 +119,35 @@ def test_a_recording_still_failing_is_fetched_after_a_restart(
     assert Path(fetched.media_path).parent.name == str(probe_id)
 
 
+def test_a_shutdown_cancels_the_downloads_waiting_to_try_again(
+    engine: Engine, tmp_path: Path
+) -> None:
+    (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
+
+    async def scene() -> tuple[int, list[Recording]]:
+        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+            sandbox.faults.fail_recording_downloads = 100
+            async with running_prober(
+                engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
+            ) as prober:
+                prober.probes.recording_retry_delays_s = (3600.0,)
+                assert await prober.probes.place(probe_id) is not None
+
+                def refused_once() -> bool:
+                    return sandbox.faults.fail_recording_downloads == 99
+
+                await wait_until(refused_once, timeout_s=60, what="a refused download")
+                await prober.probes.drain(timeout_s=0.1)
+                return 100 - sandbox.faults.fail_recording_downloads, recordings_of(
+                    engine, [probe_id]
+                )
+
+    tries, recordings = asyncio.run(scene())
+
+    assert tries == 1  # cancelled while waiting for its second try
+    assert [r.status for r in recordings] == ["announced"]
+
+
 def test_a_recording_twilio_does_not_have_is_marked_missing_and_not_asked_again(
     engine: Engine, tmp_path: Path
 ) -> None:
