@@ -19,7 +19,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from channels.errors import ChannelError
@@ -84,6 +84,9 @@ def render(template: str, name: str, context: dict[str, Any]) -> str:
     environment = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
     try:
         return environment.from_string(template).render(**context)
+    except TemplateSyntaxError as error:
+        message = f"template {name}, line {error.lineno}: {error.message}"
+        raise TemplateRenderError(message) from None
     except TemplateError as error:
         raise TemplateRenderError(f"template {name}: {error}") from None
 

@@ -12,10 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
-
-from channels.email.compose import reply_token
+from channels.email.compose import TemplateRenderError, render, reply_token
 from channels.errors import ChannelError
 
 MAX_ADDRESS_LINES = 6
@@ -112,7 +109,10 @@ def compose_letter(
     recipient = PostalAddress.from_directory(str(structure["name"]), recipient_address)
     reference = letter_reference(probe_id, attempt)
     context = {"persona": persona, "structure": structure, "reference": reference}
-    body = _render(templates.body, f"{templates.scenario_id}.letter.body", context)
+    try:
+        body = render(templates.body, f"{templates.scenario_id}.letter.body", context)
+    except TemplateRenderError as error:
+        raise LetterError(str(error)) from None
     return ProbeLetter(
         reference=reference,
         sender=sender,
@@ -137,13 +137,3 @@ def _town(display_name: str, postal_address: str) -> str:
             f"({postal_address!r}): end it with the postcode and town, like '94300 Vincennes'"
         )
     return town
-
-
-def _render(template: str, name: str, context: dict[str, Any]) -> str:
-    environment = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
-    try:
-        return environment.from_string(template).render(**context)
-    except TemplateSyntaxError as error:
-        raise LetterError(f"template {name}, line {error.lineno}: {error.message}") from None
-    except TemplateError as error:
-        raise LetterError(f"template {name}: {error}") from None
