@@ -35,8 +35,8 @@ from sqlmodel import Session, select
 
 from channels.email.imap import FetchedMessage
 from config.settings import EmailSettings, ImapSettings, Settings, SmtpSettings
-from prober.database import Database
-from prober.email import EmailProbes, Ingested
+from prober.probes.email import EmailProbes, Ingested
+from prober.project.database import Database
 from sandbox.mail import Dovecot
 from sandbox.mail.delivery import DovecotDelivery
 from sandbox.mail.dovecot import free_port

@@ -19,9 +19,9 @@ from datetime import date
 from pathlib import Path
 
 from config.settings import load_settings
-from prober.importing import import_structures
 from prober.project import Project
-from prober.starter import write_starter_files
+from prober.project.importing import import_structures
+from prober.project.starter import write_starter_files
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage.db import make_engine, upgrade
 

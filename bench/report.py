@@ -49,12 +49,12 @@ from channels.phone.speech import classify_speech
 from config.criteria import load_criteria
 from config.settings import Settings, load_settings
 from config.territory import TERRITORIES
-from prober.email import email_measurement
-from prober.reports.exports import write_results_json, write_synthetic_csv
-from prober.results import load_results
-from prober.scoring.compare import population_band
-from prober.scoring.wave import score_wave, store_scoring
-from prober.starter import write_starter_files
+from prober.probes.email import email_measurement
+from prober.project.starter import write_starter_files
+from prober.results.published import load_results
+from prober.results.reports.exports import write_results_json, write_synthetic_csv
+from prober.results.scoring.compare import population_band
+from prober.results.scoring.wave import score_wave, store_scoring
 from scheduler.waves import WaveSpec, define_wave
 from storage.db import make_engine, normalise_database_url, upgrade
 from storage.models import (

@@ -1,0 +1,1 @@
+"""prober, the application: command line, probes, daemon, web apps, results, demo."""

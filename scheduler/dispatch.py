@@ -26,7 +26,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 from sqlmodel import Session
 
 from scheduler.retry import CLOSING_MARGIN_MINUTES, next_opening
-from storage.dispatch import (
+from storage.claims import (
     ClaimedProbe,
     claim_due,
     finish_done_waves,
@@ -53,7 +53,7 @@ NEVER_OPEN_DELAY = timedelta(days=1)
 
 class SessionRunner(Protocol):
     """Runs ``work(session)`` in one committed transaction without blocking the event loop
-    (the application's ``prober.database.Database``)."""
+    (the application's ``prober.project.database.Database``)."""
 
     async def run(self, work: Callable[[Session], T]) -> T: ...
 

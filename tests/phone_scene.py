@@ -25,9 +25,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from channels.phone.twilio_client import RetryPolicy, TwilioPhone
 from config.scenarios import Scenario as ScenarioFile
 from config.settings import Settings, TwilioSettings
-from prober.database import Database
-from prober.phone import PhoneProbes
-from prober.web import create_app as create_prober_app
+from prober.probes.phone import PhoneProbes
+from prober.project.database import Database
+from prober.web.app import create_app as create_prober_app
 from sandbox import (
     Account,
     CallPacer,

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from storage import calls
+from storage import attempts
 from storage.db import session_scope
 from storage.models import ProbeState
 from storage.waves import get_wave, iter_probes
@@ -97,7 +97,7 @@ def write_attempts(
         for probe, _ in probes:
             outcome, measurement = next(phone if probe.channel == "phone" else email)
             measurement = json.loads(json.dumps(measurement))
-            attempt = calls.start_attempt(session, probe.id)
+            attempt = attempts.start_attempt(session, probe.id)
             assert attempt.id is not None
             at = probe.scheduled_at
             if probe.channel == "email":
@@ -110,7 +110,7 @@ def write_attempts(
             else:
                 kinds = PHONE_EVENTS[outcome]
             for step, kind in enumerate(kinds):
-                calls.record_event(
+                attempts.record_event(
                     session,
                     kind=kind,
                     source="twilio" if probe.channel == "phone" else "prober",
@@ -121,7 +121,7 @@ def write_attempts(
                     probe_id=probe.id,
                     attempt_id=attempt.id,
                 )
-            calls.finish_attempt(
+            attempts.finish_attempt(
                 session,
                 attempt.id,
                 outcome=outcome,
@@ -134,14 +134,14 @@ def write_attempts(
                 media = recordings / str(probe.id) / f"{sid}.wav"
                 media.parent.mkdir(parents=True)
                 media.write_bytes(b"RIFF")
-                calls.announce_recording(
+                recordings.announce_recording(
                     session,
                     probe_id=probe.id,
                     attempt_id=attempt.id,
                     external_id=sid,
                     duration_seconds=10.0,
                 )
-                calls.store_recording_media(
+                recordings.store_recording_media(
                     session,
                     sid,
                     media_path=str(media),

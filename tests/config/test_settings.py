@@ -108,7 +108,7 @@ def test_a_missing_prober_config_file_is_an_error(
 
 
 def test_the_starter_config_is_valid(tmp_path: Path) -> None:
-    from prober.starter import STARTER_CONFIG
+    from prober.project.starter import STARTER_CONFIG
 
     settings = load_settings(STARTER_CONFIG)
     assert settings.planning.calls_per_structure == 3

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import prober.samples
+import prober.demo.samples
 from prober.cli import main
 
-SAMPLES = Path(prober.samples.__file__).parent
+SAMPLES = Path(prober.demo.samples.__file__).parent
 
 
 @dataclass

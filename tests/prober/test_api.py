@@ -26,14 +26,14 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from config.settings import load_settings
-from prober.api import openapi_document, project_api
-from prober.cli_results import load_grid
-from prober.database import Database
-from prober.phone import PhoneProbes
-from prober.results import load_results, structure_detail
-from prober.web import create_app
+from prober.cli.results import load_grid
+from prober.probes.phone import PhoneProbes
+from prober.project.database import Database
+from prober.results.published import load_results, structure_detail
+from prober.web.api import openapi_document, project_api
+from prober.web.app import create_app
+from storage.claims import set_wave_status
 from storage.db import make_engine, session_scope
-from storage.dispatch import set_wave_status
 from storage.models import WaveStatus
 from tests.prober.conftest import SAMPLES, Run
 from tests.results_scene import email, latency, write_attempts

@@ -22,9 +22,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from config.settings import MqttSettings
-from prober.bus import EventBus, control_topic
-from prober.database import Database
 from prober.errors import ProberError
+from prober.project.database import Database
+from prober.runtime.bus import EventBus, control_topic
 from storage import outbox
 from storage.models import Event, OutboxMessage
 from storage.outbox import ProbePlace

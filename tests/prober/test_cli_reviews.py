@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from storage.calls import finish_attempt, start_attempt
+from storage.attempts import finish_attempt, start_attempt
 from storage.db import make_engine
 from storage.models import Probe, ProbeState, Score
 from tests.prober.conftest import SAMPLES, Run

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from config.settings import Settings, SmtpSettings
-from prober.database import Database
-from prober.email import EmailProbes
+from prober.probes.email import EmailProbes
+from prober.project.database import Database
 from sandbox.mail import MailSandbox, MailTruth, MailTruthLog, Relay, parse_mail_world
 from storage.models import Attempt, Event, Reply
 from tests.email_scene import MailTarget, mail_settings, seed_email_probes

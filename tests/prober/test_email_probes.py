@@ -18,8 +18,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from config.settings import Settings
-from prober.database import Database
-from prober.email import EmailProbes
+from prober.probes.email import EmailProbes
+from prober.project.database import Database
 from sandbox.mail import Dovecot
 from storage.db import make_engine
 from storage.models import Event, MailboxCursor, Probe, ProbeState, Reply

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from config.settings import load_settings
-from prober.letters import LetterDesk, LetterProbeError, instant
+from prober.probes.letters import LetterDesk, LetterProbeError, instant
 from storage.db import make_engine
 from storage.models import Attempt, ContactPoint, Event, Probe, ProbeState, Reply, Structure
 from tests.prober.conftest import SAMPLES, Run

@@ -14,7 +14,7 @@ from requests.structures import CaseInsensitiveDict
 from sqlalchemy import Engine
 
 from channels.phone.twilio_client import CallRequest
-from prober.phone import AttemptKey
+from prober.probes.phone import AttemptKey
 from sandbox import parse_world
 from tests.phone_scene import (
     CALLER_ID,

@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from channels.phone.twilio_client import CallRequest, PlacedCall, RetryPolicy
-from prober.phone import AttemptKey
+from prober.probes.phone import AttemptKey
 from sandbox import World
 from storage.models import Probe, ProbeState
 from tests.phone_scene import (

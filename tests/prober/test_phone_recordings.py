@@ -18,7 +18,7 @@ from sqlmodel import Session
 from channels.errors import TransientContactError
 from channels.phone.twilio_client import TwilioPhone
 from config.settings import TwilioSettings
-from prober.phone import PhoneProbes
+from prober.probes.phone import PhoneProbes
 from sandbox import parse_world
 from storage.models import Recording
 from tests.phone_scene import (
@@ -102,7 +102,9 @@ def test_a_recording_still_failing_is_fetched_after_a_restart(
                 tries = 100 - sandbox.faults.fail_recording_downloads
                 sandbox.faults.fail_recording_downloads = 0
                 # A later start: new probes object, same database, the sweep it runs first.
-                restarted = PhoneProbes(prober.settings, prober.database, prober.phone)
+                restarted = PhoneProbes(
+                    prober.settings, prober.database, prober.phone
+                )
                 assert await restarted.fetch_missing_recordings() == 1
                 await restarted.drain()
                 (fetched,) = recordings_of(engine, [probe_id])

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
-from storage import calls
+from storage import attempts
 from storage.models import Attempt, Event, Probe, ProbeState
 from tests.phone_scene import ACCOUNT, Target, phone_scenario, running_prober, seed_probes
 
@@ -54,7 +54,7 @@ def status_params(status: str, sequence: int, at: str, **extra: str) -> dict[str
 def started_probe(engine: Engine) -> uuid.UUID:
     [probe_id] = seed_probes(engine, [Target("+33142760001", "ask")], SCENARIOS)
     with Session(engine) as session:
-        calls.start_attempt(session, probe_id)
+        attempts.start_attempt(session, probe_id)
         session.commit()
     return probe_id
 

@@ -21,16 +21,20 @@ from openpyxl import load_workbook  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 
 from config.settings import load_settings
-from prober.cli_results import load_grid
-from prober.reports.exports import SYNTHETIC_COLUMNS, write_results_json, write_synthetic_csv
-from prober.results import WaveResults, load_results
+from prober.cli.results import load_grid
+from prober.results.published import WaveResults, load_results
+from prober.results.reports.exports import (
+    SYNTHETIC_COLUMNS,
+    write_results_json,
+    write_synthetic_csv,
+)
 from storage.db import make_engine, session_scope
 from storage.models import Score
 from tests.prober.conftest import SAMPLES, Run
 from tests.results_scene import email, latency, write_attempts
 
 RECOMMENDATIONS: dict[str, str] = tomllib.loads(
-    (Path(__file__).parents[2] / "prober" / "reports" / "texts.toml").read_text("utf-8")
+    (Path(__file__).parents[2] / "prober" / "results" / "reports" / "texts.toml").read_text("utf-8")
 )["recommendations"]
 
 EMAIL = [
@@ -306,6 +310,6 @@ def test_an_unwritable_out_is_named(prober_cli: Run, project: Engine, tmp_path: 
 def test_templates_ship_with_the_package() -> None:
     from importlib import resources
 
-    folder = resources.files("prober.reports")
+    folder = resources.files("prober.results.reports")
     for name in ("texts.toml", "templates/base.html", "templates/detailed.html"):
         assert folder.joinpath(name).is_file(), name

@@ -21,12 +21,12 @@ from channels.phone.measure import CallMeasurement
 from channels.phone.speech import mentions_opening_hours
 from config.criteria import CriteriaGrid, load_criteria
 from config.settings import ScoringSettings
-from prober.email import email_measurement
-from prober.scoring.aggregate import aggregate
-from prober.scoring.compare import compare, compare_waves, percentile_rank
-from prober.scoring.judge import score_contact
-from prober.scoring.metrics import reached_structure
-from prober.scoring.model import ChannelScore, Contact, ContactScore, Verdict
+from prober.probes.email import email_measurement
+from prober.results.scoring.aggregate import aggregate
+from prober.results.scoring.compare import compare, compare_waves, percentile_rank
+from prober.results.scoring.judge import score_contact
+from prober.results.scoring.metrics import reached_structure
+from prober.results.scoring.model import ChannelScore, Contact, ContactScore, Verdict
 from storage.models import Reply
 from storage.scores import StructureInfo
 

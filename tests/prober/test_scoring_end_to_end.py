@@ -22,8 +22,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from config.settings import Settings, SmtpSettings
-from prober.database import Database
-from prober.email import EmailProbes
+from prober.probes.email import EmailProbes
+from prober.project.database import Database
 from sandbox import CallTruth, parse_world
 from sandbox.mail import MailSandbox, MailTruth, MailTruthLog, Relay, parse_mail_world
 from storage.models import (

@@ -24,11 +24,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, func, select
 
-from prober.database import Database
+from prober.project.database import Database
 from scheduler.dispatch import Dispatcher, Execute, is_open_now
-from storage import calls
+from storage import attempts
+from storage.claims import ClaimedProbe
 from storage.db import make_engine
-from storage.dispatch import ClaimedProbe
 from storage.models import Attempt, Probe, ProbeState, Wave, WaveStatus
 from tests.storage.test_dispatch import (
     WEEKDAY_HOURS,
@@ -76,7 +76,7 @@ class Executions:
         self.running += 1
         self.most_running = max(self.most_running, self.running)
         try:
-            await self.database.run(lambda session: calls.start_attempt(session, probe.probe_id))
+            await self.database.run(lambda session: attempts.start_attempt(session, probe.probe_id))
             await asyncio.sleep(self.hold_s)
             await self.database.run(lambda session: end_attempt(session, probe.probe_id))
         finally:
@@ -297,7 +297,7 @@ def test_a_failing_execution_is_logged_and_released_unless_its_attempt_started(
                 raise RuntimeError("the channel is not ready")
             if probe.probe_id == fails_after_start:
                 await executions.database.run(
-                    lambda session: calls.start_attempt(session, probe.probe_id)
+                    lambda session: attempts.start_attempt(session, probe.probe_id)
                 )
                 raise RuntimeError("lost track of the call")
             await executions(probe)
@@ -424,7 +424,7 @@ def test_two_dispatchers_on_one_postgresql_database(engine: Engine, database_url
 
         async def execute(probe: ClaimedProbe) -> None:
             started = time.monotonic()
-            await database.run(lambda session: calls.start_attempt(session, probe.probe_id))
+            await database.run(lambda session: attempts.start_attempt(session, probe.probe_id))
             await asyncio.sleep(random.uniform(0, 0.005))  # noqa: S311
             ended = time.monotonic()  # before the probe is done: then its structure is free
             await database.run(lambda session: end_attempt(session, probe.probe_id))

@@ -21,9 +21,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from storage import calls
-from storage.db import make_engine, session_scope, upgrade
-from storage.dispatch import (
+from storage import attempts
+from storage.claims import (
     ClaimedProbe,
     claim_due,
     finish_done_waves,
@@ -34,6 +33,7 @@ from storage.dispatch import (
     set_wave_status,
     wave_progress,
 )
+from storage.db import make_engine, session_scope, upgrade
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Persona, Probe, ProbeState, Scenario, Structure, Wave, WaveStatus
 
@@ -138,9 +138,9 @@ def end_attempt(session: Session, probe_id: uuid.UUID, *, outcome: str = "comple
     """Finish the probe's last attempt: the probe is done."""
     probe = session.get(Probe, probe_id)
     assert probe is not None
-    attempt = calls.find_attempt(session, probe_id, probe.attempt_count)
+    attempt = attempts.find_attempt(session, probe_id, probe.attempt_count)
     assert attempt is not None and attempt.id is not None
-    calls.finish_attempt(
+    attempts.finish_attempt(
         session,
         attempt.id,
         outcome=outcome,
@@ -152,7 +152,7 @@ def end_attempt(session: Session, probe_id: uuid.UUID, *, outcome: str = "comple
 
 def carry_out(session: Session, probe_id: uuid.UUID) -> None:
     """Start an attempt of the probe and finish it: the probe is done."""
-    calls.start_attempt(session, probe_id)
+    attempts.start_attempt(session, probe_id)
     end_attempt(session, probe_id)
 
 
@@ -229,7 +229,7 @@ def test_never_two_probes_of_one_structure_at_once(engine: Engine) -> None:
     assert [p.probe_id for p in claim(engine)] == [first, elsewhere]
     assert claim(engine) == []  # `first` is dispatching
     with session_scope(engine) as session:
-        calls.start_attempt(session, first)
+        attempts.start_attempt(session, first)
     assert claim(engine) == []  # its call is in progress
     with session_scope(engine) as session:
         end_attempt(session, first)
@@ -250,7 +250,7 @@ def test_an_email_being_sent_holds_back_a_call_of_its_structure(engine: Engine) 
         carry_out(session, call)
     assert [p.probe_id for p in claim(engine, channels=["email"])] == [email]
     with session_scope(engine) as session:
-        calls.start_attempt(session, email)  # being sent
+        attempts.start_attempt(session, email)  # being sent
     assert claim(engine) == []
 
 
@@ -263,7 +263,7 @@ def test_an_expired_lease_returns_an_unstarted_claim_and_leaves_a_started_one(
     started = add_probe(engine, wave, b, T0)
     assert len(claim(engine)) == 2
     with session_scope(engine) as session:
-        calls.start_attempt(session, started)
+        attempts.start_attempt(session, started)
 
     with session_scope(engine) as session:
         assert release_expired(session, now=T0 + LEASE - timedelta(seconds=1)) == 0
@@ -285,7 +285,7 @@ def test_release_and_reschedule(engine: Engine) -> None:
     started = add_probe(engine, wave, b, T0)
     claim(engine)
     with session_scope(engine) as session:
-        calls.start_attempt(session, started)
+        attempts.start_attempt(session, started)
         assert not release(session, probe, claimed_by="another daemon")
         assert release(session, probe, claimed_by="d1")
         assert not release(session, probe)  # planned already
@@ -357,7 +357,7 @@ def test_a_letter_awaiting_its_posting_holds_back_no_call(engine: Engine) -> Non
     letter = add_probe(engine, wave, structure, T0 - timedelta(hours=5), channel="letter")
     call = add_probe(engine, wave, structure, T0 - timedelta(minutes=1))
     with session_scope(engine) as session:
-        calls.start_attempt(session, letter)  # printed, not posted yet
+        attempts.start_attempt(session, letter)  # printed, not posted yet
 
     assert [p.probe_id for p in claim(engine, channels=["phone"])] == [call]
 
@@ -370,7 +370,7 @@ def test_progress_and_a_wave_is_done_when_nothing_is_left_to_carry_out(engine: E
     add_probe(engine, wave, b, T0 + timedelta(days=1), channel="phone")
     claim(engine)
     with session_scope(engine) as session:
-        calls.start_attempt(session, email)
+        attempts.start_attempt(session, email)
         progress = wave_progress(session, "w")
     assert (progress.total, progress.status) == (3, "running")
     assert progress.by_state == {"dispatching": 1, "in_progress": 1, "planned": 1}

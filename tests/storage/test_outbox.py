@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import col, select
 
 from storage import outbox
-from storage.calls import record_event
+from storage.attempts import record_event
 from storage.db import session_scope
 from storage.errors import NotFoundError
 from storage.models import Event, OutboxMessage

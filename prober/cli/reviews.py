@@ -1,0 +1,109 @@
+"""``prober review``: auditors judge the criteria no measurement can (courtesy, greeting...)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from prober.errors import UsageError
+
+review_app = typer.Typer(
+    no_args_is_help=True, help="Auditors' reviews of the criteria only a person can judge."
+)
+
+
+def _project() -> Any:
+    from prober.cli import _open
+
+    return _open()
+
+
+@review_app.command("add")
+def review_add(
+    probe: Annotated[str, typer.Argument(help="Probe id (or its first 8+ characters).")],
+    criterion: Annotated[str, typer.Argument(help="A reviewed criterion of the probe's channel.")],
+    verdict: Annotated[str, typer.Argument(help="passed, failed or not_applicable.")],
+    reviewer: Annotated[str, typer.Option("--by", help="Who reviewed (name or initials).")],
+    comment: Annotated[str, typer.Option("--comment", help="What the verdict rests on.")] = "",
+    criteria: Annotated[
+        Path | None, typer.Option("--criteria", help="Criteria grid (default: criteria_file).")
+    ] = None,
+) -> None:
+    """Record an auditor's verdict; the latest review of a criterion counts at the next score."""
+    from prober.cli import console
+    from prober.cli.results import load_grid
+    from storage.reviews import REVIEW_VERDICTS, add_review, find_probe
+
+    if verdict not in REVIEW_VERDICTS:
+        raise UsageError(f"verdict {verdict!r}: expected one of {', '.join(REVIEW_VERDICTS)}")
+    if not reviewer.strip():
+        raise UsageError("--by: say who reviewed")
+    project = _project()
+    grid = load_grid(project.settings, criteria)
+    with project.session() as session:
+        found = find_probe(session, probe)
+        reviewed = [c.id for c in grid.for_channel(found.channel) if c.kind == "reviewed"]
+        if criterion not in reviewed:
+            raise UsageError(
+                f"criterion {criterion!r} is not reviewed on {found.channel} probes under"
+                f" {grid.name!r}; reviewed criteria: {', '.join(reviewed) or 'none'}"
+            )
+        add_review(
+            session, found, criterion, reviewer=reviewer.strip(), verdict=verdict, comment=comment
+        )
+        probe_id = found.id
+    console.print(
+        f"probe {probe_id}: {criterion} {verdict} (by {reviewer.strip()});"
+        " run `prober score WAVE` to count it"
+    )
+
+
+@review_app.command("todo")
+def review_todo(
+    wave: Annotated[str, typer.Argument(help="The wave.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    criteria: Annotated[
+        Path | None, typer.Option("--criteria", help="Criteria grid (default: criteria_file).")
+    ] = None,
+) -> None:
+    """Probes with an exchange to judge (a call answered in opening hours, a person's reply)
+    whose reviewed criteria still lack a verdict."""
+    from rich.table import Table
+
+    from prober.cli import console
+    from prober.cli.results import load_grid
+    from storage.reviews import probes_to_review
+
+    project = _project()
+    grid = load_grid(project.settings, criteria)
+    with project.session() as session:
+        probes = probes_to_review(session, wave, ("answered", "replied"))
+    table = Table("probe", "structure", "channel", "criteria to review")
+    left = 0
+    for item in probes:
+        missing = [
+            c.id
+            for c in grid.for_channel(item.channel)
+            if c.kind == "reviewed" and c.id not in item.reviewed
+        ]
+        if not missing or item.slot_kind == "off_hours":
+            continue
+        left += 1
+        if as_json:
+            record = {
+                "probe": str(item.probe_id),
+                "structure": item.official_id,
+                "name": item.name,
+                "channel": item.channel,
+                "criteria": missing,
+            }
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            table.add_row(str(item.probe_id), item.official_id, item.channel, ", ".join(missing))
+    if not as_json:
+        console.print(table)
+        console.print(f"{left} probe(s) to review in {wave!r}")

@@ -1,0 +1,445 @@
+"""``prober demo``: a whole wave, phone and email, against the sandbox, in a couple of minutes.
+
+Everything runs on loopback and in this process, and is stopped before it returns: the sandbox
+(a Twilio-compatible API playing simulated structures, and their mailboxes), prober's own mail
+provider (a throw-away Dovecot and an SMTP server delivering into it), and the daemon. The wave
+is planned as usual over the bundled sample structures; a **demo clock** then runs through its
+weeks in about a minute, so that probes are claimed at their planned instants, inside opening
+hours, while calls and replies play out at the sandbox's time scale.
+
+Only this command (and ``prober sandbox``) loads the sandbox: production never depends on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlmodel import Session, col, select
+
+import prober.demo.samples
+from config.settings import (
+    ImapSettings,
+    Settings,
+    SmtpSettings,
+    TwilioSettings,
+    WebSettings,
+    load_settings,
+)
+from prober.project import Project
+from prober.project.importing import import_structures
+from prober.project.starter import write_starter_files
+from prober.runtime.daemon import Daemon, DaemonOptions
+from scheduler.retry import RetryPolicy
+from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
+from storage import claims
+from storage.db import make_engine, upgrade
+from storage.models import Attempt, ContactPoint, Probe, Reply, Structure, Wave, WaveStatus
+
+WAVE = "demo"
+PERSONA = "marie-dupont"
+MAILBOX = "marie.dupont@probes.example.org"  # the persona's reply mailbox (personas.toml)
+ACCOUNT_SID = "AC" + "d3" * 16
+# Calls play 20 times faster than real time: prober times holds on its own clock, and a person
+# answering within 3 s (not a transfer) must stay under 3 s once scaled, webhook round trips
+# included (150 ms real here). Replies come 100 times faster.
+CALL_TIME_SCALE = 0.05
+MAIL_TIME_SCALE = 0.01
+WAVE_SECONDS = 45.0  # the demo clock runs through the planned wave in this many real seconds
+
+# Every behaviour a structure can have, given in turn to the sample structures.
+PHONE_BEHAVIOURS = [
+    'rings = 2\ngreeting = "Mairie, bonjour, que puis-je pour vous ?"',
+    'rings = 4\ngreeting = "Accueil de la mairie, bonjour."',
+    'rings = 1\nanswer = "ivr"\ngreeting = "Bienvenue. Pour l\'état civil, tapez 1. Pour'
+    ' l\'urbanisme, tapez 2."\n[numbers."{n}".menu."1"]\nhold_s = 40\nthen = "human"\n'
+    'greeting = "État civil, bonjour."',
+    'rings = 3\ngreeting = "Mairie, bonjour."\n[numbers."{n}".transfer]\nhold_s = 25\n'
+    'then = "human"\ngreeting = "Service état civil, je vous écoute."',
+    'rings = 5\nanswer = "machine"\ngreeting = "Vous êtes bien sur la messagerie de la mairie,'
+    ' laissez votre message après le bip."',
+    'outcome = "busy"',
+    'outcome = "no-answer"',
+    'rings = 2\nanswer = "ivr"\ngreeting = "Bienvenue. Pour l\'état civil, tapez 1."\n'
+    '[numbers."{n}".menu."1"]\nhold_s = 70\nthen = "dropped"',
+    'rings = 6\ngreeting = "Bonjour."',
+    'rings = 2\ngreeting = "Mairie, bonjour."\n[numbers."{n}".transfer]\nhold_s = 30\n'
+    'then = "voicemail"\ngreeting = "Messagerie du service état civil : laissez un message après'
+    ' le bip."',
+]
+MAIL_BEHAVIOURS = [
+    'behaviour = "reply"\ndelay_s = 900',
+    'behaviour = "ack_then_reply"\nack_delay_s = 60\ndelay_s = 1500',
+    'behaviour = "out_of_office"\ndelay_s = 30',
+    'behaviour = "bounce"\ndelay_s = 20',
+    'behaviour = "reply_from_other_address"\ndelay_s = 1200',
+    'behaviour = "strip_threading"\ndelay_s = 600',
+    'behaviour = "none"',
+]
+
+
+class DemoClock:
+    """The demo's "now": from the wave's first planned instant, ``speed`` times real time."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        self.start = start
+        self.speed = speed
+        self._origin = time.monotonic()
+
+    def __call__(self) -> datetime:
+        return self.start + timedelta(seconds=(time.monotonic() - self._origin) * self.speed)
+
+
+@dataclass
+class DemoResult:
+    """Where the demo left its data, and how its measurements compare with the truth."""
+
+    folder: Path
+    calls_matching: int
+    calls: int
+    replies_stored: int
+    replies_sent: int
+
+
+def _world(engine: Any) -> str:
+    """The world file for the sample structures: the behaviours given in turn."""
+    lines: list[str] = ["# Le monde simulé de la démo : une structure par comportement, en boucle."]
+    with Session(engine) as session:
+        points = session.exec(select(ContactPoint).order_by(col(ContactPoint.structure_id))).all()
+    numbers = sorted({p.value for p in points if p.kind == "phone"})
+    addresses = sorted({p.value for p in points if p.kind == "email"})
+    for index, number in enumerate(numbers):
+        behaviour = PHONE_BEHAVIOURS[index % len(PHONE_BEHAVIOURS)].replace("{n}", number)
+        lines += [f'[numbers."{number}"]', behaviour, ""]
+    for index, address in enumerate(addresses):
+        behaviour = MAIL_BEHAVIOURS[index % len(MAIL_BEHAVIOURS)]
+        lines += [f'[mailboxes."{address}"]', behaviour, ""]
+    return "\n".join(lines) + "\n"
+
+
+@contextlib.contextmanager
+def _thread_loop(name: str) -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running in its own thread until the block ends."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
+@contextlib.asynccontextmanager
+async def _in_loop(loop: asyncio.AbstractEventLoop, manager: Any) -> Any:
+    """Enter an async context manager inside ``loop`` (another thread) and exit it there."""
+    value = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(manager.__aenter__(), loop))
+    try:
+        yield value
+    finally:
+        await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(manager.__aexit__(None, None, None), loop)
+        )
+
+
+def run_demo(folder: Path, console: Console) -> DemoResult:
+    """Set everything up in ``folder``, run the wave to its end, and show the results."""
+    base, engine, world_text, clock = _prepare(folder)
+    asyncio.run(_play(folder, base, engine, world_text, clock, console))
+    result = _show_results(engine, folder, console)
+    _score_and_report(Project(settings=base, engine=engine), folder, console)
+    engine.dispose()
+    return result
+
+
+def _score_and_report(project: Project, folder: Path, console: Console) -> None:
+    """Score the wave as it will stand once every reply deadline has passed, and write the
+    wave overview (HTML, PDF), one structure's detailed report and the CSV of every structure."""
+    from config.criteria import load_criteria
+    from prober.cli.results import scores_table
+    from prober.results.reports.build import ReportRequest, write_report
+    from prober.results.scoring.wave import score_wave, store_scoring
+
+    settings = project.settings
+    grid = load_criteria(settings.resolve(settings.criteria_file))
+    with project.session() as session:
+        wave = session.exec(select(Wave).where(col(Wave.name) == WAVE)).one()
+        # Three weeks after the wave: the 5-working-day and 14-day deadlines have all passed.
+        as_of = datetime.combine(wave.ends_on + timedelta(days=21), datetime.min.time(), UTC)
+        scoring = score_wave(session, wave, grid, as_of=as_of)
+        store_scoring(session, wave, scoring)
+    console.print(scores_table(scoring.scores, f"Scores au {as_of:%d/%m/%Y} ({grid.name})"))
+    detailed = min(scoring.structures.values(), key=lambda info: info.official_id)
+    requests = [
+        ReportRequest(WAVE, "html", folder / "rapport-vague.html"),
+        ReportRequest(WAVE, "pdf", folder / "rapport-vague.pdf"),
+        ReportRequest(
+            WAVE,
+            "pdf",
+            folder / f"rapport-{detailed.official_id}.pdf",
+            structure=detailed.official_id,
+        ),
+        ReportRequest(WAVE, "csv", folder / "resultats.csv"),
+    ]
+    with project.session() as session:
+        written = [write_report(session, settings, grid, request) for request in requests]
+    console.print(
+        "Rapports : "
+        + ", ".join(str(report.path) for report in written)
+        + f" (détaillé : {detailed.name})."
+    )
+
+
+def _prepare(folder: Path) -> tuple[Settings, Any, str, DemoClock]:
+    """A new project with the samples imported and the demo wave planned and running."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    write_starter_files(folder, force=True)
+    base = load_settings(folder / "prober.toml")
+    engine = make_engine(base.effective_database_url)
+    upgrade(engine)
+    samples = Path(prober.demo.samples.__file__).parent
+    project = Project(settings=base, engine=engine)
+    for sample in ("structures.csv", "annuaire-sample.json"):
+        import_structures(project, samples / sample)
+    today = date.today()
+    with project.session() as session:
+        define_wave(
+            session,
+            base,
+            WaveSpec(
+                name=WAVE,
+                starts_on=today + timedelta(days=1),
+                ends_on=today + timedelta(days=14),
+                channels=("phone", "email"),
+                panel={},
+                calls_per_structure=1,
+                emails_per_structure=1,
+                off_hours_calls=0,
+                personas=(PERSONA,),
+            ),
+        )
+    with project.session() as session:
+        plan_stored_wave(session, WAVE, seed=1)
+    world_text = _world(engine)
+    (folder / "world.toml").write_text(world_text, encoding="utf-8")
+    with Session(engine) as session:
+        first = min(session.exec(select(Probe.scheduled_at)))
+        last = max(session.exec(select(Probe.scheduled_at)))
+        wave = session.exec(select(Wave).where(col(Wave.name) == WAVE)).one()
+        wave.status = WaveStatus.RUNNING
+        session.add(wave)
+        session.commit()
+    clock = DemoClock(first - timedelta(minutes=1), (last - first).total_seconds() / WAVE_SECONDS)
+    return base, engine, world_text, clock
+
+
+async def _play(
+    folder: Path, base: Settings, engine: Any, world_text: str, clock: DemoClock, console: Console
+) -> None:
+    """Start the simulated world and prober's mail provider, run the daemon through the wave."""
+    from aiosmtpd.controller import Controller
+
+    from sandbox import (
+        Account,
+        CallPacer,
+        CallRunner,
+        CallStore,
+        RunnerTiming,
+        TruthLog,
+        create_app,
+    )
+    from sandbox.mail import Dovecot, MailSandbox, MailTruthLog, Relay, parse_mail_world
+    from sandbox.mail.delivery import DovecotDelivery
+    from sandbox.mail.dovecot import free_port
+    from sandbox.serve import serve_in_thread
+    from sandbox.world import parse_world
+
+    token = secrets.token_hex(16)
+    account = Account(sid=ACCOUNT_SID, auth_token=token)
+    password = secrets.token_hex(8)
+    call_truth = TruthLog(folder / "truth-calls.jsonl")
+    mail_truth = MailTruthLog(folder / "truth-mail.jsonl")
+    with contextlib.ExitStack() as stack:
+        dovecot = stack.enter_context(Dovecot())
+        dovecot.add_user(MAILBOX, password)
+        smtp_port = free_port()
+        controller = Controller(DovecotDelivery(dovecot), hostname="127.0.0.1", port=smtp_port)
+        controller.start()
+        stack.callback(controller.stop)
+        store = CallStore(CallPacer(20))
+        runner = CallRunner(
+            account,
+            store,
+            parse_world(world_text),
+            timing=RunnerTiming(CALL_TIME_SCALE),
+            truth=call_truth,
+        )
+        sandbox_url = stack.enter_context(
+            serve_in_thread(create_app(account, store, runner=runner))
+        )
+        mail_loop = stack.enter_context(_thread_loop("demo-mailboxes"))
+        web_port = free_port()
+        settings = base.model_copy(
+            update={
+                "twilio": TwilioSettings(
+                    account_sid=ACCOUNT_SID,
+                    auth_token=SecretStr(token),
+                    api_base_url=sandbox_url,
+                    webhook_base_url=f"http://127.0.0.1:{web_port}",
+                    calls_per_second=10,
+                    time_scale=CALL_TIME_SCALE,
+                ),
+                "web": WebSettings(host="127.0.0.1", port=web_port),
+                "imap": ImapSettings(
+                    host=dovecot.host,
+                    port=dovecot.port,
+                    username=MAILBOX,
+                    password=SecretStr(password),
+                    poll_interval_s=2,
+                ),
+            }
+        )
+        mail_sandbox = MailSandbox(
+            parse_mail_world(world_text),
+            Relay("127.0.0.1", smtp_port),
+            truth=mail_truth,
+            time_scale=MAIL_TIME_SCALE,
+        )
+        async with _in_loop(mail_loop, mail_sandbox) as mailboxes:
+            settings = settings.model_copy(
+                update={"smtp": SmtpSettings(host=mailboxes.host, port=mailboxes.port)}
+            )
+            options = DaemonOptions(
+                clock=clock,
+                tick_s=0.2,
+                retry=RetryPolicy(max_attempts=2, min_delay=timedelta(hours=2)),
+                drain_s=30,
+            )
+            await _run_wave(Project(settings=settings, engine=engine), options, mailboxes, console)
+
+
+async def _run_wave(
+    project: Project, options: DaemonOptions, mailboxes: Any, console: Console
+) -> None:
+    stop = asyncio.Event()
+    daemon = asyncio.create_task(Daemon(project, options).run(stop))
+    deadline = time.monotonic() + 300
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        bars: dict[str, Any] = {}
+        while True:
+            if daemon.done():
+                daemon.result()
+                return
+            with Session(project.engine) as session:
+                state = claims.wave_progress(session, WAVE)
+                replies_pending = mailboxes.pending
+            for channel, states in sorted(state.by_channel.items()):
+                total = sum(states.values())
+                finished = states.get("done", 0) + states.get("failed", 0)
+                if channel not in bars:
+                    label = {"phone": "appels", "email": "courriels"}.get(channel, channel)
+                    bars[channel] = progress.add_task(label, total=total)
+                progress.update(bars[channel], completed=finished, total=total)
+            if state.status == WaveStatus.DONE and replies_pending == 0:
+                break
+            if time.monotonic() > deadline:
+                console.print("the demo took too long; stopping it (see the log above)")
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(3)  # the last replies reach the mailbox
+    stop.set()
+    await daemon
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def _call_matches(measured: dict[str, Any], truth: dict[str, Any]) -> bool:
+    expected = "answered" if truth["status"] == "completed" else truth["status"]
+    rings = measured.get("rings") or 0
+    return bool(
+        measured.get("outcome") == expected
+        and rings == truth["rings"]
+        and measured.get("answered_by") == truth["answered_by"]
+        and measured.get("transfer_outcome") in (truth["transfer_outcome"], "not_transferred")
+    )
+
+
+def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
+    """The results table, per structure, and how it compares with the sandbox's truth."""
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Structure, Probe, Attempt)
+            .join(Probe, col(Probe.structure_id) == col(Structure.id))
+            .join(Attempt, col(Attempt.probe_id) == col(Probe.id))
+            .order_by(col(Structure.official_id), col(Probe.channel), col(Attempt.number))
+        ).all()
+        stored = {r.message_id for r in session.exec(select(Reply))}
+    truth_by_sid = {entry["sid"]: entry for entry in _read_jsonl(folder / "truth-calls.jsonl")}
+    per_structure: dict[str, dict[str, Any]] = {}
+    matching = calls = 0
+    for structure, probe, attempt in rows:
+        entry = per_structure.setdefault(
+            structure.official_id, {"name": structure.name, "phone": [], "email": []}
+        )
+        entry[probe.channel].append(attempt)
+        truth = truth_by_sid.get(attempt.external_id or "")
+        if probe.channel == "phone" and truth is not None:
+            calls += 1
+            matching += _call_matches(attempt.measurement, truth)
+    table = Table("structure", "appel", "sonneries", "décroché par", "transfert", "attente s",
+                  "courriel", "réponse")  # fmt: skip
+    for official_id, entry in sorted(per_structure.items()):
+        phone_attempts: list[Attempt] = entry["phone"]
+        last = phone_attempts[-1].measurement if phone_attempts else {}
+        outcomes = " → ".join(str(a.outcome or "…") for a in phone_attempts)
+        emails: list[Attempt] = entry["email"]
+        reply = emails[-1].measurement if emails else {}
+        human = reply.get("first_human_reply") or {}
+        delay = human.get("header_elapsed_s")
+        table.add_row(
+            f"{official_id} {entry['name'][:30]}",
+            outcomes,
+            "" if last.get("rings") is None else str(last["rings"]),
+            last.get("answered_by") or "",
+            last.get("transfer_outcome") or "",
+            "" if last.get("hold_s") is None else f"{last['hold_s']:.0f}",
+            str(reply.get("outcome") or (emails[-1].outcome if emails else "")),
+            "" if delay is None else f"{delay / 60:.0f} min",
+        )
+    console.print(table)
+    sent = [m for m in _read_jsonl(folder / "truth-mail.jsonl") if m.get("message_id")]
+    replies_stored = sum(1 for m in sent if m["message_id"] in stored)
+    console.print(
+        f"Vérité terrain du bac à sable : {matching}/{calls} appels mesurés comme ils ont eu lieu"
+        f" (issue, sonneries, qui a décroché, transfert), {replies_stored}/{len(sent)} messages"
+        " des structures reçus, rattachés et classés."
+    )
+    console.print(
+        f"Données : {folder}/prober.db (mesures), {folder}/recordings/ (enregistrements),"
+        f" {folder}/replies/ (courriels), {folder}/world.toml et {folder}/truth-*.jsonl"
+        " (le monde simulé et sa vérité)."
+    )
+    return DemoResult(folder, matching, calls, replies_stored, len(sent))

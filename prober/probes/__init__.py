@@ -1,0 +1,1 @@
+"""The probes of each channel carried out end to end: phone, email, letters."""

@@ -1,0 +1,552 @@
+"""Phone probes end to end: place the call, answer Twilio's webhooks, store and measure.
+
+The attempt is stored before Twilio is asked to call, its call SID right after; every webhook
+becomes an event (stored once, whatever the number of deliveries) and, once the call has ended,
+the attempt's measurement is (re)computed from all its events, so a late or out-of-order
+callback corrects it instead of being lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from channels.errors import PermanentContactError, TransientContactError
+from channels.events import ObservedEvent
+from channels.phone import script as call_script
+from channels.phone.measure import FINAL_KINDS, measure_call
+from channels.phone.script import CallScript, Step, StepReply, StepUrls
+from channels.phone.twilio_client import CallRequest, CallUrls, PlacedCall, TwilioPhone
+from channels.phone.webhooks import (
+    FINAL_STATUSES,
+    FormParams,
+    final_event_from_resource,
+    step_event,
+)
+from config.settings import Settings
+from prober.project.database import Database
+from prober.project.files import write_atomically
+from storage import attempts, recordings
+from storage.errors import NotFoundError
+from storage.models import Attempt, ProbeState
+from storage.types import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptKey:
+    """Which attempt a webhook is about: it rides in the webhook's path."""
+
+    probe_id: uuid.UUID
+    number: int
+
+    @property
+    def path(self) -> str:
+        return f"/twilio/calls/{self.probe_id}/{self.number}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    attempt_id: int
+    script: CallScript
+    time_limit_s: int
+
+
+class PhoneProbes:
+    """Carries out phone probes with ``phone`` and keeps what they observe in the database."""
+
+    def __init__(
+        self, settings: Settings, database: Database, phone: TwilioPhone | None = None
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.phone = phone
+        self.recordings_dir = settings.resolve(settings.recordings_dir)
+        self._calls: dict[AttemptKey, _Call] = {}
+        self._downloads: set[asyncio.Task[Path | None]] = set()
+        self._fetching: set[str] = set()
+        # Waits before each new try of a recording download that failed for a passing reason.
+        self.recording_retry_delays_s: tuple[float, ...] = (2.0, 10.0, 60.0)
+        # Calls this process placed that have not ended yet (to let them finish at shutdown).
+        self._live: set[int] = set()
+        # Called (in the same transaction) when an attempt ends: (session, probe id, outcome).
+        self.after_attempt: Callable[[Session, uuid.UUID, str], None] | None = None
+
+    # -- placing ---------------------------------------------------------------------------
+
+    def webhook_urls(self, key: AttemptKey) -> tuple[CallUrls, StepUrls]:
+        """The attempt's webhook addresses, under the public base URL Twilio reaches."""
+        base = self.settings.twilio.webhook_base_url + key.path
+        return (
+            CallUrls(
+                voice=f"{base}/voice?step={Step.ANSWERED.value}",
+                status=f"{base}/status",
+                amd=f"{base}/amd",
+                recording=f"{base}/recording",
+            ),
+            StepUrls(voice=f"{base}/voice", partial=f"{base}/partial"),
+        )
+
+    async def place(self, probe_id: uuid.UUID) -> PlacedCall | None:
+        """Start an attempt of a phone probe and place its call; None if it could not be.
+
+        A refused number fails the probe with Twilio's reason; a transient failure leaves the
+        probe planned for another try, unless the call may exist, in which case the attempt
+        stays open for reconciliation.
+        """
+        if self.phone is None:
+            raise RuntimeError("PhoneProbes was built without a TwilioPhone: it cannot call")
+        attempt, context = await self.database.run(lambda session: self._start(session, probe_id))
+        key = AttemptKey(probe_id, attempt)
+        phone_section = context.scenario.get("phone") or {}
+        persona_number = str(context.persona.get("caller_id") or "")
+        call_urls, _ = self.webhook_urls(key)
+        request = CallRequest(
+            to=context.contact or "",
+            from_=persona_number,
+            urls=call_urls,
+            ring_timeout_s=int(phone_section.get("max_ring_seconds", 60)),
+            time_limit_s=int(phone_section.get("max_call_seconds", 300)),
+            record=bool(phone_section.get("record", True)),
+            machine_detection=self.settings.twilio.machine_detection,
+        )
+        attempt_id = context.attempt_id
+
+        async def known_sid() -> str | None:
+            return await self.database.run(
+                lambda session: attempts.call_sid_seen(session, attempt_id)
+            )
+
+        try:
+            placed = await self.phone.place(request, known_sid=known_sid)
+        except PermanentContactError as error:
+            await self._not_placed(attempt_id, "refused", str(error), ProbeState.FAILED, error.code)
+            return None
+        except TransientContactError as error:
+            if error.maybe_made:
+                logger.warning(
+                    "probe %s attempt %s left for reconciliation: %s", probe_id, attempt, error
+                )
+                return None
+            await self._not_placed(
+                attempt_id, "not_placed", str(error), ProbeState.PLANNED, error.code
+            )
+            return None
+        await self.database.run(lambda session: self._placed(session, key, attempt_id, placed))
+        self._live.add(attempt_id)
+        return placed
+
+    def _start(self, session: Session, probe_id: uuid.UUID) -> tuple[int, attempts.AttemptContext]:
+        attempt = attempts.start_attempt(session, probe_id)
+        context = attempts.attempt_context(session, probe_id, attempt.number)
+        if context.contact is None:
+            raise NotFoundError(f"probe {probe_id} has no phone number to call")
+        return attempt.number, context
+
+    def _placed(
+        self, session: Session, key: AttemptKey, attempt_id: int, placed: PlacedCall
+    ) -> None:
+        attempts.set_external_id(session, attempt_id, placed.sid)
+        now = utcnow()
+        attempts.record_event(
+            session,
+            publish_prefix=self.settings.mqtt.topic_prefix,
+            kind="call.placed",
+            source="prober",
+            source_at=now,
+            received_at=now,
+            clock="receipt",
+            dedup_key=f"attempt:{attempt_id}:placed",
+            payload={
+                "call_sid": placed.sid,
+                "status": placed.status,
+                "reconciled": placed.reconciled,
+            },
+            probe_id=key.probe_id,
+            attempt_id=attempt_id,
+        )
+
+    async def _not_placed(
+        self, attempt_id: int, outcome: str, reason: str, state: ProbeState, code: int | None
+    ) -> None:
+        def work(session: Session) -> None:
+            attempts.finish_attempt(
+                session,
+                attempt_id,
+                outcome=outcome,
+                ended_at=utcnow(),
+                measurement={"outcome": outcome, "error": reason, "error_code": code},
+                probe_state=state,
+            )
+            attempt = session.get(Attempt, attempt_id)
+            if attempt is not None and self.after_attempt is not None:
+                self.after_attempt(session, attempt.probe_id, outcome)
+
+        await self.database.run(work)
+
+    # -- webhooks --------------------------------------------------------------------------
+
+    async def on_event(self, key: AttemptKey, event: ObservedEvent) -> bool:
+        """Store a callback's event; re-measure the attempt if its call has ended. New or not."""
+        return await self.database.run(lambda session: self._store(session, key, event))
+
+    def _store(self, session: Session, key: AttemptKey, event: ObservedEvent) -> bool:
+        attempt = attempts.attempt_state(session, key.probe_id, key.number)
+        attempt_id = None if attempt is None else attempt.id
+        new = attempts.record_event(
+            session,
+            publish_prefix=self.settings.mqtt.topic_prefix,
+            kind=event.kind,
+            source=event.source,
+            source_at=event.source_at,
+            received_at=event.received_at,
+            clock=event.clock,
+            dedup_key=event.dedup_key,
+            payload=event.payload,
+            probe_id=key.probe_id if attempt is not None else None,
+            attempt_id=attempt_id,
+        )
+        if attempt is None or attempt_id is None:
+            logger.warning("a Twilio callback names an unknown attempt %s; kept, unattached", key)
+            return new
+        if not new:
+            return False
+        if attempt.external_id is None and event.payload.get("call_sid"):
+            attempts.set_external_id(session, attempt_id, str(event.payload["call_sid"]))
+        if event.kind == "call.recording" and event.payload.get("status") == "completed":
+            recordings.announce_recording(
+                session,
+                probe_id=key.probe_id,
+                attempt_id=attempt_id,
+                external_id=str(event.payload["recording_sid"]),
+                duration_seconds=event.payload.get("duration_s"),
+            )
+        if event.kind in FINAL_KINDS or attempt.ended:
+            self._measure(session, key, attempt_id, ended=not attempt.ended)
+        return True
+
+    def _measure(self, session: Session, key: AttemptKey, attempt_id: int, *, ended: bool) -> None:
+        events = attempts.attempt_events(session, attempt_id)
+        time_limit_s = None
+        cached = self._calls.get(key)
+        if cached is not None:
+            time_limit_s = cached.time_limit_s
+        else:
+            context = attempts.attempt_context(session, key.probe_id, key.number)
+            time_limit_s = int((context.scenario.get("phone") or {}).get("max_call_seconds", 300))
+        measurement = measure_call(
+            events, time_limit_s=time_limit_s, time_scale=self.settings.twilio.time_scale
+        ).to_json()
+        if ended:
+            final = next(e for e in events if e.kind in FINAL_KINDS)
+            outcome = measurement["outcome"] or final.kind.removeprefix("call.")
+            attempts.finish_attempt(
+                session,
+                attempt_id,
+                outcome=outcome,
+                ended_at=final.source_at,
+                measurement=measurement,
+                probe_state=ProbeState.DONE,
+            )
+            self._live.discard(attempt_id)
+            if self.after_attempt is not None:
+                self.after_attempt(session, key.probe_id, outcome)
+        else:
+            attempts.remeasure_attempt(session, attempt_id, measurement)
+
+    async def on_voice(
+        self,
+        key: AttemptKey,
+        step: str,
+        query: dict[str, str],
+        params: FormParams,
+        received_at: datetime,
+    ) -> str:
+        """Answer a TwiML request (call answered, speech heard...) with the next document."""
+        call = await self._call(key)
+        if call is None:
+            return call_script.hang_up()
+        call_sid = params.require("CallSid")
+        _, urls = self.webhook_urls(key)
+        speech = params.get("SpeechResult")
+        events: list[ObservedEvent] = []
+        try:
+            current = Step(step)
+        except ValueError:
+            logger.warning("unknown call step %r for %s: hanging up", step, key)
+            return call_script.hang_up()
+        reply: StepReply
+        if current is Step.ANSWERED:
+            reply = call_script.on_answered(call.script, urls)
+            events.append(step_event("call.script_started", call_sid, "script", received_at, {}))
+        elif current is Step.GREETING:
+            reply = call_script.on_greeting(call.script, urls, speech)
+            events.append(self._heard(call_sid, "greeting", params, reply, received_at))
+        elif current in (Step.KEYED, Step.ASKED):
+            via = "menu" if current is Step.KEYED else "request"
+            if current is Step.KEYED:
+                events.append(
+                    step_event(
+                        "call.keyed", call_sid, "keyed", received_at, {"digits": query.get("key")}
+                    )
+                )
+            events.append(
+                step_event(
+                    "call.transfer_requested", call_sid, "transfer", received_at, {"via": via}
+                )
+            )
+            reply = call_script.on_transfer_requested(call.script, urls, current)
+        elif current is Step.HOLD:
+            via = Step.KEYED if query.get("via") == Step.KEYED.value else Step.ASKED
+            reply = call_script.on_hold(call.script, urls, speech, via)
+            if speech:
+                events.append(self._heard(call_sid, "transfer", params, reply, received_at))
+        else:
+            reply = call_script.on_answer(call.script)
+            if speech:
+                events.append(self._heard(call_sid, "answer", params, reply, received_at))
+        if events:
+            await self.database.run(
+                lambda session: [self._store(session, key, event) for event in events]
+            )
+        return reply.twiml
+
+    def _heard(
+        self, call_sid: str, phase: str, params: FormParams, reply: StepReply, received_at: datetime
+    ) -> ObservedEvent:
+        payload: dict[str, Any] = {
+            "phase": phase,
+            "speech": params.get("SpeechResult") or "",
+            "confidence": params.get("Confidence"),
+            "heard": None if reply.heard is None else reply.heard.value,
+            "decision": None if reply.decision is None else reply.decision.value,
+        }
+        if reply.key is not None:
+            payload["key"] = reply.key
+        return step_event("call.heard", call_sid, f"heard:{phase}", received_at, payload)
+
+    async def _call(self, key: AttemptKey) -> _Call | None:
+        cached = self._calls.get(key)
+        if cached is not None:
+            return cached
+
+        def load(session: Session) -> _Call | None:
+            try:
+                context = attempts.attempt_context(session, key.probe_id, key.number)
+            except NotFoundError:
+                return None
+            phone = context.scenario.get("phone") or {}
+            language = call_script.twilio_language(str(context.scenario.get("language", "fr")))
+            return _Call(
+                attempt_id=context.attempt_id,
+                script=CallScript(
+                    request=str(phone.get("request", "")),
+                    language=language,
+                    voice=self.settings.twilio.voice or None,
+                    transfer_to=phone.get("transfer_to"),
+                    ivr_choice=phone.get("ivr_choice"),
+                ),
+                time_limit_s=int(phone.get("max_call_seconds", 300)),
+            )
+
+        call = await self.database.run(load)
+        if call is not None:
+            self._calls[key] = call
+        return call
+
+    # -- after a restart -----------------------------------------------------------------
+
+    async def reconcile(self) -> dict[str, int]:
+        """Settle the phone attempts a previous run left open, asking Twilio what happened.
+
+        A call that ended meanwhile gets its final status from the API (callbacks may have
+        been lost while nobody listened); a live call is left to its callbacks; an attempt
+        whose create never got an answer is looked for among the account's calls and
+        adopted, or, surely never placed, closed so the probe can be tried again.
+        """
+        if self.phone is None:
+            return {}
+        open_attempts = await self.database.run(attempts.open_phone_attempts)
+        counts = {"ended": 0, "live": 0, "adopted": 0, "not_placed": 0}
+        for attempt_id, probe_id, number, external_id, started_at, to, from_ in open_attempts:
+            outcome = await self._reconcile_one(
+                AttemptKey(probe_id, number), attempt_id, external_id, started_at, to, from_
+            )
+            counts[outcome] += 1
+        if any(counts.values()):
+            logger.info("phone attempts reconciled: %s", counts)
+        return counts
+
+    async def _reconcile_one(
+        self,
+        key: AttemptKey,
+        attempt_id: int,
+        sid: str | None,
+        started_at: datetime,
+        to: str | None,
+        from_: str | None,
+    ) -> str:
+        assert self.phone is not None  # noqa: S101 (checked by the caller)
+        adopted = False
+        if sid is None:
+
+            async def known_sid() -> str | None:
+                return await self.database.run(
+                    lambda session: attempts.call_sid_seen(session, attempt_id)
+                )
+
+            request = CallRequest(to=to or "", from_=from_ or "", urls=self.webhook_urls(key)[0])
+            found = await self.phone.find_placed(request, started_at, known_sid)
+            if found is None:
+                await self._not_placed(
+                    attempt_id,
+                    "not_placed",
+                    "no call found after a restart",
+                    ProbeState.PLANNED,
+                    None,
+                )
+                return "not_placed"
+            sid, adopted = found.sid, True
+            found_sid = found.sid
+            await self.database.run(
+                lambda session: attempts.set_external_id(session, attempt_id, found_sid)
+            )
+        resource = await self.phone.fetch_call(sid)
+        if resource["status"] in FINAL_STATUSES:
+            await self.on_event(key, final_event_from_resource(resource))
+            return "ended"
+        self._live.add(attempt_id)
+        return "adopted" if adopted else "live"
+
+    async def wait_for_calls(self, timeout_s: float) -> None:
+        """Wait (up to ``timeout_s``) for the calls this process placed to end."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._live and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        if self._live:
+            logger.warning(
+                "%d call(s) still under way: the next start reconciles them", len(self._live)
+            )
+
+    # -- recordings ------------------------------------------------------------------------
+
+    def fetch_recording_later(self, key: AttemptKey, recording_sid: str) -> None:
+        """Download a recording in the background (the webhook answers at once)."""
+        self._start_download(key.probe_id, recording_sid)
+
+    def _start_download(self, probe_id: uuid.UUID, recording_sid: str) -> None:
+        if recording_sid in self._fetching:
+            return
+        self._fetching.add(recording_sid)
+        task = asyncio.create_task(self._download_with_retries(probe_id, recording_sid))
+        self._downloads.add(task)
+
+        def done(finished: asyncio.Task[Path | None]) -> None:
+            self._downloads.discard(finished)
+            self._fetching.discard(recording_sid)
+
+        task.add_done_callback(done)
+
+    async def _download_with_retries(self, probe_id: uuid.UUID, recording_sid: str) -> Path | None:
+        """`fetch_recording`, tried again after each of `recording_retry_delays_s`; what still
+        fails stays `announced` for `fetch_missing_recordings`. Never raises (a background task).
+        """
+        try:
+            for delay in (*self.recording_retry_delays_s, None):
+                try:
+                    return await self.fetch_recording(probe_id, recording_sid)
+                except TransientContactError as error:
+                    if delay is None:
+                        logger.warning(
+                            "recording %s not downloaded: %s; fetched again later",
+                            recording_sid,
+                            error,
+                        )
+                        return None
+                    logger.info(
+                        "recording %s: %s; trying again in %.0f s", recording_sid, error, delay
+                    )
+                    await asyncio.sleep(delay)
+        except Exception:
+            logger.exception("recording %s: download failed; fetched again later", recording_sid)
+        return None
+
+    async def fetch_recording(self, probe_id: uuid.UUID, recording_sid: str) -> Path | None:
+        """Download, checksum and file a recording; None if there is none to download.
+
+        A recording Twilio does not know (404) is marked `missing` and not asked for again;
+        a transient failure raises `TransientContactError` and leaves it `announced`.
+        """
+        if self.phone is None:
+            return None
+        try:
+            media = await self.phone.download_recording(recording_sid)
+        except PermanentContactError as error:
+            logger.warning("recording %s cannot be downloaded: %s", recording_sid, error)
+            await self.database.run(
+                lambda session: recordings.mark_recording_missing(session, recording_sid)
+            )
+            return None
+        folder = self.recordings_dir / str(probe_id)
+        path = folder / f"{recording_sid}.wav"
+        digest = hashlib.sha256(media).hexdigest()
+        await asyncio.to_thread(write_atomically, path, media)
+
+        def store(session: Session) -> None:
+            recordings.store_recording_media(
+                session,
+                recording_sid,
+                media_path=str(path),
+                content_type="audio/wav",
+                sha256=digest,
+                size_bytes=len(media),
+            )
+
+        await self.database.run(store)
+        return path
+
+    async def fetch_missing_recordings(self) -> int:
+        """Start downloading every recording announced but not stored (after a restart or a
+        failed download); the number started."""
+        if self.phone is None:
+            return 0
+        pending = await self.database.run(recordings.recordings_to_fetch)
+        started = 0
+        for probe_id, recording_sid in pending:
+            if recording_sid not in self._fetching:
+                self._start_download(probe_id, recording_sid)
+                started += 1
+        if started:
+            logger.info("downloading %d recording(s) not downloaded before", started)
+        return started
+
+    async def fetch_missing_recordings_every(self, interval_s: float, stop: asyncio.Event) -> None:
+        """`fetch_missing_recordings` now and every ``interval_s`` until ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                await self.fetch_missing_recordings()
+            except Exception:
+                logger.exception("looking for recordings to download failed; tried again later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait (up to ``timeout_s``) for the downloads under way, at shutdown; those still
+        waiting to try again are cancelled and left `announced` for the next start."""
+        if not self._downloads:
+            return
+        _, pending = await asyncio.wait(set(self._downloads), timeout=timeout_s)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

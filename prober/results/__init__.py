@@ -1,0 +1,1 @@
+"""A wave's results: scoring, published results, reports and exports."""

@@ -1,0 +1,1 @@
+"""The long-running process: the daemon, its event bus, its logging."""

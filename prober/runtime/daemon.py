@@ -1,0 +1,358 @@
+"""``prober run``: one asyncio process carrying running waves from plan to results.
+
+It holds, for its whole life: the web app (Twilio's webhooks), the dispatcher (claims due probes
+from the database and carries them out), the reply-mailbox watcher, and the event bus. On start
+it checks what it needs and reconciles what a previous run left unfinished (calls in flight,
+emails between composing and sending, recordings not downloaded); on SIGTERM/SIGINT it stops
+claiming, lets the probes under way finish (their callbacks keep arriving at the web app),
+flushes the bus and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import uvicorn
+from sqlmodel import Session, col, select
+
+from channels.email.imap import Mailbox, MailboxError
+from channels.phone.twilio_client import TwilioPhone
+from config.settings import DispatchSettings
+from prober.errors import ProberError
+from prober.probes.email import EmailProbes
+from prober.probes.phone import PhoneProbes
+from prober.project import Project
+from prober.project.database import Database
+from prober.runtime.bus import EventBus
+from prober.web.api import project_api
+from prober.web.app import create_app
+from scheduler.dispatch import Dispatcher
+from scheduler.retry import RetryPolicy, next_off_hours_try, next_try
+from storage import attempts, claims
+from storage.claims import ClaimedProbe
+from storage.errors import StorageError
+from storage.models import Probe, ProbeState, SlotKind, Structure, Wave, WaveStatus
+from storage.types import utcnow
+
+logger = logging.getLogger("prober.runtime.daemon")
+
+# Outcomes that say nothing about the structure: the contact was never made.
+OWN_FAILURES = frozenset({"not_placed", "not_sent"})
+# How often recordings whose download failed are asked for again.
+RECORDING_SWEEP_S = 600.0
+
+
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line: time, level, logger, message, and the exception if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created).astimezone().isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(log_format: str, level: int = logging.INFO) -> None:
+    """Logs on stderr, as text or JSON lines."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        handler.setFormatter(JsonLogFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+@dataclass
+class DaemonOptions:
+    """How a daemon runs; the defaults are production's."""
+
+    daemon_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    clock: Callable[[], datetime] = utcnow
+    tick_s: float = 1.0
+    lease: timedelta = timedelta(minutes=10)
+    max_in_flight: int = 50
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    serve_web: bool = True
+    watch_mail: bool = True
+    # How long to let calls under way finish on shutdown before leaving them to reconciliation.
+    drain_s: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: DispatchSettings) -> DaemonOptions:
+        """The options ``[dispatch]`` sets."""
+        return cls(
+            tick_s=settings.tick_seconds,
+            lease=timedelta(minutes=settings.lease_minutes),
+            max_in_flight=settings.max_in_flight,
+            retry=RetryPolicy(
+                max_attempts=settings.max_attempts,
+                min_delay=timedelta(minutes=settings.retry_delay_minutes),
+            ),
+        )
+
+
+class Daemon:
+    """The long-lived service; :meth:`run` returns when ``stop`` is set (or on a fatal error)."""
+
+    def __init__(self, project: Project, options: DaemonOptions | None = None) -> None:
+        self.project = project
+        self.settings = project.settings
+        self.options = options or DaemonOptions.from_settings(project.settings.dispatch)
+
+    # -- start-up checks -------------------------------------------------------------------
+
+    def _channels_needed(self) -> set[str]:
+        with Session(self.project.engine) as session:
+            rows = session.exec(
+                select(Probe.channel)
+                .join(Wave, col(Wave.id) == col(Probe.wave_id))
+                .where(col(Wave.status).in_((WaveStatus.RUNNING, WaveStatus.PAUSED)))
+                .distinct()
+            )
+            return set(rows)
+
+    async def check(self) -> set[str]:
+        """The channels running waves need, each checked; ProberError says what to fix."""
+        channels = self._channels_needed()
+        twilio = self.settings.twilio
+        if "phone" in channels:
+            if not twilio.account_sid or twilio.auth_token is None:
+                raise ProberError(
+                    "a running wave has phone probes but Twilio credentials are missing: set"
+                    " twilio.account_sid and PROBER_TWILIO__AUTH_TOKEN"
+                )
+            if not twilio.webhook_base_url:
+                raise ProberError(
+                    "a running wave has phone probes but twilio.webhook_base_url is empty: set"
+                    " it to the address Twilio reaches this daemon's web app at"
+                )
+        if "email" in channels and self.options.watch_mail:
+            try:
+                async with Mailbox(self.settings.imap) as mailbox:
+                    await mailbox.select(self.settings.imap.mailbox)
+            except MailboxError as error:
+                raise ProberError(f"the reply mailbox cannot be used: {error}") from None
+        return channels
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve, dispatch, watch and publish until ``stop`` is set."""
+        channels = await self.check()
+        # Channels that are configured serve too, so a wave started later needs no restart.
+        twilio = self.settings.twilio
+        if twilio.account_sid and twilio.auth_token is not None and twilio.webhook_base_url:
+            channels.add("phone")
+        if self.settings.imap.username:
+            channels.add("email")
+        database = Database(self.project.engine)
+        # The results API reads through its own worker, so a wave's results loading never
+        # delays the webhooks' writes (SQLite has a single worker per Database).
+        api_database = Database(self.project.engine)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                phone: TwilioPhone | None = None
+                if "phone" in channels:
+                    phone = await stack.enter_async_context(TwilioPhone(self.settings.twilio))
+                phone_probes = PhoneProbes(self.settings, database, phone)
+                phone_probes.after_attempt = self._after_attempt
+                email_probes = EmailProbes(self.settings, database)
+                email_probes.after_attempt = self._after_attempt
+                bus = await stack.enter_async_context(
+                    EventBus(self.settings.mqtt, database, on_control=self._control_with(database))
+                )
+                if self.options.serve_web:
+                    await stack.enter_async_context(
+                        _serving(
+                            create_app(
+                                phone_probes,
+                                extra_routes=project_api(self.settings, api_database),
+                            ),
+                            self.settings,
+                        )
+                    )
+                recordings: asyncio.Task[None] | None = None
+                if phone is not None:
+                    await phone_probes.reconcile()
+                    recordings = asyncio.create_task(
+                        phone_probes.fetch_missing_recordings_every(RECORDING_SWEEP_S, stop),
+                        name="recording-sweep",
+                    )
+                if "email" in channels:
+                    await email_probes.reconcile()
+                watcher: asyncio.Task[None] | None = None
+                if "email" in channels and self.options.watch_mail:
+                    watcher = asyncio.create_task(email_probes.watch(stop), name="mail-watcher")
+
+                async def place_call(claimed: ClaimedProbe) -> None:
+                    await phone_probes.place(claimed.probe_id)
+                    bus.wake()
+
+                async def send_email(claimed: ClaimedProbe) -> None:
+                    await email_probes.send(claimed.probe_id)
+                    bus.wake()
+
+                execute = {"phone": place_call, "email": send_email}
+                dispatcher = Dispatcher(
+                    database,
+                    daemon_id=self.options.daemon_id,
+                    execute={c: execute[c] for c in channels if c in execute},
+                    calls_per_second=self.settings.twilio.calls_per_second,
+                    max_in_flight=self.options.max_in_flight,
+                    lease=self.options.lease,
+                    tick_s=self.options.tick_s,
+                    clock=self.options.clock,
+                )
+                logger.info(
+                    "daemon %s running: channels %s, web app %s",
+                    self.options.daemon_id,
+                    ", ".join(sorted(channels)) or "none",
+                    f"{self.settings.web.host}:{self.settings.web.port}"
+                    if self.options.serve_web
+                    else "off",
+                )
+                async with dispatcher:
+                    await stop.wait()
+                    logger.info("stopping: no new probe is claimed; letting calls under way end")
+                await phone_probes.wait_for_calls(self.options.drain_s)
+                if recordings is not None:
+                    await recordings
+                await phone_probes.drain()
+                if watcher is not None:
+                    await watcher
+        finally:
+            database.close()
+            api_database.close()
+        logger.info("daemon %s stopped", self.options.daemon_id)
+
+    def _after_attempt(self, session: Session, probe_id: uuid.UUID, outcome: str) -> None:
+        """An attempt ended: retry it in another slot if the policy says so; close done waves.
+
+        Runs inside the transaction that stores the attempt's end, in a savepoint: a failure
+        here is logged and must never cost the callback that ended the attempt.
+        """
+        try:
+            with session.begin_nested():
+                self._retry_or_close(session, probe_id, outcome)
+        except Exception:
+            logger.exception("probe %s: deciding on a retry failed; it is left as it is", probe_id)
+
+    def _retry_or_close(self, session: Session, probe_id: uuid.UUID, outcome: str) -> None:
+        probe = session.get(Probe, probe_id)
+        if probe is None:
+            return
+        structure = session.get(Structure, probe.structure_id)
+        wave = session.get(Wave, probe.wave_id)
+        if structure is None or wave is None:
+            return
+        now = self.options.clock()
+        at: datetime | None
+        if outcome in OWN_FAILURES and probe.attempt_count < self.options.retry.max_attempts + 2:
+            # Our side failed (a crash, the network): nothing was observed of the structure,
+            # so the probe is simply carried out again, at once, in its slot.
+            at = max(now, probe.scheduled_at)
+        elif probe.slot_kind == SlotKind.OFF_HOURS:
+            # An off-hours call is retried off hours too: same local time, a later day.
+            at = next_off_hours_try(
+                self.options.retry,
+                outcome=outcome,
+                attempt_count=probe.attempt_count,
+                now=now,
+                scheduled_at=probe.scheduled_at,
+                opening_hours=structure.opening_hours,
+                timezone=structure.timezone,
+                subdivision=structure.holiday_subdivision,
+                wave_ends_on=wave.ends_on,
+            )
+        else:
+            at = next_try(
+                self.options.retry,
+                outcome=outcome,
+                attempt_count=probe.attempt_count,
+                now=now,
+                opening_hours=structure.opening_hours,
+                timezone=structure.timezone,
+                subdivision=structure.holiday_subdivision,
+                wave_ends_on=wave.ends_on,
+            )
+        if at is not None:
+            attempts.plan_again(session, probe_id, at=at)
+            logger.info("probe %s: %s, tried again at %s", probe_id, outcome, at.isoformat())
+        elif probe.state == ProbeState.PLANNED:
+            # Not to be retried (attempts exhausted, or no slot left): it failed.
+            probe.state = ProbeState.FAILED
+            session.add(probe)
+        if wave.id is not None:
+            claims.finish_wave_if_done(session, wave.id)
+
+    def _control_with(self, database: Database) -> Callable[[str, str], Any]:
+        async def control(wave: str, action: str) -> None:
+            status = {"pause": WaveStatus.PAUSED, "resume": WaveStatus.RUNNING}.get(action)
+            if status is None:
+                logger.warning("unknown control %r for wave %s ignored", action, wave)
+                return
+            try:
+                await database.run(lambda session: claims.set_wave_status(session, wave, status))
+            except StorageError as error:
+                logger.warning("control %s %s refused: %s", action, wave, error)
+                return
+            logger.info("wave %s %s (control topic)", wave, status.value)
+
+        return control
+
+
+@contextlib.asynccontextmanager
+async def _serving(app: Any, settings: Any) -> Any:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=settings.web.host, port=settings.web.port, log_level="warning", lifespan="off"
+        )
+    )
+    # The daemon handles SIGTERM/SIGINT itself (stop claiming, let calls end, then stop the web
+    # app last, so late callbacks are still taken): uvicorn must not catch them.
+    setattr(server, "capture_signals", contextlib.nullcontext)  # noqa: B010
+    task = asyncio.create_task(server.serve(), name="web-app")
+    while not server.started:
+        if task.done():
+            task.result()
+            raise ProberError(
+                f"the web app could not listen on {settings.web.host}:{settings.web.port}:"
+                " change [web] port or stop what uses it"
+            )
+        await asyncio.sleep(0.02)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def run_daemon(
+    project: Project, options: DaemonOptions | None = None, *, for_s: float | None = None
+) -> None:
+    """Run until SIGTERM/SIGINT (or for ``for_s`` seconds)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if for_s is not None:
+        loop.call_later(for_s, stop.set)
+    await Daemon(project, options).run(stop)

@@ -1,0 +1,1 @@
+"""The web apps: Twilio's webhooks and the results API."""
