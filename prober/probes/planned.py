@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 from typing import Any, TextIO
@@ -10,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from config.cells import SafeDictWriter
 from storage.models import Wave
 from storage.waves import iter_probes
 
@@ -64,8 +64,11 @@ def write_probes_json(session: Session, wave: Wave, out: TextIO) -> int:
 
 
 def write_probes_csv(session: Session, wave: Wave, out: TextIO) -> int:
-    """Write the wave's probes as CSV with a header row; returns how many."""
-    writer = csv.DictWriter(out, fieldnames=PROBE_COLUMNS, lineterminator="\n")
+    """Write the wave's probes as CSV with a header row; returns how many.
+
+    Text that a spreadsheet would run as a formula is prefixed with ``'`` (``config.cells``).
+    """
+    writer = SafeDictWriter(out, PROBE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     count = 0
     for record in probe_records(session, wave):

@@ -6,12 +6,12 @@ by structure once, and the comparisons come precomputed with the results.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from config.cells import FORMULA_STARTS, SafeDictWriter, sheet_title
 from prober.results.published import WaveResults
 from prober.results.scoring.model import ChannelScore
 
@@ -116,8 +116,11 @@ def synthetic_rows(
 
 
 def write_synthetic_rows_csv(rows: Iterator[dict[str, Any]], out: TextIO) -> int:
-    """Write rows as RFC 4180 CSV (comma, CRLF, header); returns how many."""
-    writer = csv.DictWriter(out, fieldnames=SYNTHETIC_COLUMNS)
+    """Write rows as RFC 4180 CSV (comma, CRLF, header); returns how many.
+
+    Text that a spreadsheet would run as a formula is prefixed with ``'`` (``config.cells``).
+    """
+    writer = SafeDictWriter(out, SYNTHETIC_COLUMNS)
     writer.writeheader()
     count = 0
     for row in rows:
@@ -135,14 +138,28 @@ def write_synthetic_csv(results: WaveResults, path: Path) -> None:
 def write_synthetic_xlsx(
     results: WaveResults, path: Path, structure_ids: Sequence[int] | None = None
 ) -> int:
-    """The synthetic rows as an XLSX sheet with the CSV's columns; returns how many rows."""
+    """The synthetic rows as an XLSX sheet with the CSV's columns; returns how many rows.
+
+    Text goes in string cells, never formulas, whatever it starts with.
+    """
     from openpyxl import Workbook  # type: ignore[import-untyped]
     from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
     from openpyxl.styles import Font  # type: ignore[import-untyped]
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=results.wave.name[:31] or "results")
+    sheet = workbook.create_sheet(title=sheet_title(results.wave.name))
     sheet.freeze_panes = "A2"
+
+    def text_cell(value: object) -> object:
+        """Text as a string cell: openpyxl would make a formula of text starting with ``=``."""
+        if not isinstance(value, str):
+            return value
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"
+        if value.startswith(FORMULA_STARTS):
+            cell.quotePrefix = True  # Excel keeps it text even when someone edits the cell
+        return cell
+
     bold = Font(bold=True)
     header = []
     for column in SYNTHETIC_COLUMNS:
@@ -152,7 +169,7 @@ def write_synthetic_xlsx(
     sheet.append(header)
     count = 0
     for row in synthetic_rows(results, structure_ids):
-        sheet.append([row[column] for column in SYNTHETIC_COLUMNS])
+        sheet.append([text_cell(row[column]) for column in SYNTHETIC_COLUMNS])
         count += 1
     workbook.save(path)
     return count
