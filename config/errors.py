@@ -31,16 +31,42 @@ class Problem:
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
-class InvalidFileError(ConfigError):
-    """An input file holds one or more problems; nothing from it was used."""
+MAX_PROBLEMS_LISTED = 100
+"""Problems an error lists; readers may stop after as many (a garbage file has millions)."""
 
-    def __init__(self, path: Path | str, problems: list[Problem]) -> None:
+
+class InvalidFileError(ConfigError):
+    """An input file holds one or more problems; nothing from it was used.
+
+    At most ``MAX_PROBLEMS_LISTED`` problems are listed. A reader that stopped early says where
+    (``stopped_at_line``) and how many rows it left unread (``rows_not_checked``).
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        problems: list[Problem],
+        *,
+        stopped_at_line: int | None = None,
+        rows_not_checked: int = 0,
+    ) -> None:
         self.path = Path(path)
         self.problems = problems
-        listing = "\n".join(f"  {p}" for p in problems)
-        super().__init__(
-            f"{self.path}: {len(problems)} problem(s), nothing from it was used:\n{listing}"
-        )
+        self.stopped_at_line = stopped_at_line
+        self.rows_not_checked = rows_not_checked
+        lines = [f"  {p}" for p in problems[:MAX_PROBLEMS_LISTED]]
+        hidden = len(problems) - len(lines)
+        if stopped_at_line is not None:
+            lines.append(
+                f"  and {hidden} more problem(s) up to line {stopped_at_line}, and "
+                f"{rows_not_checked} more row(s) not checked: stopped after the first "
+                f"{MAX_PROBLEMS_LISTED} problems"
+            )
+        elif hidden:
+            lines.append(f"  and {hidden} more problem(s)")
+        counted = f"{len(problems)}" + ("+" if stopped_at_line is not None else "")
+        listing = "\n".join(lines)
+        super().__init__(f"{self.path}: {counted} problem(s), nothing from it was used:\n{listing}")
 
 
 class SettingsError(ConfigError):

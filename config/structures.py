@@ -14,18 +14,20 @@ corrected rejects file can be imported again.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, cast
+from typing import IO, TYPE_CHECKING, Literal, cast
 from urllib.parse import urlsplit
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from config.cells import SafeCsvWriter, read_cell
 from config.errors import InvalidFileError, Problem
 from config.opening_hours import (
     OpeningHoursError,
@@ -38,6 +40,9 @@ from config.territory import (
     departement_of_commune,
     territory_for,
 )
+
+if TYPE_CHECKING:
+    from _csv import Reader as CsvReader
 
 ContactKind = Literal["phone", "email", "postal", "web"]
 FileFormat = Literal["csv", "annuaire"]
@@ -115,11 +120,32 @@ class StructureFile:
         return [problem for row in self.rejected for problem in row.problems]
 
 
-def read_structure_file(
+@dataclass(frozen=True, slots=True)
+class StructureRows:
+    """A structure file being read: its format, its CSV header, then its rows one at a time.
+
+    ``items`` reads the file as it goes (a CSV is never held whole); it raises
+    :class:`~config.errors.InvalidFileError` if the file turns out unreadable further on.
+    """
+
+    path: Path
+    format: FileFormat
+    columns: tuple[str, ...]
+    items: Generator[StructureRecord | RejectedRow, None, None]
+    count_rest: Callable[[], int]
+    """How many rows ``items`` has not given yet, counted without checking them."""
+
+    def __enter__(self) -> StructureRows:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.items.close()
+
+
+def open_structure_file(
     path: Path, *, file_format: Literal["auto", "csv", "annuaire"] = "auto"
-) -> StructureFile:
-    """Read a structure CSV or a directory JSON export (bare array, API ``results`` or bulk)."""
-    text = _read_text(path)
+) -> StructureRows:
+    """Start reading a structure CSV or a directory JSON export; the header is checked now."""
     resolved: FileFormat
     if file_format != "auto":
         resolved = file_format
@@ -128,54 +154,131 @@ def read_structure_file(
     elif path.suffix.lower() == ".json":
         resolved = "annuaire"
     else:
-        resolved = "annuaire" if text.lstrip()[:1] in ("[", "{") else "csv"
+        resolved = "annuaire" if _first_character(path) in ("[", "{") else "csv"
     if resolved == "csv":
-        return _read_csv(path, text)
-    return _read_annuaire(path, text)
+        return _open_csv(path)
+    located = deque(_locate_annuaire(path, _read_text(path)))
+    return StructureRows(path, "annuaire", (), _annuaire_items(located), lambda: len(located))
+
+
+def read_structure_file(
+    path: Path, *, file_format: Literal["auto", "csv", "annuaire"] = "auto"
+) -> StructureFile:
+    """Read a structure CSV or a directory JSON export (bare array, API ``results`` or bulk)."""
+    records: list[StructureRecord] = []
+    rejected: list[RejectedRow] = []
+    with open_structure_file(path, file_format=file_format) as rows:
+        for item in rows.items:
+            if isinstance(item, RejectedRow):
+                rejected.append(item)
+            else:
+                records.append(item)
+    return StructureFile(path, rows.format, records, rejected, rows.columns)
+
+
+class RejectsWriter:
+    """Writes rejected rows where someone can fix them, as they come: the input's format plus
+    a reason (a CSV's text cells quoted as ``config.cells`` says; reading them back unquotes)."""
+
+    def __init__(self, file_format: FileFormat, columns: Sequence[str], out: Path) -> None:
+        self.format = file_format
+        self.columns = [name for name in columns if name != REASON_COLUMN]
+        self.count = 0
+        self._stream = out.open("w", encoding="utf-8", newline="")
+        self._csv: SafeCsvWriter | None = None
+        if self.format == "csv":
+            self._csv = SafeCsvWriter(self._stream)
+            self._csv.writerow([*self.columns, REASON_COLUMN])
+        else:
+            self._stream.write("[")
+
+    def write(self, row: RejectedRow) -> None:
+        """Add one rejected row."""
+        if self._csv is not None:
+            cells = [str(row.raw.get(name, "")) for name in self.columns]
+            self._csv.writerow([*cells, _reason(row.problems)])
+        else:
+            entry = {"line": row.line, "reason": _reason(row.problems), "record": row.raw}
+            text = json.dumps(entry, ensure_ascii=False, indent=1).replace("\n", "\n ")
+            self._stream.write((",\n " if self.count else "\n ") + text)
+        self.count += 1
+
+    def close(self) -> None:
+        """Finish the file."""
+        if self._csv is None:
+            self._stream.write("\n]\n" if self.count else "]\n")
+        self._stream.close()
 
 
 def write_rejected(structure_file: StructureFile, out: Path) -> None:
     """Write the rejected rows where someone can fix them: the same format plus a reason."""
-    if structure_file.format == "csv":
-        columns = list(structure_file.columns)
-        if not columns and structure_file.rejected:
-            columns = [str(name) for name in structure_file.rejected[0].raw]
-        columns = [name for name in columns if name != REASON_COLUMN]
-        with out.open("w", encoding="utf-8", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow([*columns, REASON_COLUMN])
-            for row in structure_file.rejected:
-                cells = [str(row.raw.get(name, "")) for name in columns]
-                writer.writerow([*cells, _reason(row.problems)])
-        return
-    entries = [
-        {"line": row.line, "reason": _reason(row.problems), "record": row.raw}
-        for row in structure_file.rejected
-    ]
-    out.write_text(json.dumps(entries, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    columns = list(structure_file.columns)
+    if not columns and structure_file.rejected:
+        columns = [str(name) for name in structure_file.rejected[0].raw]
+    writer = RejectsWriter(structure_file.format, columns, out)
+    try:
+        for row in structure_file.rejected:
+            writer.write(row)
+    finally:
+        writer.close()
 
 
 def _reason(problems: tuple[Problem, ...]) -> str:
     return "; ".join(str(problem) for problem in problems)
 
 
+def _first_character(path: Path) -> str:
+    """The file's first non-blank character (after a BOM), to tell JSON from CSV."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(4096)
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    return head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1].decode("ascii", "replace")
+
+
+def _unreadable(path: Path, exc: OSError) -> InvalidFileError:
+    return InvalidFileError(path, [Problem(f"cannot read the file: {exc.strerror or exc}")])
+
+
+def _not_utf8(path: Path, byte: int, line: int) -> InvalidFileError:
+    message = (
+        f"not valid UTF-8 (byte 0x{byte:02x}): save the file as UTF-8 "
+        "(in a spreadsheet, choose 'CSV UTF-8')"
+    )
+    return InvalidFileError(path, [Problem(message, line=line)])
+
+
 def _read_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InvalidFileError(
-            path, [Problem(f"cannot read the file: {exc.strerror or exc}")]
-        ) from exc
+        raise _unreadable(path, exc) from exc
     data = data.removeprefix(b"\xef\xbb\xbf")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        message = (
-            f"not valid UTF-8 (byte 0x{data[exc.start]:02x}): save the file as UTF-8 "
-            "(in a spreadsheet, choose 'CSV UTF-8')"
-        )
-        raise InvalidFileError(path, [Problem(message, line=line)]) from exc
+        raise _not_utf8(path, data[exc.start], line) from exc
+
+
+def _decoded_lines(path: Path, stream: IO[str]) -> Generator[str, None, None]:
+    """The file's lines as read; invalid UTF-8 is reported at its line."""
+    with stream:
+        try:
+            yield from stream
+        except UnicodeDecodeError:
+            pass
+        else:
+            return
+    # Decoding went by blocks: find the line by reading the bytes again, line by line.
+    with path.open("rb") as raw:
+        for number, line in enumerate(raw, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(path, line[exc.start], number) from None
+    raise _not_utf8(path, 0xFF, 1)  # pragma: no cover - decoding failed above
 
 
 class _Row:
@@ -224,11 +327,11 @@ def _phone_e164(value: str, territory: Territory | None, row: _Row, column: str)
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
-        row.problem(f"{value!r} is not a phone number: {expected}", column)
+        row.problem(f"{value!r:.60} is not a phone number: {expected}", column)
         return None
     if not phonenumbers.is_valid_number(number):
         where = f" in {territory.name}" if territory else ""
-        row.problem(f"{value!r} is not a valid phone number{where}: {expected}", column)
+        row.problem(f"{value!r:.60} is not a valid phone number{where}: {expected}", column)
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
@@ -237,7 +340,8 @@ def _normalized_email(value: str, row: _Row, column: str) -> str | None:
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        row.problem(f"{value!r} is not a valid email address ({exc}): expected name@domain", column)
+        message = f"{value!r:.60} is not a valid email address ({exc}): expected name@domain"
+        row.problem(message, column)
         return None
 
 
@@ -247,7 +351,8 @@ def _checked_url(value: str, row: _Row, column: str) -> str | None:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
-        row.problem(f"{value!r} is not a web address: expected an http:// or https:// URL", column)
+        message = f"{value!r:.60} is not a web address: expected an http:// or https:// URL"
+        row.problem(message, column)
         return None
     return value
 
@@ -259,59 +364,107 @@ def _one_line(text: str) -> str:
 # --- CSV -----------------------------------------------------------------------------------
 
 
-def _read_csv(path: Path, text: str) -> StructureFile:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _open_csv(path: Path) -> StructureRows:
+    try:
+        stream = path.open("r", encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise _unreadable(path, exc) from exc
+    lines = _decoded_lines(path, stream)
+    reader = csv.reader(lines, strict=True)
     header: list[str] | None = None
-    rows: list[tuple[int, list[str]]] = []
-    previous_end = 0
+    line = 0
+    try:
+        with _csv_errors(path, reader):
+            for cells in reader:
+                line = reader.line_num
+                if any(cell.strip() for cell in cells):
+                    header = [cell.strip() for cell in cells]
+                    break
+        if header is None:
+            message = f"the file is empty: expected a header row {','.join(REQUIRED_COLUMNS)},..."
+            raise InvalidFileError(path, [Problem(message, line=1)])
+        _check_header(path, header, line)
+    except BaseException:
+        lines.close()
+        raise
+    return StructureRows(
+        path,
+        "csv",
+        tuple(header),
+        _csv_items(path, lines, reader, header),
+        lambda: _count_rows(reader),
+    )
+
+
+def _count_rows(reader: CsvReader) -> int:
+    """The non-blank rows left in ``reader``, up to a row the CSV cannot be split at."""
+    count = 0
     try:
         for cells in reader:
-            start, previous_end = previous_end + 1, reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if header is None:
-                header = [cell.strip() for cell in cells]
-                _check_header(path, header, start)
-            else:
-                rows.append((start, cells))
+            count += any(cell.strip() for cell in cells)
+    except csv.Error:
+        pass
+    return count
+
+
+@contextmanager
+def _csv_errors(path: Path, reader: CsvReader) -> Iterator[None]:
+    """Turns the csv module's errors into a problem at the reader's line."""
+    try:
+        yield
     except csv.Error as exc:
         message = f"the CSV cannot be parsed ({exc}): check the quotes around this line"
         raise InvalidFileError(path, [Problem(message, line=reader.line_num)]) from exc
-    if header is None:
-        message = f"the file is empty: expected a header row {','.join(REQUIRED_COLUMNS)},..."
-        raise InvalidFileError(path, [Problem(message, line=1)])
 
-    records: list[StructureRecord] = []
-    rejected: list[RejectedRow] = []
+
+def _csv_items(
+    path: Path, lines: Generator[str, None, None], reader: CsvReader, header: list[str]
+) -> Generator[StructureRecord | RejectedRow, None, None]:
     first_line_of: dict[str, int] = {}
-    for line, cells in rows:
-        row = _Row(line)
-        raw: dict[str, object] = {
-            name: cells[index] if index < len(cells) else "" for index, name in enumerate(header)
-        }
-        if len(cells) != len(header):
-            extra = f" (extra values: {cells[len(header) :]!r})" if len(cells) > len(header) else ""
-            row.problem(
-                f"the row has {len(cells)} fields, the header has {len(header)}{extra}: "
-                "check for a missing or extra comma, or quote values that hold a comma",
-                None,
-            )
-        values = {name: str(value).strip() for name, value in raw.items()}
-        record = _csv_record(values, row)
-        official_id = values["official_id"]
-        if official_id in first_line_of:
-            row.problem(
-                f"official_id {official_id!r} is already used on line {first_line_of[official_id]}:"
-                " each structure must appear once",
-                "official_id",
-            )
-        elif official_id:
-            first_line_of[official_id] = line
-        if record is None or row.problems:
-            rejected.append(RejectedRow(line, raw, tuple(row.problems)))
-        else:
-            records.append(record)
-    return StructureFile(path, "csv", records, rejected, tuple(header))
+    previous_end = reader.line_num
+    try:
+        with _csv_errors(path, reader):
+            for cells in reader:
+                line, previous_end = previous_end + 1, reader.line_num
+                if any(cell.strip() for cell in cells):
+                    cells = [read_cell(cell) for cell in cells]
+                    yield _csv_row(header, line, cells, first_line_of)
+    finally:
+        lines.close()
+
+
+def _csv_row(
+    header: list[str], line: int, cells: list[str], first_line_of: dict[str, int]
+) -> StructureRecord | RejectedRow:
+    row = _Row(line)
+    raw: dict[str, object] = {
+        name: cells[index] if index < len(cells) else "" for index, name in enumerate(header)
+    }
+    if len(cells) != len(header):
+        extra = ""
+        if len(cells) > len(header):
+            surplus = cells[len(header) :]
+            shown = ", ".join(f"{value!r:.40}" for value in surplus[:3])
+            extra = f" (extra values: {shown}{', ...' if len(surplus) > 3 else ''})"
+        row.problem(
+            f"the row has {len(cells)} fields, the header has {len(header)}{extra}: "
+            "check for a missing or extra comma, or quote values that hold a comma",
+            None,
+        )
+    values = {name: str(value).strip() for name, value in raw.items()}
+    record = _csv_record(values, row)
+    official_id = values["official_id"]
+    if official_id in first_line_of:
+        row.problem(
+            f"official_id {official_id!r:.70} is already used on line "
+            f"{first_line_of[official_id]}: each structure must appear once",
+            "official_id",
+        )
+    elif official_id:
+        first_line_of[official_id] = line
+    if record is None or row.problems:
+        return RejectedRow(line, raw, tuple(row.problems))
+    return record
 
 
 def _check_header(path: Path, header: list[str], line: int) -> None:
@@ -348,7 +501,8 @@ def _csv_record(values: dict[str, str], row: _Row) -> StructureRecord | None:
         if re.fullmatch(r"[0-9]+", text):
             population = int(text)
         else:
-            row.problem(f"{text!r} is not a population: expected a whole number >= 0", "population")
+            message = f"{text!r:.60} is not a population: expected a whole number >= 0"
+            row.problem(message, "population")
 
     contacts = _Contacts()
     phones = _split_values(values.get("phone", ""))
@@ -415,6 +569,34 @@ def _split_values(text: str) -> list[str]:
 # --- Service-Public.fr directory (annuaire) JSON ------------------------------------------
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
+MAX_JSON_DEPTH = 6
+"""Deepest nesting of a directory export: ``{"service": [record]}``, a record's ``pivot`` list of
+objects, their ``code_insee_commune`` list. Deeper files are refused before they are parsed."""
+MAX_EMBEDDED_DEPTH = 4
+"""Deepest nesting of a list encoded as a string in a record (the API form of ``pivot``...)."""
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _too_deep(text: str, limit: int) -> int | None:
+    """The line where ``text``'s arrays and objects nest deeper than ``limit``, or None.
+
+    Python's JSON decoder recurses once per level: a small file nested a thousand times deep
+    would exhaust the stack.
+    """
+    bare = _JSON_STRING.sub('""', text)  # brackets inside strings do not count
+    depth = 0
+    for match in _JSON_BRACKET.finditer(bare):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limit:
+                # A JSON string holds no raw line break: lines are the same in both texts.
+                return bare.count("\n", 0, match.start()) + 1
+        else:
+            depth -= 1
+    return None
+
+
 _RECORD_KEYS = ("results", "service")
 
 
@@ -510,11 +692,25 @@ def _locate_records(path: Path, text: str) -> list[tuple[int, object]]:
     return records
 
 
-def _read_annuaire(path: Path, text: str) -> StructureFile:
-    records: list[StructureRecord] = []
-    rejected: list[RejectedRow] = []
+def _locate_annuaire(path: Path, text: str) -> list[tuple[int, object]]:
+    """The records of a directory export with their lines, not yet checked."""
+    deeper = _too_deep(text, MAX_JSON_DEPTH)
+    if deeper is not None:
+        message = (
+            f"JSON nested more than {MAX_JSON_DEPTH} levels deep: a directory export needs at "
+            f"most {MAX_JSON_DEPTH} (records holding lists of objects); is this an annuaire file?"
+        )
+        raise InvalidFileError(path, [Problem(message, line=deeper)])
+    return _locate_records(path, text)
+
+
+def _annuaire_items(
+    located: deque[tuple[int, object]],
+) -> Generator[StructureRecord | RejectedRow, None, None]:
+    """Checks the located records, taking each from ``located`` (what is left is unread)."""
     first_line_of: dict[str, int] = {}
-    for line, item in _locate_records(path, text):
+    while located:
+        line, item = located.popleft()
         row = _Row(line)
         raw: dict[str, object]
         if isinstance(item, dict):
@@ -535,10 +731,9 @@ def _read_annuaire(path: Path, text: str) -> StructureFile:
             else:
                 first_line_of[official_id] = line
         if record is None or row.problems:
-            rejected.append(RejectedRow(line, raw, tuple(row.problems)))
+            yield RejectedRow(line, raw, tuple(row.problems))
         else:
-            records.append(record)
-    return StructureFile(path, "annuaire", records, rejected)
+            yield record
 
 
 def _text_field(mapping: Mapping[str, object], key: str, row: _Row, path: str) -> str:
@@ -562,6 +757,13 @@ def _list_field(record: Mapping[str, object], key: str, row: _Row) -> list[objec
                 return [value]
             row.problem(
                 f"expected a list (or a string holding a JSON list), got {value!r:.60}", key
+            )
+            return []
+        if _too_deep(value, MAX_EMBEDDED_DEPTH) is not None:
+            row.problem(
+                f"the JSON list inside the string nests more than {MAX_EMBEDDED_DEPTH} levels "
+                "deep: a directory export needs fewer",
+                key,
             )
             return []
         try:
