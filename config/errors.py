@@ -56,14 +56,13 @@ class InvalidFileError(ConfigError):
         self.rows_not_checked = rows_not_checked
         lines = [f"  {p}" for p in problems[:MAX_PROBLEMS_LISTED]]
         hidden = len(problems) - len(lines)
+        if hidden:
+            lines.append(f"  and {hidden} more problem(s) in the rows above")
         if stopped_at_line is not None:
             lines.append(
-                f"  and {hidden} more problem(s) up to line {stopped_at_line}, and "
-                f"{rows_not_checked} more row(s) not checked: stopped after the first "
-                f"{MAX_PROBLEMS_LISTED} problems"
+                f"  and {rows_not_checked} more row(s) not checked: stopped at line "
+                f"{stopped_at_line}, after the first {MAX_PROBLEMS_LISTED} problems"
             )
-        elif hidden:
-            lines.append(f"  and {hidden} more problem(s)")
         counted = f"{len(problems)}" + ("+" if stopped_at_line is not None else "")
         listing = "\n".join(lines)
         super().__init__(f"{self.path}: {counted} problem(s), nothing from it was used:\n{listing}")

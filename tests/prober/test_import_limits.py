@@ -73,8 +73,8 @@ def test_a_garbage_csv_lists_100_problems_then_counts(prober_cli: Run, tmp_path:
     assert problems[0].startswith("  line 2, column departement: unknown département 'zz'")
     assert problems[-1].startswith("  line 101, column departement:")
     assert lines[-1] == (
-        f"  and 0 more problem(s) up to line 101, and {GARBAGE_ROWS - 100} more row(s) not"
-        " checked: stopped after the first 100 problems"
+        f"  and {GARBAGE_ROWS - 100} more row(s) not checked: stopped at line 101, after the"
+        " first 100 problems"
     )
     assert len(lines) == 102
 
