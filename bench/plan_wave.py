@@ -110,7 +110,9 @@ def main() -> None:
             )
         started = time.perf_counter()
         with project.session() as session:
-            plan = plan_stored_wave(session, "bench", seed=args.seed)
+            plan = plan_stored_wave(
+                session, "bench", seed=args.seed, max_wave_days=settings.planning.max_wave_days
+            )
         planned = time.perf_counter() - started
         engine.dispose()
 

@@ -145,6 +145,8 @@ class PlanningSettings(_Section):
     max_emails_per_minute: int = Field(default=30, ge=1)
     closing_margin_minutes: int = Field(default=15, ge=0, le=240)
     off_hours_window_minutes: int = Field(default=60, ge=5, le=240)
+    # Longest wave window, first and last days included: planning holds every day in memory.
+    max_wave_days: int = Field(default=366, ge=1, le=3660)
 
 
 PeerKey = Literal["kind", "population_band", "region", "departement"]

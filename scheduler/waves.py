@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, TypeVar
@@ -19,6 +20,13 @@ from scheduler.plan import PlanRules, PlanTarget, Shortfall, plan_wave
 from storage.catalog import PersonaRow, ScenarioRow, upsert_personas, upsert_scenarios
 from storage.models import Wave
 from storage.structures import PANEL_KEYS, planning_rows
+from storage.wave_parameters import (
+    PlanShortfall,
+    WaveCatalogue,
+    WaveParameters,
+    store_parameters,
+    wave_parameters,
+)
 from storage.waves import create_wave, get_wave, replace_plan
 
 _T = TypeVar("_T")
@@ -26,6 +34,12 @@ _T = TypeVar("_T")
 CHANNELS = ("phone", "email", "letter")
 # The contact point each channel needs.
 CONTACT_KIND = {"phone": "phone", "email": "email", "letter": "postal"}
+# Names appear in file names, sheet titles, URLs and MQTT topics: keep them plain.
+WAVE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+WAVE_NAME_RULE = (
+    "1 to 64 lower-case letters, digits, '-', '_' or '.', starting with a letter or a digit, "
+    "e.g. 2026-pre-elections"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +82,9 @@ def parse_panel(expressions: list[str]) -> dict[str, list[str]]:
             key = key.strip()
             if not sep or key not in PANEL_KEYS or not values.strip():
                 raise WaveDefinitionError(
-                    f"--panel {clause!r}: expected KEY=VALUE[,VALUE...] with KEY one of "
-                    f"{', '.join(PANEL_KEYS)}"
+                    f"{clause!r}: expected KEY=VALUE[,VALUE...] with KEY one of "
+                    f"{', '.join(PANEL_KEYS)}",
+                    field="panel",
                 )
             panel.setdefault(key, []).extend(
                 _panel_value(key, v.strip()) for v in values.split(",") if v.strip()
@@ -83,23 +98,43 @@ def _panel_value(key: str, value: str) -> str:
         try:
             return normalize_departement(value)
         except ConfigError as exc:
-            raise WaveDefinitionError(f"--panel departement={value}: {exc}") from None
+            raise WaveDefinitionError(f"departement={value}: {exc}", field="panel") from None
     return value.lower() if key == "kind" else value
+
+
+def check_wave_name(name: str) -> None:
+    """:class:`WaveDefinitionError` unless ``name`` is a plain slug (``WAVE_NAME_RULE``)."""
+    if not WAVE_NAME.fullmatch(name):
+        raise WaveDefinitionError(f"{name!r:.80}: expected {WAVE_NAME_RULE}", field="name")
+
+
+def check_window(starts_on: date, ends_on: date, max_days: int) -> None:
+    """:class:`WaveDefinitionError` unless the window holds 1 to ``max_days`` days."""
+    if ends_on < starts_on:
+        raise WaveDefinitionError(
+            f"{ends_on} is before the start {starts_on}: the window would be empty", field="end"
+        )
+    days = (ends_on - starts_on).days + 1
+    if days > max_days:
+        raise WaveDefinitionError(
+            f"{ends_on} makes a window of {days} days from the start {starts_on}: a wave lasts "
+            f"at most {max_days} days (planning.max_wave_days); split it, or raise the setting",
+            field="end",
+        )
 
 
 def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
     """Validate ``spec`` against the settings and the catalogue files, then store the wave."""
+    check_wave_name(spec.name)
     unknown = [c for c in spec.channels if c not in CHANNELS]
     if unknown or not spec.channels:
         raise WaveDefinitionError(
-            f"--channels: expected a comma-separated list of {', '.join(CHANNELS)}, "
-            f"got {','.join(spec.channels) or 'nothing'}"
-        )
-    if spec.ends_on < spec.starts_on:
-        raise WaveDefinitionError(
-            f"--end {spec.ends_on} is before --start {spec.starts_on}: the window would be empty"
+            f"expected a comma-separated list of {', '.join(CHANNELS)}, "
+            f"got {','.join(spec.channels) or 'nothing'}",
+            field="channels",
         )
     planning = settings.planning
+    check_window(spec.starts_on, spec.ends_on, planning.max_wave_days)
     quotas = {
         "phone": _default(spec.calls_per_structure, planning.calls_per_structure),
         "email": _default(spec.emails_per_structure, planning.emails_per_structure),
@@ -107,7 +142,7 @@ def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
     }
     quotas = {channel: quotas[channel] for channel in spec.channels}
     if any(count < 0 for count in quotas.values()):
-        raise WaveDefinitionError("probes per structure cannot be negative")
+        raise WaveDefinitionError("probes per structure cannot be negative", field="quotas")
 
     scenario_catalogue = load_scenarios(settings.resolve(settings.scenarios_dir))
     persona_catalogue = load_personas(settings.resolve(settings.personas_file))
@@ -119,28 +154,32 @@ def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
         if not wanted:
             raise WaveDefinitionError(
                 f"no {channel} scenario in {settings.scenarios_dir}: add one, "
-                "or drop the channel from --channels"
+                "or drop the channel from the wave's channels",
+                field="scenarios",
             )
         for scenario_id in wanted:
             scenario = scenario_catalogue.get(scenario_id)
             if scenario is None or scenario.channel != channel:
                 raise WaveDefinitionError(
-                    f"--scenario {channel}={scenario_id}: no {channel} scenario with that id in "
+                    f"{channel}={scenario_id}: no {channel} scenario with that id in "
                     f"{settings.scenarios_dir} (known: "
-                    f"{', '.join(sorted(s.id for s in scenario_catalogue.values()))})"
+                    f"{', '.join(sorted(s.id for s in scenario_catalogue.values()))})",
+                    field="scenarios",
                 )
         chosen_scenarios[channel] = wanted
     extra = set(spec.scenarios) - set(spec.channels)
     if extra:
         raise WaveDefinitionError(
-            f"--scenario given for {', '.join(sorted(extra))}, which is not in --channels"
+            f"given for {', '.join(sorted(extra))}, which is not among the wave's channels",
+            field="scenarios",
         )
     personas = list(spec.personas) or sorted(persona_catalogue)
     missing = [p for p in personas if p not in persona_catalogue]
     if missing or not personas:
         raise WaveDefinitionError(
-            f"--persona {', '.join(missing) or '(none)'}: not in {settings.personas_file} "
-            f"(known: {', '.join(sorted(persona_catalogue)) or 'none'})"
+            f"{', '.join(missing) or '(none)'}: not in {settings.personas_file} "
+            f"(known: {', '.join(sorted(persona_catalogue)) or 'none'})",
+            field="personas",
         )
 
     upsert_scenarios(
@@ -170,33 +209,31 @@ def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
             for p in (persona_catalogue[persona_id] for persona_id in personas)
         ],
     )
-    parameters: dict[str, Any] = {
-        "quotas": quotas,
-        "off_hours_calls": _default(spec.off_hours_calls, planning.off_hours_calls_per_structure)
+    parameters = WaveParameters(
+        quotas=quotas,
+        off_hours_calls=_default(spec.off_hours_calls, planning.off_hours_calls_per_structure)
         if "phone" in spec.channels
         else 0,
-        "min_spacing_hours": _default(spec.min_spacing_hours, planning.min_spacing_hours),
-        "max_calls_per_minute": _default(spec.max_calls_per_minute, planning.max_calls_per_minute),
-        "max_emails_per_minute": _default(
-            spec.max_emails_per_minute, planning.max_emails_per_minute
-        ),
-        "closing_margin_minutes": planning.closing_margin_minutes,
-        "off_hours_window_minutes": planning.off_hours_window_minutes,
-        "scenarios": chosen_scenarios,
-        "personas": personas,
+        min_spacing_hours=_default(spec.min_spacing_hours, planning.min_spacing_hours),
+        max_calls_per_minute=_default(spec.max_calls_per_minute, planning.max_calls_per_minute),
+        max_emails_per_minute=_default(spec.max_emails_per_minute, planning.max_emails_per_minute),
+        closing_margin_minutes=planning.closing_margin_minutes,
+        off_hours_window_minutes=planning.off_hours_window_minutes,
+        scenarios={channel: tuple(ids) for channel, ids in chosen_scenarios.items()},
+        personas=tuple(personas),
         # What the probes will say, frozen with the wave: later edits of the files change nothing.
-        "catalogue": {
-            "scenarios": {
+        catalogue=WaveCatalogue(
+            scenarios={
                 scenario_id: _scenario_snapshot(scenario_catalogue[scenario_id])
                 for ids in chosen_scenarios.values()
                 for scenario_id in ids
             },
-            "personas": {
+            personas={
                 persona_id: persona_catalogue[persona_id].model_dump(mode="json")
                 for persona_id in personas
             },
-        },
-    }
+        ),
+    )
     return create_wave(
         session,
         name=spec.name,
@@ -225,29 +262,35 @@ def _default(value: _T | None, default: _T) -> _T:
     return default if value is None else value
 
 
-def rules_for(wave: Wave, seed: int) -> PlanRules:
+def rules_for(wave: Wave, parameters: WaveParameters, seed: int) -> PlanRules:
     """The planner's rules, as stored with the wave."""
-    p = wave.parameters
     return PlanRules(
         wave=wave.name,
         starts_on=wave.starts_on,
         ends_on=wave.ends_on,
-        quotas={channel: int(count) for channel, count in p["quotas"].items()},
-        scenarios={channel: tuple(ids) for channel, ids in p["scenarios"].items()},
-        personas=tuple(p["personas"]),
+        quotas=dict(parameters.quotas),
+        scenarios=dict(parameters.scenarios),
+        personas=parameters.personas,
         seed=seed,
-        off_hours_calls=int(p["off_hours_calls"]),
-        min_spacing=timedelta(hours=float(p["min_spacing_hours"])),
-        max_calls_per_minute=int(p["max_calls_per_minute"]),
-        max_emails_per_minute=int(p["max_emails_per_minute"]),
-        closing_margin_minutes=int(p["closing_margin_minutes"]),
-        off_hours_window_minutes=int(p["off_hours_window_minutes"]),
+        off_hours_calls=parameters.off_hours_calls,
+        min_spacing=timedelta(hours=parameters.min_spacing_hours),
+        max_calls_per_minute=parameters.max_calls_per_minute,
+        max_emails_per_minute=parameters.max_emails_per_minute,
+        closing_margin_minutes=parameters.closing_margin_minutes,
+        off_hours_window_minutes=parameters.off_hours_window_minutes,
     )
 
 
-def plan_stored_wave(session: Session, name: str, *, seed: int = 0) -> PlanReport:
-    """Plan wave ``name`` over its panel and store the probes (replacing an unstarted plan)."""
+def plan_stored_wave(
+    session: Session, name: str, *, max_wave_days: int, seed: int = 0
+) -> PlanReport:
+    """Plan wave ``name`` over its panel and store the probes (replacing an unstarted plan).
+
+    A wave stored by an older prober with a window over ``max_wave_days`` is refused.
+    """
     wave = get_wave(session, name)
+    check_window(wave.starts_on, wave.ends_on, max_wave_days)
+    parameters = wave_parameters(wave)
     rows = planning_rows(session, wave.panel)
     if not rows:
         raise WaveDefinitionError(
@@ -268,12 +311,10 @@ def plan_stored_wave(session: Session, name: str, *, seed: int = 0) -> PlanRepor
         )
         for row in rows
     ]
-    plan = plan_wave(targets, rules_for(wave, seed))
+    plan = plan_wave(targets, rules_for(wave, parameters, seed))
     replace_plan(session, wave, plan.probes, seed=seed)
-    wave.parameters = {
-        **wave.parameters,
-        "plan_shortfalls": [dataclasses.asdict(s) for s in plan.shortfalls],
-    }
+    shortfalls = tuple(PlanShortfall(**dataclasses.asdict(s)) for s in plan.shortfalls)
+    store_parameters(wave, parameters.model_copy(update={"plan_shortfalls": shortfalls}))
     session.add(wave)
     return PlanReport(
         wave=name,

@@ -30,6 +30,7 @@ from storage.models import (
     Wave,
 )
 from storage.types import utcnow
+from storage.wave_parameters import wave_catalogue
 
 _EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
 _ATTEMPT_TABLE: Table = Attempt.__table__  # type: ignore[attr-defined]
@@ -88,9 +89,9 @@ def attempt_context(session: Session, probe_id: uuid.UUID, number: int) -> Attem
     if probe.contact_point_id is not None:
         point = session.get(ContactPoint, probe.contact_point_id)
         contact = None if point is None else point.value
-    catalogue = wave.parameters.get("catalogue", {})
-    scenario = catalogue.get("scenarios", {}).get(probe.scenario_id)
-    persona = catalogue.get("personas", {}).get(probe.persona_id)
+    catalogue = wave_catalogue(wave)
+    scenario = catalogue.scenarios.get(probe.scenario_id)
+    persona = catalogue.personas.get(probe.persona_id)
     if persona is None:
         stored = session.get(Persona, probe.persona_id)
         persona = {} if stored is None else stored.model_dump()

@@ -6,7 +6,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import delete, func, insert, type_coerce
 from sqlalchemy import select as sa_select
@@ -15,6 +14,7 @@ from sqlmodel import Session, col, select
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Probe, ProbeState, Structure, Wave, WaveStatus
 from storage.types import UTCDateTime, utcnow
+from storage.wave_parameters import WaveParameters
 
 _CHUNK = 2_000
 
@@ -55,9 +55,12 @@ def create_wave(
     ends_on: date,
     channels: Sequence[str],
     panel: dict[str, list[str]],
-    parameters: dict[str, Any],
+    parameters: WaveParameters | None = None,
 ) -> Wave:
-    """Record a new wave; :class:`ConflictError` if the name is taken."""
+    """Record a new wave; :class:`ConflictError` if the name is taken.
+
+    ``parameters`` is what planning needs (none for a wave that is never planned).
+    """
     if session.exec(select(Wave).where(col(Wave.name) == name)).one_or_none() is not None:
         raise ConflictError(
             f"a wave named {name!r} exists already: choose another name or see `prober wave show`"
@@ -68,7 +71,7 @@ def create_wave(
         ends_on=ends_on,
         channels=list(channels),
         panel=panel,
-        parameters=parameters,
+        parameters={} if parameters is None else parameters.model_dump(mode="json"),
     )
     session.add(wave)
     session.flush()

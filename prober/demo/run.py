@@ -236,7 +236,7 @@ def _prepare(folder: Path) -> tuple[Settings, Any, str, DemoClock]:
             ),
         )
     with project.session() as session:
-        plan_stored_wave(session, WAVE, seed=1)
+        plan_stored_wave(session, WAVE, seed=1, max_wave_days=base.planning.max_wave_days)
     world_text = _world(engine)
     (folder / "world.toml").write_text(world_text, encoding="utf-8")
     with Session(engine) as session:

@@ -37,7 +37,6 @@ def seed_catalogue(engine: Engine) -> int:
             ends_on=date(2026, 3, 6),
             channels=["phone"],
             panel={},
-            parameters={},
         )
         session.flush()
         assert structure.id is not None
@@ -92,5 +91,4 @@ def test_wave_names_are_unique(engine: Engine) -> None:
             ends_on=date(2026, 3, 6),
             channels=["phone"],
             panel={},
-            parameters={},
         )
