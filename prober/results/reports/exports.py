@@ -136,9 +136,10 @@ def write_synthetic_xlsx(
     results: WaveResults, path: Path, structure_ids: Sequence[int] | None = None
 ) -> int:
     """The synthetic rows as an XLSX sheet with the CSV's columns; returns how many rows."""
-    from openpyxl import Workbook  # type: ignore[import-untyped]
-    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
-    from openpyxl.styles import Font  # type: ignore[import-untyped]
+    # openpyxl takes a while to import: only the XLSX export pays for it.
+    from openpyxl import Workbook  # type: ignore[import-untyped]  # noqa: PLC0415
+    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]  # noqa: PLC0415
+    from openpyxl.styles import Font  # type: ignore[import-untyped]  # noqa: PLC0415
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=results.wave.name[:31] or "results")
