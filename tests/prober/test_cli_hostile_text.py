@@ -65,7 +65,10 @@ def test_unmatched_replies_print_subjects_and_senders_as_text(
             for n, (sender, subject) in enumerate(
                 [
                     ("a@example.fr", "[/bold]"),
-                    ("[link=https://evil.example]x[/link]", "Réponse [link=https://evil.example]ici"),
+                    (
+                        "[link=https://evil.example]x[/link]",
+                        "Réponse [link=https://evil.example]ici",
+                    ),
                     ("c@example.fr", "\x1b[2Jeffacé"),
                 ]
             ):
