@@ -1,0 +1,1 @@
+"""Wave planning (pure: calendars, slots, quotas) and dispatch (the loop claiming due probes)."""

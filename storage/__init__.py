@@ -1,0 +1,1 @@
+"""The store: SQLModel tables, the queries on them, and Alembic migrations."""

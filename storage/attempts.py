@@ -29,6 +29,7 @@ from storage.models import (
     Structure,
     Wave,
 )
+from storage.outbox import enqueue_event
 from storage.types import utcnow
 from storage.wave_parameters import wave_catalogue
 
@@ -193,8 +194,6 @@ def record_event(
     result = connection.execute(statement.on_conflict_do_nothing(index_elements=["dedup_key"]))
     new = bool(result.rowcount)
     if new and publish_prefix is not None:
-        from storage.outbox import enqueue_event
-
         enqueue_event(
             session,
             prefix=publish_prefix,

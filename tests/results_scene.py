@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from storage import attempts
 from storage.db import session_scope
 from storage.models import ProbeState
+from storage.recordings import announce_recording, store_recording_media
 from storage.waves import get_wave, iter_probes
 
 # Measurements as the phone channel stores them (copied from a `prober demo` run).
@@ -134,14 +135,14 @@ def write_attempts(
                 media = recordings / str(probe.id) / f"{sid}.wav"
                 media.parent.mkdir(parents=True)
                 media.write_bytes(b"RIFF")
-                recordings.announce_recording(
+                announce_recording(
                     session,
                     probe_id=probe.id,
                     attempt_id=attempt.id,
                     external_id=sid,
                     duration_seconds=10.0,
                 )
-                recordings.store_recording_media(
+                store_recording_media(
                     session,
                     sid,
                     media_path=str(media),

@@ -79,7 +79,7 @@ def render_letter_pdf(letter: ProbeLetter) -> bytes:
         # Raised at import when the system lacks libharfbuzz-subset, which this version of
         # WeasyPrint only recommends (fonts are then embedded whole).
         warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
-        from weasyprint import HTML  # type: ignore[import-untyped]
+        from weasyprint import HTML  # type: ignore[import-untyped]  # noqa: PLC0415
 
     # WeasyPrint logs every CSS property it ignores at WARNING.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)

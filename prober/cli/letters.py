@@ -8,12 +8,18 @@ import shutil
 import sys
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
 
+from channels.letter import LetterError
+from prober.cli.output import console, safe
+from prober.cli.output import table as plain_table
+from prober.cli.project import project
 from prober.errors import UsageError
+from prober.probes.letters import LetterDesk, LetterProbeError, LetterProblem, PrintedLetter
+from storage.letters import letter_rows
 
 letter_app = typer.Typer(
     no_args_is_help=True,
@@ -21,12 +27,6 @@ letter_app = typer.Typer(
 )
 
 MANIFEST_COLUMNS = ("reference", "official_id", "structure", "address", "pdf")
-
-
-def _project() -> Any:
-    from prober.cli import _open
-
-    return _open()
 
 
 @letter_app.command("print")
@@ -46,18 +46,15 @@ def letter_print(
     ] = False,
 ) -> None:
     """Write the due letters as PDFs (one per structure) and a manifest to post them by."""
-    from channels.letter import LetterError
-    from prober.cli import console
-    from prober.probes.letters import LetterDesk, LetterProbeError, LetterProblem, PrintedLetter
 
-    project = _project()
-    desk = LetterDesk(project.settings)
+    opened = project()
+    desk = LetterDesk(opened.settings)
     day = _day(until) if until else datetime.now(ZoneInfo("Europe/Paris")).date()
     # Letters scheduled on that day count, whatever their hour.
     horizon = datetime.combine(day, time.max, ZoneInfo("Europe/Paris")).astimezone(UTC)
     printed: list[PrintedLetter] = []
     problems: list[LetterProblem] = []
-    with project.session() as session:
+    with opened.session() as session:
         todo = (
             desk.already_printed(session, wave)
             if again
@@ -67,7 +64,7 @@ def letter_print(
         todo = todo[:limit]
     for probe_id, number in todo:
         try:
-            with project.session() as session:
+            with opened.session() as session:
                 if number:
                     printed.append(desk.print_again(session, probe_id, number))
                 else:
@@ -85,7 +82,7 @@ def letter_print(
             writer.writerow(
                 (letter.reference, letter.official_id, letter.structure_name, address, name)
             )
-    console.print(f"{len(printed)} letter(s) written to {out} (manifest.csv lists them)")
+    console.print(f"{len(printed)} letter(s) written to {safe(out)} (manifest.csv lists them)")
     if printed and not again:
         console.print(
             "post them, then record it: prober letter posted REFERENCE... --on YYYY-MM-DD"
@@ -109,18 +106,16 @@ def letter_posted(
     ],
 ) -> None:
     """Record that printed letters were posted: their reply deadlines run from then."""
-    from prober.cli import console
-    from prober.probes.letters import LetterDesk, LetterProbeError
 
-    project = _project()
-    desk = LetterDesk(project.settings)
+    opened = project()
+    desk = LetterDesk(opened.settings)
     failed = 0
     for reference in references:
         try:
-            with project.session() as session:
+            with opened.session() as session:
                 at = desk.instant_for(session, reference, on)
                 desk.posted(session, reference, at)
-            console.print(f"{reference.upper()}: posted {at.isoformat()}")
+            console.print(f"{safe(reference.upper())}: posted {at.isoformat()}")
         except LetterProbeError as error:
             failed += 1
             print(f"prober: {reference.upper()}: {error}", file=sys.stderr)  # noqa: T201
@@ -149,13 +144,11 @@ def letter_received(
     note: Annotated[str, typer.Option("--note", help="What it says, in a line.")] = "",
 ) -> None:
     """Record an answer to a posted letter, timed from its posting in days and working days."""
-    from prober.cli import console
-    from prober.probes.letters import LetterDesk
 
-    project = _project()
-    desk = LetterDesk(project.settings)
+    opened = project()
+    desk = LetterDesk(opened.settings)
     kind = "acknowledgement" if acknowledgement else "reply"
-    with project.session() as session:
+    with opened.session() as session:
         at = desk.instant_for(session, reference, on)
         desk.received(session, reference, at, kind=kind, scan=scan, sender=sender, note=note)
         measurement = desk.measurement(session, reference)
@@ -167,7 +160,7 @@ def letter_received(
             f": {float(figure['elapsed_s']) / 86400:.1f} days,"
             f" {figure['working_days']} working days after posting"
         )
-    console.print(f"{reference.upper()}: {kind} received {at.isoformat()}{timing}")
+    console.print(f"{safe(reference.upper())}: {kind} received {at.isoformat()}{timing}")
 
 
 @letter_app.command("list")
@@ -176,13 +169,9 @@ def letter_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Every letter probe of a wave: printed, posted, answered."""
-    from rich.table import Table
 
-    from prober.cli import console
-    from storage.letters import letter_rows
-
-    project = _project()
-    with project.session() as session:
+    opened = project()
+    with opened.session() as session:
         rows = letter_rows(session, wave)
     if as_json:
         for row in rows:
@@ -199,7 +188,7 @@ def letter_list(
             }
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
-    table = Table("reference", "structure", "name", "state", "printed", "posted", "outcome")
+    table = plain_table("reference", "structure", "name", "state", "printed", "posted", "outcome")
     for row in rows:
         table.add_row(
             row.reference or "",
@@ -211,7 +200,7 @@ def letter_list(
             row.outcome or "",
         )
     console.print(table)
-    console.print(f"{len(rows)} letter probe(s) in {wave!r}")
+    console.print(f"{len(rows)} letter probe(s) in {safe(repr(wave))}")
 
 
 def _day(text: str) -> date:

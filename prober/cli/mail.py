@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,7 +14,13 @@ import typer
 
 from channels.email.classify import Classification, classify
 from channels.email.message import ParsedMessage, parse_message
+from prober.cli.output import console
+from prober.cli.output import table as plain_table
+from prober.cli.project import project
 from prober.errors import ProberError
+from prober.probes.email import remeasure_email_attempt
+from prober.probes.email_now import mailed_probes, send_now, watch
+from storage.mail import assign_reply, unmatched_replies
 
 mail_app = typer.Typer(no_args_is_help=True, help="Email probes: read and classify replies.")
 
@@ -83,12 +92,6 @@ def _as_json(path: Path, message: ParsedMessage, classification: Classification)
 replies_app = typer.Typer(no_args_is_help=True, help="Replies no probe was found for.")
 
 
-def _project() -> Any:
-    from prober.cli import _open
-
-    return _open()
-
-
 @mail_app.command("send")
 def mail_send(
     wave: Annotated[str, typer.Argument(help="The wave whose planned email probes to send.")],
@@ -100,11 +103,8 @@ def mail_send(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per email.")] = False,
 ) -> None:
     """Send planned email probes now (after settling any send a crash interrupted)."""
-    import asyncio
 
-    from prober.probes.email_now import send_now
-
-    results = asyncio.run(send_now(_project(), wave, structure or [], limit))
+    results = asyncio.run(send_now(project(), wave, structure or [], limit))
     _print_mailed(results, as_json=as_json)
 
 
@@ -116,13 +116,9 @@ def mail_watch(
     ] = None,
 ) -> None:
     """Read the reply mailbox: store, match and classify every new message, time the replies."""
-    import asyncio
-    import contextlib
-
-    from prober.probes.email_now import watch
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(watch(_project(), for_s=seconds))
+        asyncio.run(watch(project(), for_s=seconds))
 
 
 @mail_app.command("results")
@@ -131,10 +127,9 @@ def mail_results(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per email.")] = False,
 ) -> None:
     """What every email attempt of a wave measured so far."""
-    from prober.probes.email_now import mailed_probes
 
-    project = _project()
-    with project.session() as session:
+    opened = project()
+    with opened.session() as session:
         _print_mailed(mailed_probes(session, wave_name=wave), as_json=as_json)
 
 
@@ -152,9 +147,6 @@ def _latency(figure: dict[str, Any] | None) -> str:
 
 
 def _print_mailed(results: list[Any], *, as_json: bool) -> None:
-    from rich.table import Table
-
-    from prober.cli import console
 
     if as_json:
         for item in results:
@@ -169,7 +161,7 @@ def _print_mailed(results: list[Any], *, as_json: bool) -> None:
             }
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
-    table = Table("structure", "address", "outcome", "acknowledged", "human reply", "replies")
+    table = plain_table("structure", "address", "outcome", "acknowledged", "human reply", "replies")
     for item in results:
         measured = item.measurement
         table.add_row(
@@ -188,13 +180,9 @@ def replies_unmatched(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per reply.")] = False,
 ) -> None:
     """Replies the watcher could not match to a probe, oldest first."""
-    from rich.table import Table
 
-    from prober.cli import console
-    from storage.mail import unmatched_replies
-
-    project = _project()
-    with project.session() as session:
+    opened = project()
+    with opened.session() as session:
         replies = unmatched_replies(session)
     if as_json:
         for reply in replies:
@@ -208,7 +196,7 @@ def replies_unmatched(
             }
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
-    table = Table("id", "received", "from", "subject", "kind")
+    table = plain_table("id", "received", "from", "subject", "kind")
     for reply in replies:
         table.add_row(
             str(reply.id),
@@ -227,10 +215,6 @@ def replies_assign(
     probe: Annotated[str, typer.Argument(help="The probe it answers (its id).")],
 ) -> None:
     """Attach an unmatched reply to a probe by hand; the probe's timings are recomputed."""
-    import uuid
-
-    from prober.probes.email import remeasure_email_attempt
-    from storage.mail import assign_reply
 
     try:
         probe_id = uuid.UUID(probe)
@@ -238,8 +222,8 @@ def replies_assign(
         raise ProberError(
             f"{probe!r} is not a probe id (a UUID, as `prober wave export` lists)"
         ) from None
-    project = _project()
-    with project.session() as session:
+    opened = project()
+    with opened.session() as session:
         reply = assign_reply(session, reply_id, probe_id)
         session.flush()
         assert reply.attempt_id is not None  # noqa: S101 (just set)

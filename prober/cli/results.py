@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from config.criteria import CriteriaGrid, load_criteria
-from config.settings import Settings
+from prober.cli.output import console
+from prober.cli.project import project
 from prober.errors import UsageError
-from prober.results.scoring.model import ChannelScore
+from prober.results.grid import load_grid
+from prober.results.reports.build import (
+    FORMATS,
+    KINDS,
+    ReportRequest,
+    check_request,
+    write_report,
+)
+from prober.results.scoring.wave import score_wave, store_scoring
+from prober.results.tables import scores_table
+from storage.waves import get_wave
 
 results_app = typer.Typer()
-
-
-def _project() -> Any:
-    from prober.cli import _open
-
-    return _open()
-
-
-def load_grid(settings: Settings, path: Path | None) -> CriteriaGrid:
-    """The grid at ``path``, or the project's ``criteria_file``."""
-    chosen = path if path is not None else settings.resolve(settings.criteria_file)
-    if not chosen.exists():
-        raise UsageError(
-            f"{chosen}: no criteria grid there; set criteria_file in prober.toml,"
-            " pass --criteria, or run `prober init` to get the default grid"
-        )
-    return load_criteria(chosen)
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -45,34 +37,6 @@ def _instant(text: str | None) -> datetime | None:
     if moment.tzinfo is None:
         raise UsageError(f"--as-of: give a time zone offset, e.g. {text}+01:00")
     return moment
-
-
-def scores_table(scores: Sequence[ChannelScore], title: str) -> Table:
-    """Per channel: structures, contacts, pending contacts and the mean score and indices."""
-    from prober.results.scoring.compare import group_stats
-
-    def mean(values: list[float | None]) -> str:
-        stats = group_stats(values)
-        return "—" if stats.mean is None else f"{stats.mean:.1f}"
-
-    table = Table(
-        "channel", "structures", "contacts", "pending", "mean score", "accessibility",
-        "responsiveness", "quality", title=title,
-    )  # fmt: skip
-    for channel in ("phone", "email", "letter"):
-        rows = [row for row in scores if row.channel == channel]
-        if rows:
-            table.add_row(
-                channel,
-                str(len(rows)),
-                str(sum(row.contacts for row in rows)),
-                str(sum(row.pending for row in rows)),
-                mean([row.score for row in rows]),
-                mean([row.accessibility for row in rows]),
-                mean([row.responsiveness for row in rows]),
-                mean([row.quality for row in rows]),
-            )
-    return table
 
 
 @results_app.command("score")
@@ -94,13 +58,10 @@ def score(
     Reads the stored measurements; raw events, calls and replies are never changed, so a
     changed grid is applied by scoring again.
     """
-    from prober.cli import console
-    from prober.results.scoring.wave import score_wave, store_scoring
-    from storage.waves import get_wave
 
-    project = _project()
-    grid = load_grid(project.settings, criteria)
-    with project.session() as session:
+    opened = project()
+    grid = load_grid(opened.settings, criteria)
+    with opened.session() as session:
         wave_row = get_wave(session, wave)
         scoring = score_wave(session, wave_row, grid, as_of=_instant(as_of))
         store_scoring(session, wave_row, scoring)
@@ -144,16 +105,6 @@ def report(
 
     See docs/reports.md for each kind, format and column.
     """
-    import sys
-
-    from prober.cli import console
-    from prober.results.reports.build import (
-        FORMATS,
-        KINDS,
-        ReportRequest,
-        check_request,
-        write_report,
-    )
 
     if output_format not in FORMATS:
         raise UsageError(f"--format {output_format}: expected one of {', '.join(FORMATS)}")
@@ -169,10 +120,10 @@ def report(
         compare_with=compare_with,
     )
     check_request(request)
-    project = _project()
-    grid = load_grid(project.settings, criteria)
-    with project.session() as session:
-        written = write_report(session, project.settings, grid, request)
+    opened = project()
+    grid = load_grid(opened.settings, criteria)
+    with opened.session() as session:
+        written = write_report(session, opened.settings, grid, request)
     for name in written.scored:
         print(  # noqa: T201 - a note beside the report, not its content
             f"wave {name!r} had no scores under the grid {grid.name!r}: scored it first"

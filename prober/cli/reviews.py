@@ -5,21 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from prober.cli.output import console, safe
+from prober.cli.output import table as plain_table
+from prober.cli.project import project
 from prober.errors import UsageError
+from prober.results.grid import load_grid
+from storage.reviews import REVIEW_VERDICTS, add_review, find_probe, probes_to_review
 
 review_app = typer.Typer(
     no_args_is_help=True, help="Auditors' reviews of the criteria only a person can judge."
 )
-
-
-def _project() -> Any:
-    from prober.cli import _open
-
-    return _open()
 
 
 @review_app.command("add")
@@ -34,17 +33,14 @@ def review_add(
     ] = None,
 ) -> None:
     """Record an auditor's verdict; the latest review of a criterion counts at the next score."""
-    from prober.cli import console
-    from prober.cli.results import load_grid
-    from storage.reviews import REVIEW_VERDICTS, add_review, find_probe
 
     if verdict not in REVIEW_VERDICTS:
         raise UsageError(f"verdict {verdict!r}: expected one of {', '.join(REVIEW_VERDICTS)}")
     if not reviewer.strip():
         raise UsageError("--by: say who reviewed")
-    project = _project()
-    grid = load_grid(project.settings, criteria)
-    with project.session() as session:
+    opened = project()
+    grid = load_grid(opened.settings, criteria)
+    with opened.session() as session:
         found = find_probe(session, probe)
         reviewed = [c.id for c in grid.for_channel(found.channel) if c.kind == "reviewed"]
         if criterion not in reviewed:
@@ -72,17 +68,12 @@ def review_todo(
 ) -> None:
     """Probes with an exchange to judge (a call answered in opening hours, a person's reply)
     whose reviewed criteria still lack a verdict."""
-    from rich.table import Table
 
-    from prober.cli import console
-    from prober.cli.results import load_grid
-    from storage.reviews import probes_to_review
-
-    project = _project()
-    grid = load_grid(project.settings, criteria)
-    with project.session() as session:
+    opened = project()
+    grid = load_grid(opened.settings, criteria)
+    with opened.session() as session:
         probes = probes_to_review(session, wave, ("answered", "replied"))
-    table = Table("probe", "structure", "channel", "criteria to review")
+    table = plain_table("probe", "structure", "channel", "criteria to review")
     left = 0
     for item in probes:
         missing = [
@@ -106,4 +97,4 @@ def review_todo(
             table.add_row(str(item.probe_id), item.official_id, item.channel, ", ".join(missing))
     if not as_json:
         console.print(table)
-        console.print(f"{left} probe(s) to review in {wave!r}")
+        console.print(f"{left} probe(s) to review in {safe(repr(wave))}")

@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiosmtpd.controller import Controller
 from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -32,6 +33,7 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 import prober.demo.samples
+from config.criteria import load_criteria
 from config.settings import (
     ImapSettings,
     Settings,
@@ -43,7 +45,24 @@ from config.settings import (
 from prober.project import Project
 from prober.project.importing import import_structures
 from prober.project.starter import write_starter_files
+from prober.results.reports.build import ReportRequest, write_report
+from prober.results.scoring.wave import score_wave, store_scoring
+from prober.results.tables import scores_table
 from prober.runtime.daemon import Daemon, DaemonOptions
+from sandbox import (
+    Account,
+    CallPacer,
+    CallRunner,
+    CallStore,
+    RunnerTiming,
+    TruthLog,
+    create_app,
+)
+from sandbox.mail import Dovecot, MailSandbox, MailTruthLog, Relay, parse_mail_world
+from sandbox.mail.delivery import DovecotDelivery
+from sandbox.mail.dovecot import free_port
+from sandbox.serve import serve_in_thread
+from sandbox.world import parse_world
 from scheduler.retry import RetryPolicy
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage import claims
@@ -170,10 +189,6 @@ def run_demo(folder: Path, console: Console) -> DemoResult:
 def _score_and_report(project: Project, folder: Path, console: Console) -> None:
     """Score the wave as it will stand once every reply deadline has passed, and write the
     wave overview (HTML, PDF), one structure's detailed report and the CSV of every structure."""
-    from config.criteria import load_criteria
-    from prober.cli.results import scores_table
-    from prober.results.reports.build import ReportRequest, write_report
-    from prober.results.scoring.wave import score_wave, store_scoring
 
     settings = project.settings
     grid = load_criteria(settings.resolve(settings.criteria_file))
@@ -254,22 +269,6 @@ async def _play(
     folder: Path, base: Settings, engine: Any, world_text: str, clock: DemoClock, console: Console
 ) -> None:
     """Start the simulated world and prober's mail provider, run the daemon through the wave."""
-    from aiosmtpd.controller import Controller
-
-    from sandbox import (
-        Account,
-        CallPacer,
-        CallRunner,
-        CallStore,
-        RunnerTiming,
-        TruthLog,
-        create_app,
-    )
-    from sandbox.mail import Dovecot, MailSandbox, MailTruthLog, Relay, parse_mail_world
-    from sandbox.mail.delivery import DovecotDelivery
-    from sandbox.mail.dovecot import free_port
-    from sandbox.serve import serve_in_thread
-    from sandbox.world import parse_world
 
     token = secrets.token_hex(16)
     account = Account(sid=ACCOUNT_SID, auth_token=token)

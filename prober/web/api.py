@@ -31,6 +31,7 @@ from config.errors import ConfigError
 from config.settings import ScoringSettings, Settings
 from prober.errors import ProberError
 from prober.project.database import Database
+from prober.results.grid import load_grid
 from prober.results.published import (
     NotScoredError,
     WaveResults,
@@ -640,7 +641,6 @@ def results_api(database: Database, settings: ScoringSettings, grid: CriteriaGri
 
 def project_api(settings: Settings, database: Database) -> list[Mount]:
     """The results API under the project's criteria grid; none (logged) if the grid is unusable."""
-    from prober.cli.results import load_grid
 
     try:
         grid = load_grid(settings, None)

@@ -26,9 +26,9 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from config.settings import load_settings
-from prober.cli.results import load_grid
 from prober.probes.phone import PhoneProbes
 from prober.project.database import Database
+from prober.results.grid import load_grid
 from prober.results.published import load_results, structure_detail
 from prober.web.api import openapi_document, project_api
 from prober.web.app import create_app

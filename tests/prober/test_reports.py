@@ -21,7 +21,7 @@ from openpyxl import load_workbook  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 
 from config.settings import load_settings
-from prober.cli.results import load_grid
+from prober.results.grid import load_grid
 from prober.results.published import WaveResults, load_results
 from prober.results.reports.exports import (
     SYNTHETIC_COLUMNS,

@@ -142,9 +142,10 @@ def write_synthetic_xlsx(
 
     Text goes in string cells, never formulas, whatever it starts with.
     """
-    from openpyxl import Workbook  # type: ignore[import-untyped]
-    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
-    from openpyxl.styles import Font  # type: ignore[import-untyped]
+    # openpyxl takes a while to import: only the XLSX export pays for it.
+    from openpyxl import Workbook  # type: ignore[import-untyped]  # noqa: PLC0415
+    from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]  # noqa: PLC0415
+    from openpyxl.styles import Font  # type: ignore[import-untyped]  # noqa: PLC0415
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title=sheet_title(results.wave.name))

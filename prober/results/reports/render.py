@@ -124,7 +124,7 @@ def write_pdf(html: str, path: Path, *, base_url: Path) -> int:
         # Raised at import when the system lacks libharfbuzz-subset, which this version of
         # WeasyPrint only recommends (fonts are then embedded whole).
         warnings.filterwarnings("ignore", "HarfBuzz-Subset", DeprecationWarning)
-        from weasyprint import HTML  # type: ignore[import-untyped]
+        from weasyprint import HTML  # type: ignore[import-untyped]  # noqa: PLC0415
 
     # WeasyPrint logs every CSS property it ignores at WARNING; reports need none of them.
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
