@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sys
@@ -14,6 +13,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from channels.letter import LetterError
+from config.cells import SafeCsvWriter, file_stem
 from prober.cli.output import console, safe
 from prober.cli.output import table as plain_table
 from prober.cli.project import project
@@ -73,10 +73,11 @@ def letter_print(
             problems.append(LetterProblem(probe_id, str(error)))
     out.mkdir(parents=True, exist_ok=True)
     with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
+        writer = SafeCsvWriter(file)
         writer.writerow(MANIFEST_COLUMNS)
         for letter in printed:
-            name = f"{letter.reference}-{letter.official_id or letter.probe_id}.pdf"
+            # An official id comes from an imported file: it may hold any character.
+            name = f"{letter.reference}-{file_stem(letter.official_id, str(letter.probe_id))}.pdf"
             shutil.copyfile(letter.pdf, out / name)
             address = " / ".join(letter.recipient)
             writer.writerow(

@@ -10,9 +10,8 @@ from typing import Annotated
 import typer
 
 from prober.cli.output import console
-from prober.cli.project import project
+from prober.cli.project import criteria_grid, project
 from prober.errors import UsageError
-from prober.results.grid import load_grid
 from prober.results.reports.build import (
     FORMATS,
     KINDS,
@@ -60,7 +59,7 @@ def score(
     """
 
     opened = project()
-    grid = load_grid(opened.settings, criteria)
+    grid = criteria_grid(opened.settings, criteria)
     with opened.session() as session:
         wave_row = get_wave(session, wave)
         scoring = score_wave(session, wave_row, grid, as_of=_instant(as_of))
@@ -121,7 +120,7 @@ def report(
     )
     check_request(request)
     opened = project()
-    grid = load_grid(opened.settings, criteria)
+    grid = criteria_grid(opened.settings, criteria)
     with opened.session() as session:
         written = write_report(session, opened.settings, grid, request)
     for name in written.scored:

@@ -11,9 +11,8 @@ import typer
 
 from prober.cli.output import console, safe
 from prober.cli.output import table as plain_table
-from prober.cli.project import project
+from prober.cli.project import criteria_grid, project
 from prober.errors import UsageError
-from prober.results.grid import load_grid
 from storage.reviews import REVIEW_VERDICTS, add_review, find_probe, probes_to_review
 
 review_app = typer.Typer(
@@ -39,7 +38,7 @@ def review_add(
     if not reviewer.strip():
         raise UsageError("--by: say who reviewed")
     opened = project()
-    grid = load_grid(opened.settings, criteria)
+    grid = criteria_grid(opened.settings, criteria)
     with opened.session() as session:
         found = find_probe(session, probe)
         reviewed = [c.id for c in grid.for_channel(found.channel) if c.kind == "reviewed"]
@@ -70,7 +69,7 @@ def review_todo(
     whose reviewed criteria still lack a verdict."""
 
     opened = project()
-    grid = load_grid(opened.settings, criteria)
+    grid = criteria_grid(opened.settings, criteria)
     with opened.session() as session:
         probes = probes_to_review(session, wave, ("answered", "replied"))
     table = plain_table("probe", "structure", "channel", "criteria to review")

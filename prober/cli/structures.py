@@ -12,6 +12,7 @@ from prober.cli.output import console, print_json, safe, table
 from prober.cli.project import project
 from prober.errors import UsageError
 from prober.project.importing import import_structures
+from scheduler.errors import WaveDefinitionError
 from scheduler.waves import parse_panel
 from storage.models import Structure
 from storage.structures import contacts_of, get_structure, list_structures
@@ -26,6 +27,14 @@ PanelOption = Annotated[
         "repeat or join with ';' to combine.",
     ),
 ]
+
+
+def panel_filter(expressions: list[str] | None) -> dict[str, list[str]]:
+    """``--panel`` values as a panel; a mistake is reported against ``--panel``."""
+    try:
+        return parse_panel(expressions or [])
+    except WaveDefinitionError as error:
+        raise UsageError(f"--panel {error.reason}") from None
 
 
 @structures_app.command("import")
@@ -69,7 +78,7 @@ def structures_list(
 ) -> None:
     """List the structures (optionally a panel of them)."""
     with project().session() as session:
-        structures = list_structures(session, parse_panel(panel or []))
+        structures = list_structures(session, panel_filter(panel))
         contacts = contacts_of(session, [s.id for s in structures if s.id is not None])
     rows = []
     for s in structures:

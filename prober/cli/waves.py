@@ -2,28 +2,54 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from prober.cli.output import console, errors, print_json_lines, safe, table
 from prober.cli.project import project
-from prober.cli.structures import PanelOption
+from prober.cli.structures import PanelOption, panel_filter
 from prober.errors import UsageError
 from prober.probes.planned import write_probes_csv, write_probes_json
-from scheduler.waves import WaveSpec, define_wave, parse_panel, plan_stored_wave
+from scheduler.errors import WaveDefinitionError
+from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage.claims import set_wave_status, wave_progress
 from storage.models import WaveStatus
+from storage.wave_parameters import PlanShortfall, wave_parameters
 from storage.waves import get_wave, list_waves, summarise
 
 wave_app = typer.Typer(no_args_is_help=True, help="Probe waves: create, plan, show, export.")
 
 SHORTFALLS_SHOWN = 50
+
+# The option of `wave create` that sets each field a WaveDefinitionError may name.
+OPTION_OF_FIELD = {
+    "name": "NAME",
+    "start": "--start",
+    "end": "--end",
+    "channels": "--channels",
+    "panel": "--panel",
+    "scenarios": "--scenario",
+    "personas": "--persona",
+    "quotas": "--calls-per-structure/--emails-per-structure/--letters-per-structure",
+}
+
+
+@contextmanager
+def _options_named() -> Iterator[None]:
+    """A wave's field at fault reported as the option that sets it."""
+    try:
+        yield
+    except WaveDefinitionError as error:
+        if error.field is None:
+            raise
+        option = OPTION_OF_FIELD.get(error.field, error.field)
+        raise UsageError(f"{option}: {error.reason}") from None
 
 
 def _parse_day(value: str, option: str) -> date:
@@ -72,7 +98,7 @@ def wave_create(
         starts_on=_parse_day(start, "--start"),
         ends_on=_parse_day(end, "--end"),
         channels=tuple(c.strip() for c in channels.split(",") if c.strip()),
-        panel=parse_panel(panel or []),
+        panel=panel_filter(panel),
         calls_per_structure=calls_per_structure,
         emails_per_structure=emails_per_structure,
         letters_per_structure=letters_per_structure,
@@ -84,9 +110,9 @@ def wave_create(
         personas=tuple(persona or ()),
     )
     opened = project()
-    with opened.session() as session:
+    with opened.session() as session, _options_named():
         wave = define_wave(session, opened.settings, spec)
-        quotas = ", ".join(f"{k}: {v}" for k, v in wave.parameters["quotas"].items())
+        quotas = ", ".join(f"{k}: {v}" for k, v in wave_parameters(wave).quotas.items())
     console.print(
         f"wave {safe(name)} created: {spec.starts_on} to {spec.ends_on}, "
         f"probes per structure {safe(quotas)}; plan it with `prober wave plan {safe(name)}`"
@@ -99,17 +125,22 @@ def wave_plan(
     seed: Annotated[int, typer.Option(help="Same seed, same plan.")] = 0,
 ) -> None:
     """Schedule every probe of the wave (replaces a plan none of whose probes has started)."""
-    with project().session() as session:
-        report = plan_stored_wave(session, name, seed=seed)
+    opened = project()
+    with opened.session() as session, _options_named():
+        report = plan_stored_wave(
+            session, name, seed=seed, max_wave_days=opened.settings.planning.max_wave_days
+        )
     console.print(
         f"wave {safe(name)}: {report.probes} probe(s) planned for {report.structures} "
         f"structure(s) (seed {report.seed})"
     )
     if report.shortfalls:
-        _print_shortfalls([dataclasses.asdict(s) for s in report.shortfalls])
+        _print_shortfalls(
+            [PlanShortfall.model_validate(s, from_attributes=True) for s in report.shortfalls]
+        )
 
 
-def _print_shortfalls(shortfalls: Sequence[Mapping[str, Any]]) -> None:
+def _print_shortfalls(shortfalls: Sequence[PlanShortfall]) -> None:
     errors.print(
         table(
             "structure",
@@ -119,7 +150,7 @@ def _print_shortfalls(shortfalls: Sequence[Mapping[str, Any]]) -> None:
             "why",
             title="Not fully planned",
             rows=(
-                (s["official_id"], s["channel"], s["wanted"], s["planned"], s["reason"])
+                (s.official_id, s.channel, s.wanted, s.planned, s.reason)
                 for s in shortfalls[:SHORTFALLS_SHOWN]
             ),
         )
@@ -138,15 +169,15 @@ def wave_show(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
     with project().session() as session:
         wave = get_wave(session, name)
         summary = summarise(session, wave)
-    p = wave.parameters
+    p = wave_parameters(wave)
     console.print(
         f"[bold]wave {safe(wave.name)}[/bold]  {wave.starts_on} → {wave.ends_on}  {wave.status}"
     )
     console.print(
         safe(
-            f"panel: {wave.panel or 'all structures'}; quotas: {p['quotas']}; "
-            f"off-hours calls: {p['off_hours_calls']}; spacing ≥ {p['min_spacing_hours']} h; "
-            f"≤ {p['max_calls_per_minute']} calls/min; seed: {wave.plan_seed}"
+            f"panel: {wave.panel or 'all structures'}; quotas: {p.quotas}; "
+            f"off-hours calls: {p.off_hours_calls}; spacing ≥ {p.min_spacing_hours} h; "
+            f"≤ {p.max_calls_per_minute} calls/min; seed: {wave.plan_seed}"
         )
     )
     console.print(
@@ -172,9 +203,8 @@ def wave_show(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
             ),
         )
     )
-    shortfalls = p.get("plan_shortfalls", [])
-    if shortfalls:
-        _print_shortfalls(shortfalls)
+    if p.plan_shortfalls:
+        _print_shortfalls(p.plan_shortfalls)
 
 
 @wave_app.command("list")
