@@ -19,6 +19,8 @@ from prober.cli.letters import letter_app
 from prober.cli.mail import mail_app, replies_app
 from prober.cli.results import results_app
 from prober.cli.reviews import review_app
+from prober.cli.tokens import tokens_app
+from prober.cli.workspace import workspace
 from prober.errors import ProberError, UsageError
 from scheduler.errors import SchedulerError
 from storage.errors import StorageError
@@ -45,6 +47,8 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(replies_app, name="replies")
 app.add_typer(review_app, name="review")
 app.add_typer(letter_app, name="letter")
+app.add_typer(tokens_app, name="tokens")
+app.command("workspace")(workspace)
 app.registered_commands.extend(results_app.registered_commands)
 
 # Piped output has no terminal width to fit: give tables room instead of rich's 80 columns.

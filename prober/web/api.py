@@ -1,6 +1,7 @@
 """The results API: a wave's published results, and one structure's, as JSON over HTTP.
 
-Read-only, served by the web app under ``/api`` (see docs/api.md). Handlers run their database
+Read-only, served by the workspace listener under ``/api`` (see docs/api.md), to requests
+bearing a token with the ``results:read`` scope (prober/web/access.py). Handlers run their database
 work through :class:`Database` so the event loop never waits on it. A wave's results (all its
 structures, for the comparisons) are loaded once per scoring and kept, so paging through a
 35,000-structure wave reads the scores once. The OpenAPI document is built from the pydantic
@@ -39,6 +40,7 @@ from prober.results.published import (
     structure_facts_json,
 )
 from prober.results.scoring.compare import peer_group
+from prober.web.access import AccessDenied, TokenCheck
 from storage import scores as stored
 from storage.errors import NotFoundError
 from storage.models import WaveStatus
@@ -62,7 +64,11 @@ ErrorCode = Literal[
     "no_results",
     "not_found",
     "method_not_allowed",
+    "missing_token",
+    "invalid_token",
+    "insufficient_scope",
 ]
+READ_SCOPE = "results:read"
 
 
 class ApiError(ProberError):
@@ -279,6 +285,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
         404: "No such wave (unknown_wave), structure (unknown_structure), or no results of the"
         " structure in the wave asked for (no_results).",
         409: "The wave has no scores yet (not_scored): run `prober score WAVE`.",
+        401: "No token (missing_token), or an unknown or revoked one (invalid_token); the"
+        " WWW-Authenticate header says which.",
+        403: f"The token lacks the `{READ_SCOPE}` scope (insufficient_scope).",
     }
     return {str(status): _json(_ref("Error"), meaning[status]) for status in statuses}
 
@@ -352,8 +361,9 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _json(_ref("WaveResultsPage"), "A page of the wave's results."),
-                        **_errors(400, 404, 409),
+                        **_errors(400, 401, 403, 404, 409),
                     },
+                    "security": [{"bearer": [READ_SCOPE]}],
                 }
             },
             f"{API_PREFIX}/structures/{{official_id}}/results": {
@@ -371,8 +381,9 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _json(_ref("StructureHistory"), "The structure's results."),
-                        **_errors(400, 404, 409),
+                        **_errors(400, 401, 403, 404, 409),
                     },
+                    "security": [{"bearer": [READ_SCOPE]}],
                 }
             },
             f"{API_PREFIX}/openapi.json": {
@@ -385,12 +396,21 @@ def openapi_document() -> dict[str, Any]:
             "/healthz": {
                 "get": {
                     "operationId": "health",
-                    "summary": "The web app is up",
+                    "summary": "The listener is up",
                     "responses": {"200": _json(_ref("Health"), "Up.")},
                 }
             },
         },
-        "components": {"schemas": definitions["$defs"]},
+        "components": {
+            "schemas": definitions["$defs"],
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `prober tokens add NAME --scope results:read`.",
+                }
+            },
+        },
     }
 
 
@@ -524,21 +544,31 @@ def wave_page(results: WaveResults, params: Mapping[str, str]) -> dict[str, Any]
     return page
 
 
-def _error_response(status: int, code: ErrorCode, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+def _error_response(
+    status: int, code: ErrorCode, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
-def results_api(database: Database, settings: ScoringSettings, grid: CriteriaGrid) -> Mount:
-    """The results API, mounted at ``/api``: scores stored under ``grid``, read via ``database``."""
+def results_api(
+    database: Database, settings: ScoringSettings, grid: CriteriaGrid, access: TokenCheck
+) -> Mount:
+    """The results API, mounted at ``/api``: scores stored under ``grid``, read via ``database``,
+    to requests whose token ``access`` finds with the ``results:read`` scope."""
     cache = _ResultsCache(grid, settings)
     document = openapi_document()
 
     def api(
-        work: Callable[[Request], Awaitable[dict[str, Any]]],
+        work: Callable[[Request], Awaitable[dict[str, Any]]], *, scope: str | None = READ_SCOPE
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
+                if scope is not None:
+                    await access.require(request, scope)
                 return JSONResponse(await work(request))
+            except AccessDenied as denied:
+                headers = {"WWW-Authenticate": denied.challenge}
+                return _error_response(denied.status, denied.code, denied.detail, headers)
             except ApiError as error:
                 return _error_response(error.status, error.code, error.detail)
 
@@ -631,14 +661,14 @@ def results_api(database: Database, settings: ScoringSettings, grid: CriteriaGri
             routes=[
                 Route("/waves/{wave}/results", api(wave_results), methods=["GET"]),
                 Route("/structures/{official_id}/results", api(structure_results), methods=["GET"]),
-                Route("/openapi.json", api(openapi), methods=["GET"]),
+                Route("/openapi.json", api(openapi, scope=None), methods=["GET"]),
             ],
             exception_handlers={HTTPException: http_error},
         ),
     )
 
 
-def project_api(settings: Settings, database: Database) -> list[Mount]:
+def project_api(settings: Settings, database: Database, access: TokenCheck) -> list[Mount]:
     """The results API under the project's criteria grid; none (logged) if the grid is unusable."""
     from prober.cli.results import load_grid
 
@@ -647,4 +677,4 @@ def project_api(settings: Settings, database: Database) -> list[Mount]:
     except (ProberError, ConfigError) as error:
         logger.warning("results API off: %s", error)
         return []
-    return [results_api(database, settings.scoring, grid)]
+    return [results_api(database, settings.scoring, grid, access)]

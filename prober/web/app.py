@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from channels.errors import InvalidCallbackError
 from channels.phone import webhooks
@@ -71,7 +71,7 @@ async def read_form(request: Request) -> FormParams:
     return FormParams(pairs)
 
 
-def create_app(phone: PhoneProbes, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette:
+def create_app(phone: PhoneProbes) -> Starlette:
     """The ASGI app serving Twilio's webhooks for ``phone`` and ``/healthz``, nothing else."""
     auth_token_secret = phone.settings.twilio.auth_token
     auth_token = "" if auth_token_secret is None else auth_token_secret.get_secret_value()
@@ -168,6 +168,5 @@ def create_app(phone: PhoneProbes, *, extra_routes: Sequence[BaseRoute] = ()) ->
             Route(f"{prefix}/partial", handler(partial), methods=["POST"]),
             Route(f"{prefix}/recording", handler(recording), methods=["POST"]),
             Route("/healthz", health, methods=["GET"]),
-            *extra_routes,
         ]
     )
