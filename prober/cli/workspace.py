@@ -9,11 +9,11 @@ import typer
 
 def workspace(
     host: Annotated[
-        str | None, typer.Option(help="Address to listen on (default: [workspace] host).")
+        str | None, typer.Option(help="Address to listen on (default: workspace.host).")
     ] = None,
     port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, help="Port to listen on (default: [workspace] port)."),
+        typer.Option(min=1, max=65535, help="Port to listen on (default: workspace.port)."),
     ] = None,
 ) -> None:
     """Serve the results API (token required) until Ctrl-C; `prober run` serves it too."""
