@@ -128,10 +128,17 @@ class MqttSettings(_Section):
 
 
 class WebSettings(_Section):
-    """Where prober's web app (Twilio webhooks, auditor pages) listens."""
+    """Where the webhook listener (Twilio's webhooks and /healthz, nothing else) listens."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+
+
+class WorkspaceSettings(_Section):
+    """Where the workspace listener (results API, auditors' pages; token required) listens."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8001, ge=1, le=65535)
 
 
 class PlanningSettings(_Section):
@@ -197,6 +204,7 @@ class Settings(BaseSettings):
     imap: ImapSettings = ImapSettings()
     mqtt: MqttSettings = MqttSettings()
     web: WebSettings = WebSettings()
+    workspace: WorkspaceSettings = WorkspaceSettings()
     email: EmailSettings = EmailSettings()
     dispatch: DispatchSettings = DispatchSettings()
     planning: PlanningSettings = PlanningSettings()

@@ -299,3 +299,14 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
     attempts: int = 0
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token of the workspace's API: only its SHA-256 is kept, never the token."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    sha256: str = Field(max_length=64, unique=True)
+    scopes: list[str] = _json(default=list)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -28,6 +28,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from channels.errors import ChannelError, PermanentContactError, TransientContactError
+from channels.phone.webhooks import is_call_sid, is_recording_sid
 from config.settings import TwilioSettings
 
 logger = logging.getLogger(__name__)
@@ -263,6 +264,7 @@ class TwilioPhone:
 
     async def fetch_call(self, sid: str) -> dict[str, Any]:
         """The call resource as Twilio has it now (status, start/end times, duration...)."""
+        _check_call_sid(sid)
         call = await self.client.calls(sid).fetch_async()
         return {
             "sid": call.sid,
@@ -275,6 +277,7 @@ class TwilioPhone:
 
     async def hang_up(self, sid: str) -> None:
         """End a call: cancel it if still queued or ringing, hang it up if answered."""
+        _check_call_sid(sid)
         call = await self.client.calls(sid).fetch_async()
         status = "canceled" if str(call.status) in ("queued", "ringing") else "completed"
         await self.client.calls(sid).update_async(status=status)
@@ -283,6 +286,11 @@ class TwilioPhone:
         """The media of a recording, fetched with the account's credentials (Basic auth)."""
         if self._media is None:
             raise RuntimeError("use `async with TwilioPhone(...)` before downloading")
+        if not is_recording_sid(recording_sid):
+            raise PermanentContactError(
+                f"{recording_sid[:40]!r} is not a Twilio recording SID (RE + 32 hex digits):"
+                " not asked for"
+            )
         base = self.settings.api_base_url.rstrip("/")
         url = (
             f"{base}/2010-04-01/Accounts/{self.settings.account_sid}"
@@ -303,3 +311,10 @@ class TwilioPhone:
                 f"downloading recording {recording_sid} failed: HTTP {response.status_code}"
             )
         return response.content
+
+
+def _check_call_sid(sid: str) -> None:
+    if not is_call_sid(sid):
+        raise PermanentContactError(
+            f"{sid[:40]!r} is not a Twilio call SID (CA + 32 hex digits): not asked for"
+        )

@@ -7,7 +7,8 @@ A request whose ``X-Twilio-Signature`` does not match is not Twilio's and must b
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -21,29 +22,48 @@ SOURCE = "twilio"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 FINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 _STATUS_KINDS = {"in-progress": "call.answered"}
+# Twilio's SIDs: two letters naming the resource, then 32 lowercase hex digits.
+_CALL_SID = re.compile(r"CA[0-9a-f]{32}")
+_RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
+
+
+def is_call_sid(value: str) -> bool:
+    """Whether ``value`` has the form of a Twilio call SID (``CA`` + 32 hex digits)."""
+    return _CALL_SID.fullmatch(value) is not None
+
+
+def is_recording_sid(value: str) -> bool:
+    """Whether ``value`` has the form of a Twilio recording SID (``RE`` + 32 hex digits)."""
+    return _RECORDING_SID.fullmatch(value) is not None
 
 
 class FormParams:
-    """A webhook's form (or query) parameters, keeping repeated names, as the validator needs."""
+    """A webhook's form (or query) parameters, keeping repeated names, as the validator needs.
+
+    Indexed by name once, so each look-up (the validator makes one per distinct name) is O(1).
+    """
 
     def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
         self.pairs = list(pairs)
+        self._by_name: dict[str, list[str]] = {}
+        for key, value in self.pairs:
+            self._by_name.setdefault(key, []).append(value)
 
     def __contains__(self, name: object) -> bool:
-        return any(key == name for key, _ in self.pairs)
+        return name in self._by_name
 
     def __iter__(self) -> Any:
-        return iter(dict.fromkeys(key for key, _ in self.pairs))
+        return iter(self._by_name)
 
     def keys(self) -> list[str]:
-        return list(self)
+        return list(self._by_name)
 
     def getall(self, name: str) -> list[str]:
         """Every value sent under ``name`` (what ``RequestValidator`` reads)."""
-        return [value for key, value in self.pairs if key == name]
+        return list(self._by_name.get(name, ()))
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        values = self.getall(name)
+        values = self._by_name.get(name)
         return values[0] if values else default
 
     def require(self, name: str) -> str:
@@ -51,6 +71,22 @@ class FormParams:
         if not value:
             raise InvalidCallbackError(f"the webhook request has no {name!r} parameter")
         return value
+
+    def call_sid(self) -> str:
+        """The request's ``CallSid``, checked to be a Twilio call SID."""
+        return _checked_sid(self.require("CallSid"), "CallSid", is_call_sid, "CA")
+
+    def recording_sid(self) -> str:
+        """The request's ``RecordingSid``, checked to be a Twilio recording SID."""
+        return _checked_sid(self.require("RecordingSid"), "RecordingSid", is_recording_sid, "RE")
+
+
+def _checked_sid(value: str, name: str, check: Callable[[str], bool], prefix: str) -> str:
+    if not check(value):
+        raise InvalidCallbackError(
+            f"parameter {name} {value[:40]!r} is not a Twilio SID ({prefix} + 32 hex digits)"
+        )
+    return value
 
 
 def is_signed_by_twilio(
@@ -81,7 +117,7 @@ def status_event(params: FormParams, received_at: datetime) -> ObservedEvent:
     Dated by Twilio's ``Timestamp``; the same status of the same call is one fact however many
     times it is delivered.
     """
-    call_sid = params.require("CallSid")
+    call_sid = params.call_sid()
     status = params.require("CallStatus")
     source_at = twilio_instant(params.get("Timestamp"))
     payload: dict[str, Any] = {"call_sid": call_sid, "status": status}
@@ -90,7 +126,6 @@ def status_event(params: FormParams, received_at: datetime) -> ObservedEvent:
         ("CallDuration", "call_duration_s", int),
         ("SipResponseCode", "sip_response_code", int),
         ("AnsweredBy", "answered_by", str),
-        ("RecordingSid", "recording_sid", str),
         ("RecordingUrl", "recording_url", str),
         ("RecordingDuration", "recording_duration_s", int),
         ("ErrorCode", "error_code", str),
@@ -98,6 +133,8 @@ def status_event(params: FormParams, received_at: datetime) -> ObservedEvent:
         value = params.get(name)
         if value:
             payload[key] = _cast(name, value, cast)
+    if params.get("RecordingSid"):
+        payload["recording_sid"] = params.recording_sid()
     return ObservedEvent(
         kind=_STATUS_KINDS.get(status, f"call.{status}"),
         source=SOURCE,
@@ -111,7 +148,7 @@ def status_event(params: FormParams, received_at: datetime) -> ObservedEvent:
 
 def amd_event(params: FormParams, received_at: datetime) -> ObservedEvent:
     """The verdict of asynchronous answering-machine detection."""
-    call_sid = params.require("CallSid")
+    call_sid = params.call_sid()
     payload: dict[str, Any] = {"call_sid": call_sid, "answered_by": params.require("AnsweredBy")}
     duration = params.get("MachineDetectionDuration")
     if duration:
@@ -121,8 +158,8 @@ def amd_event(params: FormParams, received_at: datetime) -> ObservedEvent:
 
 def recording_event(params: FormParams, received_at: datetime) -> ObservedEvent:
     """A recording status callback: the recording exists (or failed) and where its media is."""
-    call_sid = params.require("CallSid")
-    recording_sid = params.require("RecordingSid")
+    call_sid = params.call_sid()
+    recording_sid = params.recording_sid()
     status = params.get("RecordingStatus") or "completed"
     payload: dict[str, Any] = {
         "call_sid": call_sid,
@@ -145,7 +182,7 @@ def recording_event(params: FormParams, received_at: datetime) -> ObservedEvent:
 
 def speech_started_event(params: FormParams, phase: str, received_at: datetime) -> ObservedEvent:
     """The first interim speech result of a listening phase: the far end started speaking."""
-    call_sid = params.require("CallSid")
+    call_sid = params.call_sid()
     payload = {
         "call_sid": call_sid,
         "phase": phase,
@@ -179,7 +216,7 @@ def _receipt_event(
     )
 
 
-def _cast(name: str, value: str, cast: type) -> Any:
+def _cast(name: str, value: str, cast: Callable[[str], Any]) -> Any:
     try:
         return cast(value)
     except ValueError:

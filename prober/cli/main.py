@@ -18,7 +18,9 @@ from prober.cli.project import on_exit
 from prober.cli.results import results_app
 from prober.cli.reviews import review_app
 from prober.cli.structures import structures_app
+from prober.cli.tokens import tokens_app
 from prober.cli.waves import wave_app
+from prober.cli.workspace import workspace
 from prober.errors import ProberError
 from scheduler.errors import SchedulerError
 from storage.errors import StorageError
@@ -39,8 +41,10 @@ app.add_typer(mail_app, name="mail")
 app.add_typer(replies_app, name="replies")
 app.add_typer(review_app, name="review")
 app.add_typer(letter_app, name="letter")
+app.add_typer(tokens_app, name="tokens")
 app.registered_commands.extend(results_app.registered_commands)
 app.command()(run)
+app.command("workspace")(workspace)
 app.command()(demo.demo)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     demo.sandbox

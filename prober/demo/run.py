@@ -40,6 +40,7 @@ from config.settings import (
     SmtpSettings,
     TwilioSettings,
     WebSettings,
+    WorkspaceSettings,
     load_settings,
 )
 from prober.project import Project
@@ -306,6 +307,7 @@ async def _play(
                     time_scale=CALL_TIME_SCALE,
                 ),
                 "web": WebSettings(host="127.0.0.1", port=web_port),
+                "workspace": WorkspaceSettings(host="127.0.0.1", port=free_port()),
                 "imap": ImapSettings(
                     host=dovecot.host,
                     port=dovecot.port,

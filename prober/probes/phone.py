@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from channels.errors import PermanentContactError, TransientContactError
+from channels.errors import InvalidCallbackError, PermanentContactError, TransientContactError
 from channels.events import ObservedEvent
 from channels.phone import script as call_script
 from channels.phone.measure import FINAL_KINDS, measure_call
@@ -31,6 +31,7 @@ from channels.phone.webhooks import (
     FINAL_STATUSES,
     FormParams,
     final_event_from_resource,
+    is_recording_sid,
     step_event,
 )
 from config.settings import Settings
@@ -61,6 +62,17 @@ class _Call:
     attempt_id: int
     script: CallScript
     time_limit_s: int
+
+
+def _check_same_call(key: AttemptKey, attempt: attempts.AttemptState | None, call_sid: Any) -> None:
+    """Refuse a callback naming another call than the one its attempt placed (once known)."""
+    if attempt is None or attempt.external_id is None or not call_sid:
+        return
+    if call_sid != attempt.external_id:
+        raise InvalidCallbackError(
+            f"CallSid {call_sid} is not the call of attempt {key.number} of probe {key.probe_id}"
+            f" ({attempt.external_id}): refused, nothing stored"
+        )
 
 
 class PhoneProbes:
@@ -203,6 +215,7 @@ class PhoneProbes:
 
     def _store(self, session: Session, key: AttemptKey, event: ObservedEvent) -> bool:
         attempt = attempts.attempt_state(session, key.probe_id, key.number)
+        _check_same_call(key, attempt, event.payload.get("call_sid"))
         attempt_id = None if attempt is None else attempt.id
         new = attempts.record_event(
             session,
@@ -277,7 +290,12 @@ class PhoneProbes:
         call = await self._call(key)
         if call is None:
             return call_script.hang_up()
-        call_sid = params.require("CallSid")
+        call_sid = params.call_sid()
+        await self.database.run(
+            lambda session: _check_same_call(
+                key, attempts.attempt_state(session, key.probe_id, key.number), call_sid
+            )
+        )
         _, urls = self.webhook_urls(key)
         speech = params.get("SpeechResult")
         events: list[ObservedEvent] = []
@@ -489,6 +507,15 @@ class PhoneProbes:
         a transient failure raises `TransientContactError` and leaves it `announced`.
         """
         if self.phone is None:
+            return None
+        if not is_recording_sid(recording_sid):
+            # Never let a stored value that is not a SID name a file or a URL.
+            logger.warning(
+                "recording %r is not a Twilio recording SID: not downloaded", recording_sid[:40]
+            )
+            await self.database.run(
+                lambda session: recordings.mark_recording_missing(session, recording_sid)
+            )
             return None
         try:
             media = await self.phone.download_recording(recording_sid)

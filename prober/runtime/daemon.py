@@ -1,6 +1,7 @@
 """``prober run``: one asyncio process carrying running waves from plan to results.
 
-It holds, for its whole life: the web app (Twilio's webhooks), the dispatcher (claims due probes
+It holds, for its whole life: the webhook listener (Twilio's webhooks), the workspace listener
+(the results API, token required), the dispatcher (claims due probes
 from the database and carries them out), the reply-mailbox watcher, and the event bus. On start
 it checks what it needs and reconciles what a previous run left unfinished (calls in flight,
 emails between composing and sending, recordings not downloaded); on SIGTERM/SIGINT it stops
@@ -35,8 +36,8 @@ from prober.probes.phone import PhoneProbes
 from prober.project import Project
 from prober.project.database import Database
 from prober.runtime.bus import EventBus
-from prober.web.api import project_api
 from prober.web.app import create_app
+from prober.web.workspace import create_workspace_app
 from scheduler.dispatch import Dispatcher
 from scheduler.retry import RetryPolicy, next_off_hours_try, next_try
 from storage import attempts, claims
@@ -181,12 +182,13 @@ class Daemon:
                 )
                 if self.options.serve_web:
                     await stack.enter_async_context(
+                        _serving(create_app(phone_probes), self.settings.web, "web")
+                    )
+                    await stack.enter_async_context(
                         _serving(
-                            create_app(
-                                phone_probes,
-                                extra_routes=project_api(self.settings, api_database),
-                            ),
-                            self.settings,
+                            create_workspace_app(self.settings, api_database),
+                            self.settings.workspace,
+                            "workspace",
                         )
                     )
                 recordings: asyncio.Task[None] | None = None
@@ -222,12 +224,17 @@ class Daemon:
                     clock=self.options.clock,
                 )
                 logger.info(
-                    "daemon %s running: channels %s, web app %s",
+                    "daemon %s running: channels %s, webhooks %s, workspace %s",
                     self.options.daemon_id,
                     ", ".join(sorted(channels)) or "none",
-                    f"{self.settings.web.host}:{self.settings.web.port}"
-                    if self.options.serve_web
-                    else "off",
+                    *(
+                        (
+                            f"{self.settings.web.host}:{self.settings.web.port}",
+                            f"{self.settings.workspace.host}:{self.settings.workspace.port}",
+                        )
+                        if self.options.serve_web
+                        else ("off", "off")
+                    ),
                 )
                 async with dispatcher:
                     await stop.wait()
@@ -320,10 +327,11 @@ class Daemon:
 
 
 @contextlib.asynccontextmanager
-async def _serving(app: Any, settings: Any) -> Any:
+async def _serving(app: Any, listener: Any, section: str) -> Any:
+    """Serve ``app`` at ``listener``'s host and port (the ``[section]`` settings)."""
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=settings.web.host, port=settings.web.port, log_level="warning", lifespan="off"
+            app, host=listener.host, port=listener.port, log_level="warning", lifespan="off"
         )
     )
     # The daemon handles SIGTERM/SIGINT itself (stop claiming, let calls end, then stop the web
@@ -334,8 +342,8 @@ async def _serving(app: Any, settings: Any) -> Any:
         if task.done():
             task.result()
             raise ProberError(
-                f"the web app could not listen on {settings.web.host}:{settings.web.port}:"
-                " change [web] port or stop what uses it"
+                f"the {section} listener could not listen on {listener.host}:{listener.port}:"
+                f" change [{section}] port or stop what uses it"
             )
         await asyncio.sleep(0.02)
     try:

@@ -1,6 +1,7 @@
 """The results API: a wave's published results, and one structure's, as JSON over HTTP.
 
-Read-only, served by the web app under ``/api`` (see docs/api.md). Handlers run their database
+Read-only, served by the workspace listener under ``/api`` (see docs/api.md), to requests
+bearing a token with the ``results:read`` scope (prober/web/access.py). Handlers run their database
 work through :class:`Database` so the event loop never waits on it. A wave's results (all its
 structures, for the comparisons) are loaded once per scoring and kept, so paging through a
 35,000-structure wave reads the scores once. The OpenAPI document is built from the pydantic
@@ -13,7 +14,7 @@ import dataclasses
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -40,6 +41,7 @@ from prober.results.published import (
     structure_facts_json,
 )
 from prober.results.scoring.compare import peer_group
+from prober.web.access import AccessDenied, TokenCheck
 from storage import scores as stored
 from storage.errors import NotFoundError
 from storage.models import WaveStatus
@@ -63,7 +65,11 @@ ErrorCode = Literal[
     "no_results",
     "not_found",
     "method_not_allowed",
+    "missing_token",
+    "invalid_token",
+    "insufficient_scope",
 ]
+READ_SCOPE = "results:read"
 
 
 class ApiError(ProberError):
@@ -280,6 +286,9 @@ def _errors(*statuses: int) -> dict[str, Any]:
         404: "No such wave (unknown_wave), structure (unknown_structure), or no results of the"
         " structure in the wave asked for (no_results).",
         409: "The wave has no scores yet (not_scored): run `prober score WAVE`.",
+        401: "No token (missing_token), or an unknown or revoked one (invalid_token); the"
+        " WWW-Authenticate header says which.",
+        403: f"The token lacks the `{READ_SCOPE}` scope (insufficient_scope).",
     }
     return {str(status): _json(_ref("Error"), meaning[status]) for status in statuses}
 
@@ -353,8 +362,9 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _json(_ref("WaveResultsPage"), "A page of the wave's results."),
-                        **_errors(400, 404, 409),
+                        **_errors(400, 401, 403, 404, 409),
                     },
+                    "security": [{"bearer": [READ_SCOPE]}],
                 }
             },
             f"{API_PREFIX}/structures/{{official_id}}/results": {
@@ -372,8 +382,9 @@ def openapi_document() -> dict[str, Any]:
                     ],
                     "responses": {
                         "200": _json(_ref("StructureHistory"), "The structure's results."),
-                        **_errors(400, 404, 409),
+                        **_errors(400, 401, 403, 404, 409),
                     },
+                    "security": [{"bearer": [READ_SCOPE]}],
                 }
             },
             f"{API_PREFIX}/openapi.json": {
@@ -386,12 +397,21 @@ def openapi_document() -> dict[str, Any]:
             "/healthz": {
                 "get": {
                     "operationId": "health",
-                    "summary": "The web app is up",
+                    "summary": "The listener is up",
                     "responses": {"200": _json(_ref("Health"), "Up.")},
                 }
             },
         },
-        "components": {"schemas": definitions["$defs"]},
+        "components": {
+            "schemas": definitions["$defs"],
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from `prober tokens add NAME --scope results:read`.",
+                }
+            },
+        },
     }
 
 
@@ -525,21 +545,59 @@ def wave_page(results: WaveResults, params: Mapping[str, str]) -> dict[str, Any]
     return page
 
 
-def _error_response(status: int, code: ErrorCode, detail: str) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+def _error_response(
+    status: int, code: ErrorCode, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
-def results_api(database: Database, settings: ScoringSettings, grid: CriteriaGrid) -> Mount:
-    """The results API, mounted at ``/api``: scores stored under ``grid``, read via ``database``."""
+def _waves_with(
+    lookup: Callable[[Session, str], WaveResults],
+    session: Session,
+    structure_id: int,
+    official_id: str,
+    names: list[str],
+    only_wave: str | None,
+) -> Iterator[WaveResults]:
+    """The results of the waves named that hold the structure: with ``only_wave``, that
+    wave or an error; otherwise every scored wave that probed it."""
+    for name in names:
+        try:
+            results = lookup(session, name)
+        except ApiError as error:
+            if only_wave is not None or error.code != "not_scored":
+                raise
+            continue
+        if structure_id in results.structures:
+            yield results
+        elif only_wave is not None:
+            raise ApiError(
+                404,
+                "no_results",
+                f"structure {official_id!r} has no results in wave {name!r}:"
+                " it was not probed in it",
+            )
+
+
+def results_api(
+    database: Database, settings: ScoringSettings, grid: CriteriaGrid, access: TokenCheck
+) -> Mount:
+    """The results API, mounted at ``/api``: scores stored under ``grid``, read via ``database``,
+    to requests whose token ``access`` finds with the ``results:read`` scope."""
     cache = _ResultsCache(grid, settings)
     document = openapi_document()
 
     def api(
-        work: Callable[[Request], Awaitable[dict[str, Any]]],
+        work: Callable[[Request], Awaitable[dict[str, Any]]], *, scope: str | None = READ_SCOPE
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
+                if scope is not None:
+                    await access.require(request, scope)
                 return JSONResponse(await work(request))
+            except AccessDenied as denied:
+                headers = {"WWW-Authenticate": denied.challenge}
+                return _error_response(denied.status, denied.code, denied.detail, headers)
             except ApiError as error:
                 return _error_response(error.status, error.code, error.detail)
 
@@ -579,28 +637,13 @@ def results_api(database: Database, settings: ScoringSettings, grid: CriteriaGri
             except NotFoundError as error:
                 raise ApiError(404, "unknown_structure", str(error)) from None
             facts = structure_facts_json(structure, peer_group(structure, settings))
-            if only_wave is not None:
-                names = [only_wave]
-            else:
-                names = [wave.name for wave in list_waves(session)]
-            waves: list[dict[str, Any]] = []
-            for name in names:
-                try:
-                    results = _wave_results(session, name)
-                except ApiError as error:
-                    if only_wave is not None or error.code != "not_scored":
-                        raise
-                    continue
-                if structure.id not in results.structures:
-                    if only_wave is not None:
-                        raise ApiError(
-                            404,
-                            "no_results",
-                            f"structure {official_id!r} has no results in wave {name!r}:"
-                            " it was not probed in it",
-                        )
-                    continue
-                waves.append(_structure_wave(session, results, structure.id, detail=detail))
+            names = [only_wave] if only_wave is not None else [w.name for w in list_waves(session)]
+            waves = [
+                _structure_wave(session, results, structure.id, detail=detail)
+                for results in _waves_with(
+                    _wave_results, session, structure.id, official_id, names, only_wave
+                )
+            ]
             return {"structure": facts, "waves": waves}
 
         return await database.run(read)
@@ -632,14 +675,14 @@ def results_api(database: Database, settings: ScoringSettings, grid: CriteriaGri
             routes=[
                 Route("/waves/{wave}/results", api(wave_results), methods=["GET"]),
                 Route("/structures/{official_id}/results", api(structure_results), methods=["GET"]),
-                Route("/openapi.json", api(openapi), methods=["GET"]),
+                Route("/openapi.json", api(openapi, scope=None), methods=["GET"]),
             ],
             exception_handlers={HTTPException: http_error},
         ),
     )
 
 
-def project_api(settings: Settings, database: Database) -> list[Mount]:
+def project_api(settings: Settings, database: Database, access: TokenCheck) -> list[Mount]:
     """The results API under the project's criteria grid; none (logged) if the grid is unusable."""
 
     try:
@@ -647,4 +690,4 @@ def project_api(settings: Settings, database: Database) -> list[Mount]:
     except (ProberError, ConfigError) as error:
         logger.warning("results API off: %s", error)
         return []
-    return [results_api(database, settings.scoring, grid)]
+    return [results_api(database, settings.scoring, grid, access)]

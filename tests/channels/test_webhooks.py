@@ -16,6 +16,8 @@ from channels.phone.webhooks import (
 )
 
 RECEIVED = datetime(2026, 11, 23, 12, 0, 5, tzinfo=UTC)
+CALL = "CA" + "1" * 32
+RECORDING = "RE" + "9" * 32
 
 
 def test_twilios_published_signature_vector() -> None:
@@ -57,7 +59,7 @@ def test_a_status_callback_is_dated_by_twilio_and_keyed_by_call_and_status() -> 
     assert event.payload["call_duration_s"] == 8
     assert event.payload["recording_sid"] == "RE" + "2" * 32
     answered = status_event(
-        FormParams([("CallSid", "CA1"), ("CallStatus", "in-progress")]), RECEIVED
+        FormParams([("CallSid", CALL), ("CallStatus", "in-progress")]), RECEIVED
     )
     assert (answered.kind, answered.clock, answered.source_at) == (
         "call.answered",
@@ -70,9 +72,9 @@ def test_a_status_callback_is_dated_by_twilio_and_keyed_by_call_and_status() -> 
     ("pairs", "problem"),
     [
         ([("CallStatus", "ringing")], "CallSid"),
-        ([("CallSid", "CA1")], "CallStatus"),
-        ([("CallSid", "CA1"), ("CallStatus", "ringing"), ("Timestamp", "yesterday")], "Timestamp"),
-        ([("CallSid", "CA1"), ("CallStatus", "completed"), ("CallDuration", "8s")], "CallDuration"),
+        ([("CallSid", CALL)], "CallStatus"),
+        ([("CallSid", CALL), ("CallStatus", "ringing"), ("Timestamp", "yesterday")], "Timestamp"),
+        ([("CallSid", CALL), ("CallStatus", "completed"), ("CallDuration", "8s")], "CallDuration"),
     ],
 )
 def test_unreadable_callbacks_say_what_is_wrong(pairs: list[tuple[str, str]], problem: str) -> None:
@@ -84,8 +86,8 @@ def test_recording_callback() -> None:
     event = recording_event(
         FormParams(
             [
-                ("CallSid", "CA1"),
-                ("RecordingSid", "RE9"),
+                ("CallSid", CALL),
+                ("RecordingSid", RECORDING),
                 ("RecordingStatus", "completed"),
                 ("RecordingDuration", "42"),
                 ("RecordingChannels", "2"),
@@ -94,7 +96,7 @@ def test_recording_callback() -> None:
         ),
         RECEIVED,
     )
-    assert event.dedup_key == "twilio:RE9:recording:completed"
+    assert event.dedup_key == f"twilio:{RECORDING}:recording:completed"
     assert event.payload["duration_s"] == 42
     assert event.payload["channels"] == 2
     assert event.payload["started_at"] == "2026-11-23T11:25:15+00:00"
@@ -105,3 +107,35 @@ def test_twilio_instant() -> None:
     assert twilio_instant("Tue, 31 Aug 2010 20:36:28 +0000") == datetime(
         2010, 8, 31, 20, 36, 28, tzinfo=UTC
     )
+
+
+@pytest.mark.parametrize(
+    ("pairs", "problem"),
+    [
+        ([("CallSid", "CA1"), ("CallStatus", "ringing")], "CallSid 'CA1' is not a Twilio SID"),
+        ([("CallSid", "CA" + "A" * 32), ("CallStatus", "ringing")], "CallSid"),
+        ([("CallSid", "../../etc/passwd"), ("CallStatus", "ringing")], "CallSid"),
+        ([("CallSid", CALL), ("CallStatus", "completed"), ("RecordingSid", "RE1")], "RecordingSid"),
+    ],
+)
+def test_sids_that_are_not_twilio_s_are_refused(pairs: list[tuple[str, str]], problem: str) -> None:
+    with pytest.raises(InvalidCallbackError, match=problem):
+        status_event(FormParams(pairs), RECEIVED)
+
+
+@pytest.mark.parametrize("sid", ["RE9", "../" + "9" * 32, "RE" + "9" * 32 + "/x", "CA" + "9" * 32])
+def test_a_recording_callback_names_a_twilio_recording(sid: str) -> None:
+    params = FormParams(
+        [("CallSid", CALL), ("RecordingSid", sid), ("RecordingStatus", "completed")]
+    )
+    with pytest.raises(InvalidCallbackError, match="RecordingSid"):
+        recording_event(params, RECEIVED)
+
+
+def test_form_params_keep_repeated_names_in_order() -> None:
+    params = FormParams([("a", "1"), ("b", "2"), ("a", "3")])
+    assert list(params) == ["a", "b"]
+    assert params.getall("a") == ["1", "3"]
+    assert params.getall("missing") == []
+    assert params.get("a") == "1"
+    assert "b" in params and "c" not in params

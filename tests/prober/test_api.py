@@ -26,15 +26,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from config.settings import load_settings
-from prober.probes.phone import PhoneProbes
 from prober.project.database import Database
 from prober.results.grid import load_grid
 from prober.results.published import load_results, structure_detail
+from prober.web.access import TokenCheck, new_token, token_digest
 from prober.web.api import openapi_document, project_api
-from prober.web.app import create_app
+from prober.web.workspace import create_workspace_app
 from storage.claims import set_wave_status
 from storage.db import make_engine, session_scope
 from storage.models import WaveStatus
+from storage.tokens import add_token
 from tests.prober.conftest import SAMPLES, Run
 from tests.results_scene import email, latency, write_attempts
 
@@ -98,16 +99,20 @@ def spec() -> OpenAPI:
 
 
 class Api:
-    """The web app as the daemon builds it (webhooks + results API), called over HTTP."""
+    """The workspace listener's app as the daemon builds it, called over HTTP with a token."""
 
     def __init__(self, spec: OpenAPI) -> None:
         self.spec = spec
         self.settings = load_settings()
         self.database = Database(make_engine(self.settings.effective_database_url))
-        phone = PhoneProbes(self.settings, self.database)
-        routes = project_api(self.settings, self.database)
+        routes = project_api(self.settings, self.database, TokenCheck(self.database))
         assert routes, "the project's criteria grid should load"
-        self.app = create_app(phone, extra_routes=routes)
+        self.app = create_workspace_app(self.settings, self.database)
+        token = new_token()
+        with Session(self.database.engine) as session:
+            add_token(session, name="tests", sha256=token_digest(token), scopes=["results:read"])
+            session.commit()
+        self.headers = {"Authorization": f"Bearer {token}"}
 
     def get(self, url: str, **params: str) -> httpx.Response:
         """GET ``url``; the response (and, when accepted, the request) must match the spec."""
@@ -123,7 +128,7 @@ class Api:
         async def call() -> httpx.Response:
             transport = httpx.ASGITransport(app=self.app)
             async with httpx.AsyncClient(transport=transport, base_url="http://prober") as client:
-                return await client.request(method, url, params=params)
+                return await client.request(method, url, params=params, headers=self.headers)
 
         response = asyncio.run(call())
         assert response.headers["content-type"] == "application/json"
@@ -339,7 +344,7 @@ def test_no_api_without_a_criteria_grid(prober_cli: Run) -> None:
     settings = load_settings()
     database = Database(make_engine(settings.effective_database_url))
     try:
-        assert project_api(settings, database) == []
+        assert project_api(settings, database, TokenCheck(database)) == []
     finally:
         database.close()
         database.engine.dispose()

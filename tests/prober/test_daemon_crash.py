@@ -20,6 +20,7 @@ from sqlmodel import Session, col, select
 
 from sandbox import parse_world
 from sandbox.mail import MailTruth, Relay, parse_mail_world
+from sandbox.mail.dovecot import free_port
 from storage.db import make_engine, upgrade
 from storage.models import (
     Attempt,
@@ -73,6 +74,7 @@ def daemon_environment(
         "PROBER_TWILIO__TIME_SCALE": str(TIME_SCALE),
         "PROBER_TWILIO__CALLS_PER_SECOND": "20",
         "PROBER_WEB__PORT": str(web_port),
+        "PROBER_WORKSPACE__PORT": str(free_port()),
         "PROBER_SMTP__PORT": str(mail_port),
         "PROBER_IMAP__HOST": account.imap_host,
         "PROBER_IMAP__PORT": str(account.imap_port),
