@@ -17,14 +17,14 @@ from sandbox.mail import Dovecot
 from storage.db import make_engine, normalise_database_url, session_scope, upgrade
 from storage.models import Persona, Probe, Scenario, Structure, Wave
 from storage.outbox import ProbePlace
-from tests.mailservers import (
+from tests.support.mailservers import (
     MailAccount,
     SmtpServer,
     delivering_smtp,
     new_account,
     start_dovecot,
 )
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PROBER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -72,7 +72,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-# -- Mail servers on loopback (tests/mailservers.py) --------------------------------------------
+# -- Mail servers on loopback (tests/support/mailservers.py) ------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +100,7 @@ def mail_account(dovecot: Dovecot) -> MailAccount:
     return new_account(dovecot)
 
 
-# -- The event bus: a broker on loopback (tests/mosquitto.py) and probes to announce ----------
+# -- The event bus: a broker on loopback (tests/support/mosquitto.py), probes to announce ----
 
 EVENT_WAVE = "2027-pre"
 EVENT_STRUCTURES = ("21770001800011", "21670482500019", "20004071900013")

@@ -11,7 +11,7 @@ import aiosmtplib
 import pytest
 
 from sandbox.mail import Dovecot, MailServerUnavailable
-from tests.mailservers import (
+from tests.support.mailservers import (
     MailAccount,
     SmtpServer,
     delivering_smtp,

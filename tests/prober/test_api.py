@@ -35,8 +35,8 @@ from prober.web.app import create_app
 from storage.claims import set_wave_status
 from storage.db import make_engine, session_scope
 from storage.models import WaveStatus
-from tests.prober.conftest import SAMPLES, Run
-from tests.results_scene import email, latency, write_attempts
+from tests.support.cli import SAMPLES, Run
+from tests.support.results_scene import email, latency, write_attempts
 
 
 class PathTemplate:

@@ -28,7 +28,7 @@ from prober.runtime.bus import EventBus, control_topic
 from storage import outbox
 from storage.models import Event, OutboxMessage
 from storage.outbox import ProbePlace
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
 
 PREFIX = "prober"
 WAIT_S = 60.0  # generous failure bound when waiting for messages; never a measure of speed

@@ -12,8 +12,8 @@ import aiosmtplib
 import pytest
 
 from sandbox.mail import Dovecot
-from tests.mailservers import SmtpServer, new_account, wait_for_messages
-from tests.prober.conftest import Run
+from tests.support.cli import Run
+from tests.support.mailservers import SmtpServer, new_account, wait_for_messages
 
 
 def send(smtp: SmtpServer, message: EmailMessage, to: str) -> None:

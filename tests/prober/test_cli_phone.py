@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sandbox import parse_world
-from tests.phone_scene import ACCOUNT, free_listener, running_sandbox
-from tests.prober.conftest import SAMPLES, Run
+from tests.support.cli import SAMPLES, Run
+from tests.support.phone_scene import ACCOUNT, free_listener, running_sandbox
 
 TIME_SCALE = 0.2
 WORLD = """

@@ -31,9 +31,9 @@ from storage.models import (
     Wave,
     WaveStatus,
 )
-from tests.email_scene import MailTarget, seed_email_probes
-from tests.mailservers import MailAccount, SmtpServer, running_mail_sandbox
-from tests.phone_scene import (
+from tests.support.email_scene import MailTarget, seed_email_probes
+from tests.support.mailservers import MailAccount, SmtpServer, running_mail_sandbox
+from tests.support.phone_scene import (
     ACCOUNT,
     Target,
     free_listener,

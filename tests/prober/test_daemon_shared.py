@@ -16,9 +16,9 @@ from sqlmodel import Session, col, select
 
 from sandbox import parse_world
 from storage.models import Attempt, Probe, ProbeState, Wave, WaveStatus
-from tests.mailservers import MailAccount, SmtpServer
-from tests.phone_scene import free_listener, running_sandbox
 from tests.prober.test_daemon_crash import PHONE_WORLD, TIME_SCALE, daemon_environment, seed
+from tests.support.mailservers import MailAccount, SmtpServer
+from tests.support.phone_scene import free_listener, running_sandbox
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

@@ -17,8 +17,8 @@ from prober.probes.email import EmailProbes
 from prober.project.database import Database
 from sandbox.mail import MailSandbox, MailTruth, MailTruthLog, Relay, parse_mail_world
 from storage.models import Attempt, Event, Reply
-from tests.email_scene import MailTarget, mail_settings, seed_email_probes
-from tests.mailservers import MailAccount, SmtpServer
+from tests.support.email_scene import MailTarget, mail_settings, seed_email_probes
+from tests.support.mailservers import MailAccount, SmtpServer
 
 TIME_SCALE = 0.05
 DOMAIN = "mairies.test"

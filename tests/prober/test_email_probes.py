@@ -23,14 +23,14 @@ from prober.project.database import Database
 from sandbox.mail import Dovecot
 from storage.db import make_engine
 from storage.models import Event, MailboxCursor, Probe, ProbeState, Reply
-from tests.email_scene import (
+from tests.support.email_scene import (
     MailTarget,
     all_replies,
     email_attempts,
     mail_settings,
     seed_email_probes,
 )
-from tests.mailservers import MailAccount, SmtpServer, new_account, wait_for_messages
+from tests.support.mailservers import MailAccount, SmtpServer, new_account, wait_for_messages
 
 
 async def deliver(smtp: SmtpServer, message: EmailMessage, sender: str, to: str) -> None:
@@ -271,7 +271,7 @@ def test_a_watcher_killed_with_sigkill_loses_nothing_and_repeats_nothing(
     chance = random.Random(7)  # noqa: S311 (kill instants, not security)
 
     async def append_all() -> None:
-        from tests.mailservers import imap_inbox
+        from tests.support.mailservers import imap_inbox
 
         async with imap_inbox(mail_account) as client:
             for index in range(total):

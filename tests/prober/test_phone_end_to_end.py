@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from sandbox import CallTruth, parse_world
-from tests.phone_scene import (
+from tests.support.phone_scene import (
     Target,
     attempts_of,
     phone_scenario,

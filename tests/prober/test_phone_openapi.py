@@ -16,7 +16,8 @@ from sqlalchemy import Engine
 from channels.phone.twilio_client import CallRequest
 from prober.probes.phone import AttemptKey
 from sandbox import parse_world
-from tests.phone_scene import (
+from tests.support.openapi_conformance import check_exchange, load_spec
+from tests.support.phone_scene import (
     CALLER_ID,
     Exchange,
     Sandbox,
@@ -28,7 +29,6 @@ from tests.phone_scene import (
     seed_probes,
     wait_until,
 )
-from tests.sandbox.openapi_conformance import check_exchange, load_spec
 
 WORLD = """
 [numbers."+33142760301"]

@@ -15,7 +15,7 @@ from channels.phone.twilio_client import CallRequest, PlacedCall, RetryPolicy
 from prober.probes.phone import AttemptKey
 from sandbox import World
 from storage.models import Probe, ProbeState
-from tests.phone_scene import (
+from tests.support.phone_scene import (
     CALLER_ID,
     Sandbox,
     Target,

@@ -21,7 +21,7 @@ from config.settings import TwilioSettings
 from prober.probes.phone import PhoneProbes
 from sandbox import parse_world
 from storage.models import Recording
-from tests.phone_scene import (
+from tests.support.phone_scene import (
     ACCOUNT,
     Prober,
     Sandbox,
@@ -102,9 +102,7 @@ def test_a_recording_still_failing_is_fetched_after_a_restart(
                 tries = 100 - sandbox.faults.fail_recording_downloads
                 sandbox.faults.fail_recording_downloads = 0
                 # A later start: new probes object, same database, the sweep it runs first.
-                restarted = PhoneProbes(
-                    prober.settings, prober.database, prober.phone
-                )
+                restarted = PhoneProbes(prober.settings, prober.database, prober.phone)
                 assert await restarted.fetch_missing_recordings() == 1
                 await restarted.drain()
                 (fetched,) = recordings_of(engine, [probe_id])

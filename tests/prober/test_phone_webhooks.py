@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from storage import attempts
 from storage.models import Attempt, Event, Probe, ProbeState
-from tests.phone_scene import ACCOUNT, Target, phone_scenario, running_prober, seed_probes
+from tests.support.phone_scene import ACCOUNT, Target, phone_scenario, running_prober, seed_probes
 
 SCENARIOS = {"ask": phone_scenario("ask")}
 CALL_SID = "CA" + "ab" * 16

@@ -11,8 +11,6 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
 
-from tests.mailservers import MailAccount, SmtpServer
-from tests.prober.conftest import Run
 from tests.prober.test_scoring_end_to_end import (
     EMAIL_A_MONTH_LATER,
     GRID_PATH,
@@ -26,6 +24,8 @@ from tests.prober.test_scoring_end_to_end import (
     seed_wave,
     stored_scores,
 )
+from tests.support.cli import Run
+from tests.support.mailservers import MailAccount, SmtpServer
 
 P, F, NA, TR = "passed", "failed", "not_applicable", "to_review"
 # A person after 2 rings, one after 7, a voicemail after 3, a menu then 40 s on hold.

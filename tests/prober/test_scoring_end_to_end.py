@@ -40,10 +40,16 @@ from storage.models import (
     Structure,
     Wave,
 )
-from tests.email_scene import email_scenario, mail_settings
-from tests.mailservers import MailAccount, SmtpServer
-from tests.phone_scene import CALLER_ID, phone_scenario, running_prober, running_sandbox, wait_until
-from tests.prober.conftest import Run
+from tests.support.cli import Run
+from tests.support.email_scene import email_scenario, mail_settings
+from tests.support.mailservers import MailAccount, SmtpServer
+from tests.support.phone_scene import (
+    CALLER_ID,
+    phone_scenario,
+    running_prober,
+    running_sandbox,
+    wait_until,
+)
 
 PHONE_TIME_SCALE = 0.2  # hold is measured on prober's clock: see docs/phone.md, Limits
 MAIL_TIME_SCALE = 0.05

@@ -26,7 +26,7 @@ from sandbox.mail import (
     parse_mail_world,
     read_mail_truth,
 )
-from tests.mailservers import (
+from tests.support.mailservers import (
     FetchedMessage,
     MailAccount,
     SmtpServer,

@@ -19,7 +19,7 @@ import pytest
 
 from sandbox.__main__ import main
 from sandbox.mail import free_port, read_mail_truth
-from tests.mailservers import MailAccount, SmtpServer, wait_for_messages
+from tests.support.mailservers import MailAccount, SmtpServer, wait_for_messages
 
 ACCOUNT_SID = "AC" + "ab" * 16
 MAIL_WORLD = """

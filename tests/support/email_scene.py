@@ -1,4 +1,4 @@
-"""An email probe scene on loopback: Dovecot + SMTP (tests/mailservers.py) and prober's side.
+"""An email probe scene on loopback: Dovecot + SMTP (support/mailservers.py) and prober's side.
 
 The persona's mailbox is a Dovecot account; structures are other accounts (or sandbox
 mailboxes); prober sends through the delivering SMTP server and watches the persona's INBOX.
@@ -30,7 +30,7 @@ from storage.models import (
     Structure,
     Wave,
 )
-from tests.mailservers import MailAccount, SmtpServer
+from tests.support.mailservers import MailAccount, SmtpServer
 
 SUBJECT = "Demande de copie intégrale d'acte de naissance"
 BODY = (

@@ -50,7 +50,7 @@ from storage.models import (
     Structure,
     Wave,
 )
-from tests.sandbox.loopback import serve
+from tests.support.loopback import serve
 
 ACCOUNT = Account(sid="AC" + "fedcba9876543210" * 2, auth_token="scene-token")  # noqa: S106
 CALLER_ID = "+33970000001"
