@@ -7,7 +7,6 @@ is checked against what `load_results` gives and against the API's own OpenAPI d
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from storage.claims import set_wave_status
 from storage.db import make_engine, session_scope
 from storage.models import WaveStatus
 from tests.support.cli import SAMPLES, Run
+from tests.support.loopback import serve
 from tests.support.results_scene import email, latency, write_attempts
 
 
@@ -98,16 +98,12 @@ def spec() -> OpenAPI:
 
 
 class Api:
-    """The web app as the daemon builds it (webhooks + results API), called over HTTP."""
+    """The web app as the daemon builds it (webhooks + results API), served by uvicorn on
+    loopback and called over HTTP."""
 
-    def __init__(self, spec: OpenAPI) -> None:
+    def __init__(self, spec: OpenAPI, http: httpx.Client) -> None:
         self.spec = spec
-        self.settings = load_settings()
-        self.database = Database(make_engine(self.settings.effective_database_url))
-        phone = PhoneProbes(self.settings, self.database)
-        routes = project_api(self.settings, self.database)
-        assert routes, "the project's criteria grid should load"
-        self.app = create_app(phone, extra_routes=routes)
+        self.http = http
 
     def get(self, url: str, **params: str) -> httpx.Response:
         """GET ``url``; the response (and, when accepted, the request) must match the spec."""
@@ -118,20 +114,10 @@ class Api:
     def request(
         self, method: str, url: str, params: dict[str, str] | None = None
     ) -> httpx.Response:
-        """``method`` on ``url`` through the ASGI app; a JSON response in any case."""
-
-        async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://prober") as client:
-                return await client.request(method, url, params=params)
-
-        response = asyncio.run(call())
+        """``method`` on ``url``; a JSON response in any case."""
+        response = self.http.request(method, url, params=params)
         assert response.headers["content-type"] == "application/json"
         return response
-
-    def close(self) -> None:
-        self.database.close()
-        self.database.engine.dispose()
 
 
 def check_against_spec(spec: OpenAPI, response: httpx.Response) -> None:
@@ -158,9 +144,17 @@ def check_against_spec(spec: OpenAPI, response: httpx.Response) -> None:
 
 @pytest.fixture
 def api(project: Engine, spec: OpenAPI) -> Iterator[Api]:
-    client = Api(spec)
-    yield client
-    client.close()
+    settings = load_settings()
+    database = Database(make_engine(settings.effective_database_url))
+    routes = project_api(settings, database)
+    assert routes, "the project's criteria grid should load"
+    app = create_app(PhoneProbes(settings, database), extra_routes=routes)
+    try:
+        with serve(app, lifespan="off") as base_url, httpx.Client(base_url=base_url) as http:
+            yield Api(spec, http)
+    finally:
+        database.close()
+        database.engine.dispose()
 
 
 def expected_results(engine: Engine, wave: str) -> dict[str, Any]:

@@ -187,9 +187,11 @@ TARGETS = [
 ]
 
 
-def test_what_prober_measures_matches_the_ground_truth(engine: Engine, tmp_path: Path) -> None:
+async def test_what_prober_measures_matches_the_ground_truth(
+    engine: Engine, tmp_path: Path
+) -> None:
     probe_ids = seed_probes(engine, TARGETS, SCENARIOS)
-    truth = asyncio.run(_call_every_structure(engine, probe_ids, tmp_path))
+    truth = await _call_every_structure(engine, probe_ids, tmp_path)
     _compare_with_truth(engine, probe_ids, truth)
 
 

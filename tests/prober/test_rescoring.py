@@ -3,7 +3,6 @@ by hand, and the raw facts (events, attempts, replies, recordings, probes) stay 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ PLACES_HERE = [place for place in PLACES if place.label in LABELS]
 RAW_TABLES = ("event", "attempt", "reply", "recording", "probe")
 
 
-def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_facts(
+async def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_facts(
     engine: Engine,
     prober_cli: Run,
     mail_delivery: SmtpServer,
@@ -44,8 +43,8 @@ def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_facts(
     assert prober_cli("init").exit_code == 0
     wave, probes = seed_wave(engine, PLACES_HERE, mail_account.address)
     as_of = datetime.now(UTC) + timedelta(days=30)
-    calls, mails = asyncio.run(
-        carry_out(engine, PLACES_HERE, probes, mail_delivery, mail_account, tmp_path)
+    calls, mails = await carry_out(
+        engine, PLACES_HERE, probes, mail_delivery, mail_account, tmp_path
     )
     check_ground_truth(calls, mails, PLACES_HERE)
 

@@ -271,7 +271,7 @@ EMAIL_A_MONTH_LATER = {
 }
 
 
-def test_scores_of_a_sandbox_wave_match_the_hand_computed_expectation(
+async def test_scores_of_a_sandbox_wave_match_the_hand_computed_expectation(
     engine: Engine,
     prober_cli: Run,
     mail_delivery: SmtpServer,
@@ -281,9 +281,7 @@ def test_scores_of_a_sandbox_wave_match_the_hand_computed_expectation(
     assert prober_cli("init").exit_code == 0
     wave, probes = seed_wave(engine, PLACES, mail_account.address)
     started = datetime.now(UTC)
-    calls, mails = asyncio.run(
-        carry_out(engine, PLACES, probes, mail_delivery, mail_account, tmp_path)
-    )
+    calls, mails = await carry_out(engine, PLACES, probes, mail_delivery, mail_account, tmp_path)
     check_ground_truth(calls, mails)
 
     next_day = score(prober_cli, wave, GRID_PATH, started + timedelta(days=1))

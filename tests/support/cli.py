@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -28,24 +29,35 @@ class Result:
     stderr: str
 
 
-Run = Callable[..., Result]
+class Run:
+    """``prober ARGS...`` through ``main()`` in this process, in the current folder.
 
+    Call it from a synchronous test; an async test awaits ``in_thread(...)``: a command that runs
+    its own event loop (``mail send``, ``run``...) cannot run inside the test's.
+    """
 
-def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """``prober ARGS...`` through ``main()`` in this process, in the current folder."""
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+        self._monkeypatch = monkeypatch
+        self._capsys = capsys
 
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["prober", *args])
+    def __call__(self, *args: str) -> Result:
+        self._capsys.readouterr()
+        self._monkeypatch.setattr(sys, "argv", ["prober", *args])
         try:
             main()
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
+        out, err = self._capsys.readouterr()
         return Result(code, out, err)
 
-    return run
+    async def in_thread(self, *args: str) -> Result:
+        return await asyncio.to_thread(self, *args)
+
+
+def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
+    """``prober ARGS...`` through ``main()`` in this process, in the current folder."""
+    return Run(monkeypatch, capsys)
 
 
 def start_prober(
@@ -55,7 +67,15 @@ def start_prober(
     return subprocess.Popen([*PROBER, *args], cwd=cwd, env=dict(env), stderr=stderr)
 
 
-def run_prober(*args: str, cwd: Path, env: Mapping[str, str]) -> None:
+async def child_prober(*args: str, cwd: Path, env: Mapping[str, str]) -> asyncio.subprocess.Process:
+    """``prober ARGS...`` started as a child process from an async test."""
+    return await asyncio.create_subprocess_exec(*PROBER, *args, cwd=cwd, env=dict(env))
+
+
+async def prober_to_the_end(*args: str, cwd: Path, env: Mapping[str, str]) -> None:
     """``prober ARGS...`` as a child process to its end; fails the test on a non-zero status."""
-    done = subprocess.run([*PROBER, *args], cwd=cwd, env=dict(env), capture_output=True)
-    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    child = await asyncio.create_subprocess_exec(
+        *PROBER, *args, cwd=cwd, env=dict(env), stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await child.communicate()
+    assert child.returncode == 0, stderr.decode(errors="replace")[-3000:]
