@@ -35,10 +35,10 @@ from tests.support.email_scene import MailTarget, seed_email_probes
 from tests.support.mailservers import MailAccount, SmtpServer, running_mail_sandbox
 from tests.support.phone_scene import (
     ACCOUNT,
+    StartSandbox,
     Target,
     free_listener,
     phone_scenario,
-    running_sandbox,
     seed_probes,
 )
 
@@ -107,7 +107,10 @@ def seed(
 
 
 def test_sigkill_at_random_points_loses_nothing_and_contacts_no_structure_twice(
-    mail_delivery: SmtpServer, mail_account: MailAccount, tmp_path: Path
+    phone_sandbox: StartSandbox,
+    mail_delivery: SmtpServer,
+    mail_account: MailAccount,
+    tmp_path: Path,
 ) -> None:
     # One SQLite daemon here; several daemons on PostgreSQL have their own test.
     database_url = f"sqlite:///{tmp_path / 'prober.db'}"
@@ -121,7 +124,7 @@ def test_sigkill_at_random_points_loses_nothing_and_contacts_no_structure_twice(
     command = [sys.executable, "-m", "prober", "run", "--log-format", "json"]
     with (
         contextlib.ExitStack() as stack,
-        running_sandbox(parse_world(PHONE_WORLD), time_scale=TIME_SCALE) as calls,
+        phone_sandbox(parse_world(PHONE_WORLD), time_scale=TIME_SCALE) as calls,
         running_mail_sandbox(
             parse_mail_world(MAIL_WORLD),
             Relay(mail_delivery.host, mail_delivery.port),

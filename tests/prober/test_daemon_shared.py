@@ -18,11 +18,12 @@ from sandbox import parse_world
 from storage.models import Attempt, Probe, ProbeState, Wave, WaveStatus
 from tests.prober.test_daemon_crash import PHONE_WORLD, TIME_SCALE, daemon_environment, seed
 from tests.support.mailservers import MailAccount, SmtpServer
-from tests.support.phone_scene import free_listener, running_sandbox
+from tests.support.phone_scene import StartSandbox, free_listener
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_daemons_on_one_postgresql_database_never_dispatch_a_probe_twice(
+    phone_sandbox: StartSandbox,
     engine: Engine,
     database_url: str,
     mail_delivery: SmtpServer,
@@ -33,9 +34,7 @@ def test_two_daemons_on_one_postgresql_database_never_dispatch_a_probe_twice(
     probe_ids = seed(engine, mail_account.address, emails=0)
     command = [sys.executable, "-m", "prober", "run", "--log-format", "json"]
     with contextlib.ExitStack() as stack:
-        calls = stack.enter_context(
-            running_sandbox(parse_world(PHONE_WORLD), time_scale=TIME_SCALE)
-        )
+        calls = stack.enter_context(phone_sandbox(parse_world(PHONE_WORLD), time_scale=TIME_SCALE))
         daemons = []
         for name in ("a", "b"):
             listener = free_listener()

@@ -20,11 +20,11 @@ from tests.support.phone_scene import (
     CALLER_ID,
     Exchange,
     Sandbox,
+    StartSandbox,
     Target,
     attempts_of,
     phone_scenario,
     running_prober,
-    running_sandbox,
     seed_probes,
     wait_until,
 )
@@ -63,12 +63,12 @@ def as_requests_response(exchange: Exchange) -> requests.Response:
 
 
 async def test_every_exchange_with_twilio_conforms_to_its_openapi_description(
-    engine: Engine, tmp_path: Path, twilio_spec: OpenAPI
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path, twilio_spec: OpenAPI
 ) -> None:
     probe_ids = seed_probes(
         engine, [Target("+33142760301", "ask"), Target("+33142760302", "ask")], SCENARIOS
     )
-    with running_sandbox(parse_world(WORLD), time_scale=0.02) as sandbox:
+    with phone_sandbox(parse_world(WORLD), time_scale=0.02) as sandbox:
         await _calls_fetches_and_hang_ups(engine, sandbox, probe_ids, tmp_path)
     exchanges = sandbox.recorder.exchanges
     operations = {

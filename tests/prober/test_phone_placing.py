@@ -18,11 +18,11 @@ from storage.models import Probe, ProbeState
 from tests.support.phone_scene import (
     CALLER_ID,
     Sandbox,
+    StartSandbox,
     Target,
     attempts_of,
     phone_scenario,
     running_prober,
-    running_sandbox,
     seed_probes,
     wait_until,
 )
@@ -77,10 +77,10 @@ async def place_all(
 
 
 async def test_a_create_answered_500_after_the_call_was_made_is_reconciled_not_repeated(
-    engine: Engine, tmp_path: Path
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     probe_ids = seed_probes(engine, [Target("+33142760101", "ask")], SCENARIOS)
-    with running_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
+    with phone_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
         [placed] = await place_all(
             engine,
             sandbox,
@@ -97,9 +97,11 @@ async def test_a_create_answered_500_after_the_call_was_made_is_reconciled_not_r
     assert attempt.outcome == "answered"
 
 
-async def test_a_create_that_timed_out_is_found_and_adopted(engine: Engine, tmp_path: Path) -> None:
+async def test_a_create_that_timed_out_is_found_and_adopted(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
+) -> None:
     probe_ids = seed_probes(engine, [Target("+33142760102", "ask")], SCENARIOS)
-    with running_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
+    with phone_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
         [placed] = await place_all(
             engine,
             sandbox,
@@ -115,10 +117,10 @@ async def test_a_create_that_timed_out_is_found_and_adopted(engine: Engine, tmp_
 
 
 async def test_an_invalid_number_fails_the_probe_with_twilios_reason(
-    engine: Engine, tmp_path: Path
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     probe_ids = seed_probes(engine, [Target("+3314276", "ask")], SCENARIOS)
-    with running_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
+    with phone_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
         [placed] = await place_all(engine, sandbox, probe_ids, tmp_path)
         assert placed is None
         assert calls_to(sandbox, "+3314276") == []
@@ -132,11 +134,11 @@ async def test_an_invalid_number_fails_the_probe_with_twilios_reason(
 
 
 async def test_too_many_requests_are_retried_and_every_structure_is_called_exactly_once(
-    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="channels.phone.twilio_client")
     numbers = [f"+331427602{index:02d}" for index in range(12)]
-    with running_sandbox(World(), time_scale=TIME_SCALE, max_concurrent_requests=1) as sandbox:
+    with phone_sandbox(World(), time_scale=TIME_SCALE, max_concurrent_requests=1) as sandbox:
         # Each create holds its slot a little, so that the others find the account busy.
         sandbox.faults.delay_call_create_response_s = 0.05
         placed = await _place_at_once(engine, sandbox, numbers, tmp_path)

@@ -24,11 +24,11 @@ from tests.support.phone_scene import (
     ACCOUNT,
     Prober,
     Sandbox,
+    StartSandbox,
     Target,
     phone_scenario,
     recordings_of,
     running_prober,
-    running_sandbox,
     seed_probes,
     wait_until,
 )
@@ -63,12 +63,12 @@ def _sandbox_media(sandbox: Sandbox, recording_sid: str) -> bytes:
 
 
 async def test_a_download_answered_503_is_tried_again_and_stored(
-    engine: Engine, tmp_path: Path
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
 
     async def scene() -> tuple[Recording, bytes, int]:
-        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+        with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
             sandbox.faults.fail_recording_downloads = 2
             async with running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
@@ -88,12 +88,12 @@ async def test_a_download_answered_503_is_tried_again_and_stored(
 
 
 async def test_a_recording_still_failing_is_fetched_after_a_restart(
-    engine: Engine, tmp_path: Path
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
 
     async def scene() -> tuple[Recording, Recording, bytes, int]:
-        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+        with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
             sandbox.faults.fail_recording_downloads = 100
             async with running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
@@ -121,12 +121,12 @@ async def test_a_recording_still_failing_is_fetched_after_a_restart(
 
 
 async def test_a_shutdown_cancels_the_downloads_waiting_to_try_again(
-    engine: Engine, tmp_path: Path
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
 
     async def scene() -> tuple[int, list[Recording]]:
-        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+        with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
             sandbox.faults.fail_recording_downloads = 100
             async with running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
@@ -150,7 +150,7 @@ async def test_a_shutdown_cancels_the_downloads_waiting_to_try_again(
 
 
 async def test_a_recording_twilio_does_not_have_is_marked_missing_and_not_asked_again(
-    engine: Engine, tmp_path: Path
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
     with Session(engine) as session:
@@ -158,7 +158,7 @@ async def test_a_recording_twilio_does_not_have_is_marked_missing_and_not_asked_
         session.commit()
 
     async def scene() -> tuple[int, int]:
-        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+        with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
             async with running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
             ) as prober:

@@ -25,6 +25,7 @@ from tests.prober.test_scoring_end_to_end import (
 )
 from tests.support.cli import Run
 from tests.support.mailservers import MailAccount, SmtpServer
+from tests.support.phone_scene import StartSandbox
 
 P, F, NA, TR = "passed", "failed", "not_applicable", "to_review"
 # A person after 2 rings, one after 7, a voicemail after 3, a menu then 40 s on hold.
@@ -34,6 +35,7 @@ RAW_TABLES = ("event", "attempt", "reply", "recording", "probe")
 
 
 async def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_facts(
+    phone_sandbox: StartSandbox,
     engine: Engine,
     prober_cli: Run,
     mail_delivery: SmtpServer,
@@ -44,7 +46,7 @@ async def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_fac
     wave, probes = seed_wave(engine, PLACES_HERE, mail_account.address)
     as_of = datetime.now(UTC) + timedelta(days=30)
     calls, mails = await carry_out(
-        engine, PLACES_HERE, probes, mail_delivery, mail_account, tmp_path
+        phone_sandbox, engine, PLACES_HERE, probes, mail_delivery, mail_account, tmp_path
     )
     check_ground_truth(calls, mails, PLACES_HERE)
 

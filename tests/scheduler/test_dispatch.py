@@ -30,7 +30,7 @@ from storage import attempts
 from storage.claims import ClaimedProbe
 from storage.db import make_engine
 from storage.models import Attempt, Probe, ProbeState, Wave, WaveStatus
-from tests.storage.test_dispatch import (
+from tests.support.claims_scene import (
     WEEKDAY_HOURS,
     add_probe,
     add_structures,
