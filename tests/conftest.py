@@ -32,7 +32,8 @@ from tests.support.seeding import add_persona, add_probe, add_scenario, add_stru
 # -- Lanes: `make test-fast` runs the tests in none of them -----------------------------------
 
 SERVICE_FIXTURES = frozenset({"dovecot", "mail_delivery", "mail_account", "mosquitto"})
-E2E_FIXTURES = frozenset({"phone_sandbox", "scene", "sandbox", "twilio"})
+# The sandbox's world on loopback, or the command line run in a project from `init` on.
+E2E_FIXTURES = frozenset({"phone_sandbox", "scene", "sandbox", "twilio", "prober_cli"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

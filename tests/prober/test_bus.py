@@ -459,6 +459,7 @@ async def test_control_topics_call_the_application(
     assert f"ignored {PREFIX}/control/2027-pre/stop" in caplog.text
 
 
+@pytest.mark.services  # its own broker, with passwords
 async def test_the_bus_logs_in_with_the_configured_credentials(
     engine: Engine,
     event_probes: dict[uuid.UUID, ProbePlace],

@@ -171,6 +171,7 @@ def test_a_busy_smtp_port_is_refused_in_one_line(capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().err.startswith(f"sandbox : cannot serve SMTP on 127.0.0.1:{port} (")
 
 
+@pytest.mark.services  # `python -m sandbox.mail` runs its own Dovecot
 async def test_python_m_sandbox_mail_serves_prober_mailbox_and_removes_it_on_sigterm() -> None:
     imap_port, smtp_port = free_port(), free_port()
     command = [sys.executable, "-m", "sandbox.mail", "--imap-port", str(imap_port)]
