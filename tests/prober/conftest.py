@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import Run, in_process
+from tests.support.cli import Run
 
 
 @pytest.fixture
@@ -22,4 +22,4 @@ def prober_cli(
     monkeypatch.chdir(project)
     monkeypatch.setenv("PROBER_DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")
-    return in_process(monkeypatch, capsys)
+    return Run(monkeypatch, capsys)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.support.cli import SAMPLES, Run, in_process
+from tests.support.cli import SAMPLES, Run
 
 
 def write_csv(path: Path, rows: list[str]) -> Path:
@@ -251,7 +251,7 @@ def test_db_current_does_not_create_a_missing_sqlite_file(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PROBER_DATABASE_URL", f"sqlite:///{missing}")
     monkeypatch.setenv("COLUMNS", "200")
-    current = in_process(monkeypatch, capsys)("db", "current")
+    current = Run(monkeypatch, capsys)("db", "current")
     assert current.exit_code == 0, current.stderr
     assert f"database: none (no file {missing}" in current.stdout
     assert not missing.exists()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import Run, in_process
+from tests.support.cli import Run
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BOUNCE = DATA / "email-corpora/sisimai-set-of-emails/lhost-postfix-01.eml"
@@ -22,7 +22,7 @@ def prober_mail(
     """``prober ARGS...`` in an empty folder: no prober.toml, no database."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PROBER_DATABASE_URL", raising=False)
-    return in_process(monkeypatch, capsys)
+    return Run(monkeypatch, capsys)
 
 
 def test_one_file_gives_one_readable_line(prober_mail: Run, tmp_path: Path) -> None:

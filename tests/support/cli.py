@@ -55,11 +55,6 @@ class Run:
         return await asyncio.to_thread(self, *args)
 
 
-def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Run:
-    """``prober ARGS...`` through ``main()`` in this process, in the current folder."""
-    return Run(monkeypatch, capsys)
-
-
 def start_prober(
     *args: str, cwd: Path, env: Mapping[str, str], stderr: IO[bytes] | None = None
 ) -> subprocess.Popen[bytes]:
