@@ -477,5 +477,5 @@ def test_two_dispatchers_on_one_postgresql_database(engine: Engine, database_url
         for before, after in itertools.pairwise(intervals):
             assert before[1] <= after[0], (before, after)
     with Session(engine) as session:
-        attempts = session.exec(select(func.count()).select_from(Attempt)).one()
-    assert attempts == total
+        attempt_count = session.exec(select(func.count()).select_from(Attempt)).one()
+    assert attempt_count == total
