@@ -1,11 +1,12 @@
-# prober: `make demo` runs the main job, `make test` the whole suite; each sets up what is missing.
+# prober: `make demo` runs the main job, `make test` the whole suite, `make test-fast` the tests that
+# need no server; each sets up what is missing.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo
 
-.PHONY: setup services demo test lint clean
+.PHONY: setup services demo test test-fast lint clean
 
 setup: $(VENV)/.installed services
 
@@ -24,6 +25,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The pure lane: no PostgreSQL, Dovecot, Mosquitto, sandbox or daemon (markers in pyproject.toml).
+test-fast: $(VENV)/.installed
+	$(BIN)/python -m pytest -m "not e2e and not postgres and not services"
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .

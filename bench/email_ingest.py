@@ -42,7 +42,7 @@ from sandbox.mail.delivery import DovecotDelivery
 from sandbox.mail.dovecot import free_port
 from storage.db import make_engine, upgrade
 from storage.models import Attempt, Reply
-from tests.email_scene import MailTarget, seed_email_probes
+from tests.support.email_scene import MailTarget, seed_email_probes
 
 _APPENDUID = re.compile(rb"APPENDUID \d+ (\d+)")
 

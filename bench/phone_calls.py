@@ -33,7 +33,7 @@ from sqlalchemy import Engine, text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from storage.db import make_engine, upgrade
-from tests.phone_scene import (
+from tests.support.phone_scene import (
     ACCOUNT,
     Target,
     attempts_of,

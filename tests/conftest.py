@@ -1,10 +1,12 @@
-"""Fixtures shared by the whole suite: a database on each backend, a project folder."""
+"""Fixtures shared by the whole suite: a database on each backend, the servers on loopback, the
+sandbox; and the lanes (markers) each test falls in, from the fixtures it uses."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -15,16 +17,39 @@ from sqlalchemy.exc import OperationalError
 
 from sandbox.mail import Dovecot
 from storage.db import make_engine, normalise_database_url, session_scope, upgrade
-from storage.models import Persona, Probe, Scenario, Structure, Wave
 from storage.outbox import ProbePlace
-from tests.mailservers import (
+from tests.support.mailservers import (
     MailAccount,
     SmtpServer,
     delivering_smtp,
     new_account,
     start_dovecot,
 )
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
+from tests.support.phone_scene import StartSandbox, running_sandbox
+from tests.support.seeding import add_persona, add_probe, add_scenario, add_structure, add_wave
+
+# -- Lanes: `make test-fast` runs the tests in none of them -----------------------------------
+
+SERVICE_FIXTURES = frozenset({"dovecot", "mail_delivery", "mail_account", "mosquitto"})
+# The sandbox's world on loopback, or the command line run in a project from `init` on.
+E2E_FIXTURES = frozenset({"phone_sandbox", "scene", "sandbox", "twilio", "prober_cli"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks each test `postgres`, `services` and `e2e` from the fixtures it uses, so that a lane
+    follows a test's needs without anyone remembering to mark it."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and callspec.params.get("database_url") == "postgresql"
+        if on_postgres and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
+        if on_postgres or fixtures & SERVICE_FIXTURES:
+            item.add_marker(pytest.mark.services)
+        if fixtures & E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "PROBER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -72,7 +97,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-# -- Mail servers on loopback (tests/mailservers.py) --------------------------------------------
+# -- Mail servers on loopback (tests/support/mailservers.py) ------------------------------------
 
 
 @pytest.fixture(scope="session")
@@ -100,23 +125,28 @@ def mail_account(dovecot: Dovecot) -> MailAccount:
     return new_account(dovecot)
 
 
-# -- The event bus: a broker on loopback (tests/mosquitto.py) and probes to announce ----------
+# -- The event bus: a broker on loopback (tests/support/mosquitto.py), probes to announce ----
 
 EVENT_WAVE = "2027-pre"
 EVENT_STRUCTURES = ("21770001800011", "21670482500019", "20004071900013")
 
 
 @pytest.fixture
-def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+async def mosquitto(tmp_path: Path) -> AsyncIterator[Mosquitto]:
     """A throw-away Mosquitto broker on 127.0.0.1 and a free port, stopped afterwards.
 
     `mosquitto.stop()` then `mosquitto.start()` restarts it on the same port, keeping persistent
-    sessions. Fails (never skips) when Mosquitto is missing: `make services` installs it.
+    sessions (from an async test: `await asyncio.to_thread(mosquitto.stop)`). Fails (never
+    skips) when Mosquitto is missing: `make services` installs it.
     """
     broker = Mosquitto(tmp_path / "mosquitto")
-    broker.start()
+    await asyncio.to_thread(broker.start)
     yield broker
-    broker.stop()
+    await asyncio.to_thread(broker.stop)
+
+
+EVENT_WAVE = "2027-pre"
+EVENT_STRUCTURES = ("21770001800011", "21670482500019", "20004071900013")
 
 
 @pytest.fixture
@@ -125,47 +155,40 @@ def event_probes(engine: Engine) -> dict[uuid.UUID, ProbePlace]:
     each probe's events belong, by probe id."""
     places: dict[uuid.UUID, ProbePlace] = {}
     with session_scope(engine) as session:
-        session.add(
-            Persona(
-                id="p",
-                display_name="Marie",
-                caller_id="+33199000001",
-                reply_mailbox="marie@probes.test",
-            )
-        )
+        add_persona(session, reply_mailbox="marie@probes.test")
         for channel in ("phone", "email"):
-            session.add(Scenario(id=f"s-{channel}", channel=channel, title=channel))
-        wave = Wave(
-            name=EVENT_WAVE,
+            add_scenario(session, f"s-{channel}", channel, title=channel)
+        wave_id = add_wave(
+            session,
+            EVENT_WAVE,
             starts_on=date(2027, 3, 1),
             ends_on=date(2027, 3, 26),
             channels=["phone", "email"],
         )
-        session.add(wave)
-        session.flush()
-        assert wave.id is not None
         for number, official_id in enumerate(EVENT_STRUCTURES):
-            structure = Structure(
-                official_id=official_id,
-                name=f"Mairie {number}",
-                kind="mairie",
-                departement="77",
-                region="Île-de-France",
-                timezone="Europe/Paris",
+            structure_id = add_structure(
+                session, official_id, name=f"Mairie {number}", departement="77"
             )
-            session.add(structure)
-            session.flush()
-            assert structure.id is not None
             for channel in ("phone", "email"):
-                probe = Probe(
-                    id=uuid.uuid4(),
-                    wave_id=wave.id,
-                    structure_id=structure.id,
+                probe_id = add_probe(
+                    session,
+                    wave_id=wave_id,
+                    structure_id=structure_id,
                     channel=channel,
                     scenario_id=f"s-{channel}",
                     persona_id="p",
                     scheduled_at=datetime(2027, 3, 2, 9, number, tzinfo=UTC),
                 )
-                session.add(probe)
-                places[probe.id] = ProbePlace(EVENT_WAVE, official_id, channel)
+                places[probe_id] = ProbePlace(EVENT_WAVE, official_id, channel)
     return places
+
+
+# -- The sandbox: Twilio's API and the structures' phones (tests/support/phone_scene.py) -------
+
+
+@pytest.fixture
+def phone_sandbox() -> StartSandbox:
+    """``with phone_sandbox(world, time_scale=…) as sandbox:`` serves the sandbox's API and call
+    runner on loopback until the block ends, in their own thread as the outside world would.
+    Asking for it puts the test in the `e2e` lane."""
+    return running_sandbox

@@ -11,7 +11,7 @@ import aiosmtplib
 import pytest
 
 from sandbox.mail import Dovecot, MailServerUnavailable
-from tests.mailservers import (
+from tests.support.mailservers import (
     MailAccount,
     SmtpServer,
     delivering_smtp,
@@ -35,20 +35,20 @@ def probe_to(account: MailAccount, subject: str = "Demande de renseignements") -
     return message
 
 
-def test_dovecot_serves_imap_with_idle_to_its_users(dovecot: Dovecot) -> None:
+async def test_dovecot_serves_imap_with_idle_to_its_users(dovecot: Dovecot) -> None:
     account = new_account(dovecot)
 
     async def capabilities() -> tuple[bool, str]:
         async with imap_inbox(account) as client:
             return client.has_capability("IDLE"), client.get_state()
 
-    has_idle, state = asyncio.run(capabilities())
+    has_idle, state = await capabilities()
 
     assert has_idle
     assert state == "SELECTED"
 
 
-def test_dovecot_refuses_a_wrong_password(dovecot: Dovecot) -> None:
+async def test_dovecot_refuses_a_wrong_password(dovecot: Dovecot) -> None:
     account = new_account(dovecot)
 
     async def login() -> str:
@@ -58,10 +58,10 @@ def test_dovecot_refuses_a_wrong_password(dovecot: Dovecot) -> None:
         await log_out(client)
         return str(response.result)
 
-    assert asyncio.run(login()) == "NO"
+    assert await login() == "NO"
 
 
-def test_smtp_delivers_into_the_mailbox_with_return_path_and_delivered_to(
+async def test_smtp_delivers_into_the_mailbox_with_return_path_and_delivered_to(
     mail_account: MailAccount, mail_delivery: SmtpServer
 ) -> None:
     probe = probe_to(mail_account)
@@ -81,7 +81,7 @@ def test_smtp_delivers_into_the_mailbox_with_return_path_and_delivered_to(
             await asyncio.wait_for(idle, 10)
             return pushed, [m.message for m in await fetch_messages(client)]
 
-    pushed, [received] = asyncio.run(send_while_idling())
+    pushed, [received] = await send_while_idling()
 
     assert b"1 EXISTS" in pushed
     assert received["Message-ID"] == probe["Message-ID"]
@@ -90,20 +90,20 @@ def test_smtp_delivers_into_the_mailbox_with_return_path_and_delivered_to(
     assert received.get_content() == "Bonjour,\n\nVoici notre réponse.\n"
 
 
-def test_the_null_sender_gets_an_empty_return_path(
+async def test_the_null_sender_gets_an_empty_return_path(
     mail_account: MailAccount, mail_delivery: SmtpServer
 ) -> None:
     async def send_from_null_sender() -> None:
         async with aiosmtplib.SMTP(hostname=mail_delivery.host, port=mail_delivery.port) as smtp:
             await smtp.sendmail("", [mail_account.address], probe_to(mail_account).as_bytes())
 
-    asyncio.run(send_from_null_sender())
-    [received] = asyncio.run(wait_for_messages(mail_account, 1))
+    await send_from_null_sender()
+    [received] = await wait_for_messages(mail_account, 1)
 
     assert received.message.get_all("Return-Path") == ["<>"]
 
 
-def test_unknown_recipients_are_refused_at_rcpt_with_5_1_1(
+async def test_unknown_recipients_are_refused_at_rcpt_with_5_1_1(
     mail_account: MailAccount, mail_delivery: SmtpServer
 ) -> None:
     stranger = "nobody@probes.test"
@@ -118,16 +118,16 @@ def test_unknown_recipients_are_refused_at_rcpt_with_5_1_1(
         )
         return refused
 
-    refused = asyncio.run(send_to_both())
+    refused = await send_to_both()
 
     assert list(refused) == [stranger]
     assert refused[stranger].code == 550
     assert refused[stranger].message.startswith("5.1.1 ")
-    [received] = asyncio.run(wait_for_messages(mail_account, 1))
+    [received] = await wait_for_messages(mail_account, 1)
     assert received.message.get_all("Delivered-To") == [mail_account.address]
 
 
-def test_all_recipients_unknown_raises_recipients_refused(mail_delivery: SmtpServer) -> None:
+async def test_all_recipients_unknown_raises_recipients_refused(mail_delivery: SmtpServer) -> None:
     async def send() -> None:
         await aiosmtplib.send(
             "Subject: x\r\n\r\nx\r\n",
@@ -138,12 +138,14 @@ def test_all_recipients_unknown_raises_recipients_refused(mail_delivery: SmtpSer
         )
 
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
-        asyncio.run(send())
+        await send()
 
     assert [r.code for r in refused.value.recipients] == [550]
 
 
-def test_each_account_sees_only_its_own_mail(dovecot: Dovecot, mail_delivery: SmtpServer) -> None:
+async def test_each_account_sees_only_its_own_mail(
+    dovecot: Dovecot, mail_delivery: SmtpServer
+) -> None:
     first, second = new_account(dovecot), new_account(dovecot)
 
     async def send_two() -> None:
@@ -156,9 +158,9 @@ def test_each_account_sees_only_its_own_mail(dovecot: Dovecot, mail_delivery: Sm
                 recipients=[account.address],
             )
 
-    asyncio.run(send_two())
-    [to_first] = asyncio.run(wait_for_messages(first, 1))
-    [to_second] = asyncio.run(wait_for_messages(second, 1))
+    await send_two()
+    [to_first] = await wait_for_messages(first, 1)
+    [to_second] = await wait_for_messages(second, 1)
 
     assert to_first.message["Subject"] == "pour le premier"
     assert to_second.message["Subject"] == "pour le second"
@@ -170,7 +172,7 @@ def test_a_missing_dovecot_fails_with_the_way_to_install_it() -> None:
         Dovecot(binary="/nonexistent/dovecot").start()
 
 
-def test_a_plus_address_reaches_its_user_and_stays_in_delivered_to(
+async def test_a_plus_address_reaches_its_user_and_stays_in_delivered_to(
     mail_account: MailAccount, mail_delivery: SmtpServer
 ) -> None:
     local, _, domain = mail_account.address.partition("@")
@@ -185,13 +187,13 @@ def test_a_plus_address_reaches_its_user_and_stays_in_delivered_to(
             recipients=[plus_address],
         )
 
-    asyncio.run(send())
-    [received] = asyncio.run(wait_for_messages(mail_account, 1))
+    await send()
+    [received] = await wait_for_messages(mail_account, 1)
 
     assert received.message.get_all("Delivered-To") == [plus_address]
 
 
-def test_a_catch_all_account_receives_every_unknown_address_of_its_domain(
+async def test_a_catch_all_account_receives_every_unknown_address_of_its_domain(
     dovecot: Dovecot,
 ) -> None:
     catch_all = new_account(dovecot, domain="reponses.test")
@@ -207,7 +209,7 @@ def test_a_catch_all_account_receives_every_unknown_address_of_its_domain(
             )
         assert list(refused) == ["r-7c1d2e@ailleurs.test"]
 
-    asyncio.run(send())
-    [received] = asyncio.run(wait_for_messages(catch_all, 1))
+    await send()
+    [received] = await wait_for_messages(catch_all, 1)
 
     assert received.message.get_all("Delivered-To") == ["r-7c1d2e@reponses.test"]

@@ -2,27 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-import prober.demo.samples
-from prober.cli import main
-
-SAMPLES = Path(prober.demo.samples.__file__).parent
-
-
-@dataclass
-class Result:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-Run = Callable[..., Result]
+from tests.support.cli import Run
 
 
 @pytest.fixture
@@ -38,16 +22,4 @@ def prober_cli(
     monkeypatch.chdir(project)
     monkeypatch.setenv("PROBER_DATABASE_URL", database_url)
     monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["prober", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+    return Run(monkeypatch, capsys)

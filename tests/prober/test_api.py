@@ -7,7 +7,6 @@ is checked against what `load_results` gives and against the API's own OpenAPI d
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -36,8 +35,9 @@ from storage.claims import set_wave_status
 from storage.db import make_engine, session_scope
 from storage.models import WaveStatus
 from storage.tokens import add_token
-from tests.prober.conftest import SAMPLES, Run
-from tests.results_scene import email, latency, write_attempts
+from tests.support.cli import SAMPLES, Run
+from tests.support.loopback import serve
+from tests.support.results_scene import email, latency, write_attempts
 
 
 class PathTemplate:
@@ -99,20 +99,12 @@ def spec() -> OpenAPI:
 
 
 class Api:
-    """The workspace listener's app as the daemon builds it, called over HTTP with a token."""
+    """The workspace listener's app as the daemon builds it, served by uvicorn on loopback and
+    called over HTTP with a token."""
 
-    def __init__(self, spec: OpenAPI) -> None:
+    def __init__(self, spec: OpenAPI, http: httpx.Client) -> None:
         self.spec = spec
-        self.settings = load_settings()
-        self.database = Database(make_engine(self.settings.effective_database_url))
-        routes = project_api(self.settings, self.database, TokenCheck(self.database))
-        assert routes, "the project's criteria grid should load"
-        self.app = create_workspace_app(self.settings, self.database)
-        token = new_token()
-        with Session(self.database.engine) as session:
-            add_token(session, name="tests", sha256=token_digest(token), scopes=["results:read"])
-            session.commit()
-        self.headers = {"Authorization": f"Bearer {token}"}
+        self.http = http
 
     def get(self, url: str, **params: str) -> httpx.Response:
         """GET ``url``; the response (and, when accepted, the request) must match the spec."""
@@ -123,20 +115,10 @@ class Api:
     def request(
         self, method: str, url: str, params: dict[str, str] | None = None
     ) -> httpx.Response:
-        """``method`` on ``url`` through the ASGI app; a JSON response in any case."""
-
-        async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://prober") as client:
-                return await client.request(method, url, params=params, headers=self.headers)
-
-        response = asyncio.run(call())
+        """``method`` on ``url``; a JSON response in any case."""
+        response = self.http.request(method, url, params=params)
         assert response.headers["content-type"] == "application/json"
         return response
-
-    def close(self) -> None:
-        self.database.close()
-        self.database.engine.dispose()
 
 
 def check_against_spec(spec: OpenAPI, response: httpx.Response) -> None:
@@ -163,9 +145,24 @@ def check_against_spec(spec: OpenAPI, response: httpx.Response) -> None:
 
 @pytest.fixture
 def api(project: Engine, spec: OpenAPI) -> Iterator[Api]:
-    client = Api(spec)
-    yield client
-    client.close()
+    settings = load_settings()
+    database = Database(make_engine(settings.effective_database_url))
+    assert project_api(settings, database, TokenCheck(database)), "the grid should load"
+    token = new_token()
+    with Session(database.engine) as session:
+        add_token(session, name="tests", sha256=token_digest(token), scopes=["results:read"])
+        session.commit()
+    app = create_workspace_app(settings, database)
+    headers = {"Authorization": f"Bearer {token}"}
+    try:
+        with (
+            serve(app, lifespan="off") as base_url,
+            httpx.Client(base_url=base_url, headers=headers) as http,
+        ):
+            yield Api(spec, http)
+    finally:
+        database.close()
+        database.engine.dispose()
 
 
 def expected_results(engine: Engine, wave: str) -> dict[str, Any]:

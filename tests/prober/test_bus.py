@@ -28,7 +28,7 @@ from prober.runtime.bus import EventBus, control_topic
 from storage import outbox
 from storage.models import Event, OutboxMessage
 from storage.outbox import ProbePlace
-from tests.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto
 
 PREFIX = "prober"
 WAIT_S = 60.0  # generous failure bound when waiting for messages; never a measure of speed
@@ -202,7 +202,7 @@ async def outbox_empties(database: Database) -> None:
         await asyncio.sleep(0.05)
 
 
-def test_every_event_reaches_a_subscriber_once_after_deduplication_in_order_per_probe(
+async def test_every_event_reaches_a_subscriber_once_after_deduplication_in_order_per_probe(
     engine: Engine, event_probes: dict[uuid.UUID, ProbePlace], mosquitto: Mosquitto
 ) -> None:
     announced = Announced()
@@ -223,7 +223,7 @@ def test_every_event_reaches_a_subscriber_once_after_deduplication_in_order_per_
         finally:
             database.close()
 
-    recorder = asyncio.run(scenario())
+    recorder = await scenario()
     assert_all_delivered_in_order(recorder, announced, event_probes)
     [(topic, message)] = recorder.first_arrivals()[:1]
     assert topic.startswith(f"{PREFIX}/2027-pre/")
@@ -241,7 +241,7 @@ def test_every_event_reaches_a_subscriber_once_after_deduplication_in_order_per_
     }
 
 
-def test_a_broker_stopped_mid_stream_delays_events_without_losing_or_reordering_them(
+async def test_a_broker_stopped_mid_stream_delays_events_without_losing_or_reordering_them(
     engine: Engine,
     event_probes: dict[uuid.UUID, ProbePlace],
     mosquitto: Mosquitto,
@@ -299,14 +299,14 @@ def test_a_broker_stopped_mid_stream_delays_events_without_losing_or_reordering_
         finally:
             database.close()
 
-    recorder, received_before_restart, waiting, total = asyncio.run(scenario())
+    recorder, received_before_restart, waiting, total = await scenario()
     assert received_before_restart < BURST, "the broker stopped after the burst was published"
     assert waiting >= 100
     assert total >= BURST + 160
     assert_all_delivered_in_order(recorder, announced, event_probes)
 
 
-def test_a_bus_started_while_the_broker_is_down_keeps_events_for_later(
+async def test_a_bus_started_while_the_broker_is_down_keeps_events_for_later(
     engine: Engine,
     event_probes: dict[uuid.UUID, ProbePlace],
     mosquitto: Mosquitto,
@@ -339,7 +339,7 @@ def test_a_bus_started_while_the_broker_is_down_keeps_events_for_later(
         finally:
             database.close()
 
-    left, recorder = asyncio.run(scenario())
+    left, recorder = await scenario()
     assert left == 30
     assert f"{mosquitto.host}:{mosquitto.port}" in caplog.text
     assert "check mqtt.host and mqtt.port" in caplog.text
@@ -347,7 +347,7 @@ def test_a_bus_started_while_the_broker_is_down_keeps_events_for_later(
     assert_all_delivered_in_order(recorder, announced, event_probes)
 
 
-def test_leaving_the_bus_publishes_what_is_pending_first(
+async def test_leaving_the_bus_publishes_what_is_pending_first(
     engine: Engine, event_probes: dict[uuid.UUID, ProbePlace], mosquitto: Mosquitto
 ) -> None:
     announced = Announced()
@@ -364,12 +364,12 @@ def test_leaving_the_bus_publishes_what_is_pending_first(
         finally:
             database.close()
 
-    recorder, left = asyncio.run(scenario())
+    recorder, left = await scenario()
     assert left == 0
     assert_all_delivered_in_order(recorder, announced, event_probes)
 
 
-def test_without_a_broker_in_process_subscribers_get_everything(
+async def test_without_a_broker_in_process_subscribers_get_everything(
     engine: Engine, event_probes: dict[uuid.UUID, ProbePlace]
 ) -> None:
     announced = Announced()
@@ -391,13 +391,13 @@ def test_without_a_broker_in_process_subscribers_get_everything(
         finally:
             database.close()
 
-    received, left = asyncio.run(scenario())
+    received, left = await scenario()
     assert left == 0
     assert [uuid.UUID(m["id"]) for m in received] == [e for e, _ in announced.events]
     assert {m["wave"] for m in received} == {"2027-pre"}
 
 
-def test_a_slow_subscriber_loses_its_oldest_messages_and_holds_up_nothing(
+async def test_a_slow_subscriber_loses_its_oldest_messages_and_holds_up_nothing(
     engine: Engine, event_probes: dict[uuid.UUID, ProbePlace], caplog: pytest.LogCaptureFixture
 ) -> None:
     announced = Announced()
@@ -417,13 +417,13 @@ def test_a_slow_subscriber_loses_its_oldest_messages_and_holds_up_nothing(
         finally:
             database.close()
 
-    everything, late = asyncio.run(scenario())
+    everything, late = await scenario()
     assert len(everything) == 50
     assert late == everything[-10:]
     assert "an in-process subscriber is 10 message(s) behind" in caplog.text
 
 
-def test_control_topics_call_the_application(
+async def test_control_topics_call_the_application(
     engine: Engine, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[tuple[str, str]] = []
@@ -454,12 +454,13 @@ def test_control_topics_call_the_application(
         finally:
             database.close()
 
-    asyncio.run(scenario())
+    await scenario()
     assert commands() == [("2027-pre", "pause"), ("a/b+", "resume")]
     assert f"ignored {PREFIX}/control/2027-pre/stop" in caplog.text
 
 
-def test_the_bus_logs_in_with_the_configured_credentials(
+@pytest.mark.services  # its own broker, with passwords
+async def test_the_bus_logs_in_with_the_configured_credentials(
     engine: Engine,
     event_probes: dict[uuid.UUID, ProbePlace],
     tmp_path: Path,
@@ -488,7 +489,7 @@ def test_the_bus_logs_in_with_the_configured_credentials(
             database.close()
 
     try:
-        refused_left, left = asyncio.run(scenario())
+        refused_left, left = await scenario()
     finally:
         broker.stop()
     assert (refused_left, left) == (5, 0)
@@ -505,7 +506,7 @@ def test_a_topic_prefix_with_wildcards_is_refused(engine: Engine) -> None:
         database.close()
 
 
-def test_the_bus_purges_messages_published_long_ago(engine: Engine) -> None:
+async def test_the_bus_purges_messages_published_long_ago(engine: Engine) -> None:
     now = datetime.now(UTC)
     with Session(engine) as session:
         for number in range(3):
@@ -534,4 +535,4 @@ def test_the_bus_purges_messages_published_long_ago(engine: Engine) -> None:
         finally:
             database.close()
 
-    assert asyncio.run(scenario()) == [1, 2]
+    assert await scenario() == [1, 2]

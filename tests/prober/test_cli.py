@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from prober.cli import main
-from tests.prober.conftest import SAMPLES, Run
+from tests.support.cli import SAMPLES, Run
 
 
 def write_csv(path: Path, rows: list[str]) -> Path:
@@ -38,8 +36,11 @@ def test_import_list_and_show(prober_cli: Run) -> None:
     assert reunion["phone"] == "+262262400404"
     assert by_id["21570463000018"]["departement"] == "57"
     assert by_id["21590001900018"]["email"] is None
-    annuaire_reunion = by_id["21974990000003"] if "21974990000003" in by_id else None
-    assert annuaire_reunion is None or annuaire_reunion["timezone"] == "Indian/Reunion"
+    # The annuaire's structure in La Réunion (INSEE 97499): its time zone follows its département.
+    annuaire_reunion = by_id["29749900000003"]
+    assert annuaire_reunion["departement"] == "974"
+    assert annuaire_reunion["timezone"] == "Indian/Reunion"
+    assert annuaire_reunion["phone"] == "+262262000003"
 
     shown = json.loads(prober_cli("structures", "show", "21570463000018", "--json").stdout)
     assert shown["holiday_subdivision"] == "57"
@@ -250,10 +251,7 @@ def test_db_current_does_not_create_a_missing_sqlite_file(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PROBER_DATABASE_URL", f"sqlite:///{missing}")
     monkeypatch.setenv("COLUMNS", "200")
-    monkeypatch.setattr(sys, "argv", ["prober", "db", "current"])
-    with pytest.raises(SystemExit) as exited:
-        main()
-    assert exited.value.code in (0, None)
-    out = capsys.readouterr().out
-    assert f"database: none (no file {missing}" in out
+    current = Run(monkeypatch, capsys)("db", "current")
+    assert current.exit_code == 0, current.stderr
+    assert f"database: none (no file {missing}" in current.stdout
     assert not missing.exists()

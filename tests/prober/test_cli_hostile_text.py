@@ -11,7 +11,7 @@ from sqlmodel import Session
 from prober.cli.output import safe
 from storage.db import make_engine
 from storage.models import Reply
-from tests.prober.conftest import Run
+from tests.support.cli import Run
 
 HOSTILE_NAMES = {
     "A1": "Mairie [/i] fermée",

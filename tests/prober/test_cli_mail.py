@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from prober.cli import main
-from tests.prober.conftest import Result
+from tests.support.cli import Run
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BOUNCE = DATA / "email-corpora/sisimai-set-of-emails/lhost-postfix-01.eml"
 OUT_OF_OFFICE = DATA / "email-french/oof-exchange-reponse-automatique.eml"
 HUMAN = DATA / "email-french/human-absente-demain-accuse.eml"
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture
@@ -27,19 +22,7 @@ def prober_mail(
     """``prober ARGS...`` in an empty folder: no prober.toml, no database."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("PROBER_DATABASE_URL", raising=False)
-
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["prober", *args])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return run
+    return Run(monkeypatch, capsys)
 
 
 def test_one_file_gives_one_readable_line(prober_mail: Run, tmp_path: Path) -> None:

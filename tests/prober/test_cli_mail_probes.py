@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -12,18 +11,18 @@ import aiosmtplib
 import pytest
 
 from sandbox.mail import Dovecot
-from tests.mailservers import SmtpServer, new_account, wait_for_messages
-from tests.prober.conftest import Run
+from tests.support.cli import Run
+from tests.support.mailservers import SmtpServer, new_account, wait_for_messages
 
 
-def send(smtp: SmtpServer, message: EmailMessage, to: str) -> None:
+async def send(smtp: SmtpServer, message: EmailMessage, to: str) -> None:
     sender = str(message["From"])
-    asyncio.run(
-        aiosmtplib.send(message, hostname=smtp.host, port=smtp.port, sender=sender, recipients=[to])
+    await aiosmtplib.send(
+        message, hostname=smtp.host, port=smtp.port, sender=sender, recipients=[to]
     )
 
 
-def test_send_watch_results_and_manual_assignment(
+async def test_send_watch_results_and_manual_assignment(
     prober_cli: Run,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
@@ -68,15 +67,15 @@ def test_send_watch_results_and_manual_assignment(
     }.items():
         monkeypatch.setenv(name, value)
 
-    sent = prober_cli("mail", "send", "courriels", "--json")
+    sent = await prober_cli.in_thread("mail", "send", "courriels", "--json")
     assert sent.exit_code == 0, sent.stderr
     records = [json.loads(line) for line in sent.stdout.splitlines()]
     assert sorted(r["address"] for r in records) == sorted(m.address for m in mairies)
     assert {r["outcome"] for r in records} == {"sent"}
-    again = prober_cli("mail", "send", "courriels")
+    again = await prober_cli.in_thread("mail", "send", "courriels")
     assert again.exit_code == 1 and "no planned email probe" in again.stderr
 
-    [probe] = asyncio.run(wait_for_messages(mairies[0], 1))
+    [probe] = await wait_for_messages(mairies[0], 1)
     answer = EmailMessage()
     answer["From"] = mairies[0].address
     answer["To"] = str(probe.message["Reply-To"])
@@ -84,16 +83,16 @@ def test_send_watch_results_and_manual_assignment(
     answer["In-Reply-To"] = answer["References"] = str(probe.message["Message-ID"])
     answer["Message-ID"] = make_msgid(domain="mairie.test")
     answer.set_content("Bonjour, vous trouverez la marche à suivre ci-dessous.")
-    send(mail_delivery, answer, str(probe.message["Reply-To"]))
+    await send(mail_delivery, answer, str(probe.message["Reply-To"]))
     stray = EmailMessage()
     stray["From"] = "secretariat@mairie.test"
     stray["To"] = mail_account.address
     stray["Subject"] = "Votre demande"
     stray["Message-ID"] = make_msgid(domain="mairie.test")
     stray.set_content("Bonjour, suite à votre appel, voici les horaires.")
-    send(mail_delivery, stray, mail_account.address)
+    await send(mail_delivery, stray, mail_account.address)
 
-    assert prober_cli("mail", "watch", "--for", "3").exit_code == 0
+    assert (await prober_cli.in_thread("mail", "watch", "--for", "3")).exit_code == 0
     results = [
         json.loads(line)
         for line in prober_cli("mail", "results", "courriels", "--json").stdout.splitlines()

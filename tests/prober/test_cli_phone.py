@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from sandbox import parse_world
-from tests.phone_scene import ACCOUNT, free_listener, running_sandbox
-from tests.prober.conftest import SAMPLES, Run
+from tests.support.cli import SAMPLES, Run
+from tests.support.phone_scene import ACCOUNT, StartSandbox, free_listener
 
 TIME_SCALE = 0.2
 WORLD = """
@@ -37,7 +37,7 @@ STRUCTURES = {
 
 
 def test_phone_call_places_the_wave_probes_and_shows_what_they_measured(
-    prober_cli: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    phone_sandbox: StartSandbox, prober_cli: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert prober_cli("init").exit_code == 0
     assert prober_cli("structures", "import", str(SAMPLES / "structures.csv")).exit_code == 0
@@ -51,7 +51,7 @@ def test_phone_call_places_the_wave_probes_and_shows_what_they_measured(
 
     # Hold is measured on prober's clock: at smaller scales the sandbox's pauses during webhook
     # round trips (docs/phone.md, Limits) weigh more than the 1 s allowed.
-    with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+    with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
         listener = free_listener()
         port = listener.getsockname()[1]
         listener.close()

@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 from storage.attempts import finish_attempt, start_attempt
 from storage.db import make_engine
 from storage.models import Probe, ProbeState, Score
-from tests.prober.conftest import SAMPLES, Run
+from tests.support.cli import SAMPLES, Run
 
 ANSWERED = {
     "outcome": "answered", "final_status": "completed", "post_dial_delay_s": 1, "ring_s": 6,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -16,13 +14,15 @@ from sqlmodel import Session, col, select
 
 from sandbox import parse_world
 from storage.models import Attempt, Probe, ProbeState, Wave, WaveStatus
-from tests.mailservers import MailAccount, SmtpServer
-from tests.phone_scene import free_listener, running_sandbox
 from tests.prober.test_daemon_crash import PHONE_WORLD, TIME_SCALE, daemon_environment, seed
+from tests.support.cli import start_prober
+from tests.support.mailservers import MailAccount, SmtpServer
+from tests.support.phone_scene import StartSandbox, free_listener
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_daemons_on_one_postgresql_database_never_dispatch_a_probe_twice(
+    phone_sandbox: StartSandbox,
     engine: Engine,
     database_url: str,
     mail_delivery: SmtpServer,
@@ -31,11 +31,8 @@ def test_two_daemons_on_one_postgresql_database_never_dispatch_a_probe_twice(
 ) -> None:
     # PostgreSQL only: SQLite serves one daemon (docs/dispatch.md).
     probe_ids = seed(engine, mail_account.address, emails=0)
-    command = [sys.executable, "-m", "prober", "run", "--log-format", "json"]
     with contextlib.ExitStack() as stack:
-        calls = stack.enter_context(
-            running_sandbox(parse_world(PHONE_WORLD), time_scale=TIME_SCALE)
-        )
+        calls = stack.enter_context(phone_sandbox(parse_world(PHONE_WORLD), time_scale=TIME_SCALE))
         daemons = []
         for name in ("a", "b"):
             listener = free_listener()
@@ -43,7 +40,11 @@ def test_two_daemons_on_one_postgresql_database_never_dispatch_a_probe_twice(
             listener.close()
             environment = daemon_environment(database_url, calls.base_url, port, 1, mail_account)
             log = stack.enter_context((tmp_path / f"daemon-{name}.log").open("ab"))
-            daemons.append(subprocess.Popen(command, cwd=tmp_path, env=environment, stderr=log))
+            daemons.append(
+                start_prober(
+                    "run", "--log-format", "json", cwd=tmp_path, env=environment, stderr=log
+                )
+            )
         try:
             deadline = time.monotonic() + 180
             while True:

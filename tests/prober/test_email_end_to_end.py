@@ -17,8 +17,8 @@ from prober.probes.email import EmailProbes
 from prober.project.database import Database
 from sandbox.mail import MailSandbox, MailTruth, MailTruthLog, Relay, parse_mail_world
 from storage.models import Attempt, Event, Reply
-from tests.email_scene import MailTarget, mail_settings, seed_email_probes
-from tests.mailservers import MailAccount, SmtpServer
+from tests.support.email_scene import MailTarget, mail_settings, seed_email_probes
+from tests.support.mailservers import MailAccount, SmtpServer
 
 TIME_SCALE = 0.05
 DOMAIN = "mairies.test"
@@ -56,13 +56,13 @@ def world_text() -> str:
     )
 
 
-def test_replies_are_matched_classified_and_timed_as_the_mailboxes_sent_them(
+async def test_replies_are_matched_classified_and_timed_as_the_mailboxes_sent_them(
     engine: Engine, mail_delivery: SmtpServer, mail_account: MailAccount, tmp_path: Path
 ) -> None:
     targets = [MailTarget(f"mairie{index}@{DOMAIN}") for index in range(len(BEHAVIOURS))]
     probe_ids = seed_email_probes(engine, mail_account.address, targets)
     settings = mail_settings(mail_account, mail_delivery, tmp_path, poll_interval_s=1)
-    truth = asyncio.run(_run_wave(engine, settings, mail_delivery, probe_ids))
+    truth = await _run_wave(engine, settings, mail_delivery, probe_ids)
 
     with Session(engine) as session:
         attempts = {a.probe_id: a for a in session.exec(select(Attempt))}

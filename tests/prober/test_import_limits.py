@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from config.errors import MAX_PROBLEMS_LISTED
-from tests.prober.conftest import Run
+from tests.support.cli import Run
 
 GARBAGE_ROWS = 20_000
 

@@ -18,7 +18,7 @@ from config.settings import load_settings
 from prober.probes.letters import LetterDesk, LetterProbeError, instant
 from storage.db import make_engine
 from storage.models import Attempt, ContactPoint, Event, Probe, ProbeState, Reply, Structure
-from tests.prober.conftest import SAMPLES, Run
+from tests.support.cli import SAMPLES, Run
 
 BOIS_LE_ROI = "21770001800011"  # "1 place de la Mairie, 77590 Bois-le-Roi-des-Exemples"
 PARIS_11 = "21750056000015"

@@ -11,13 +11,13 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from sandbox import CallTruth, parse_world
-from tests.phone_scene import (
+from tests.support.phone_scene import (
+    StartSandbox,
     Target,
     attempts_of,
     phone_scenario,
     recordings_of,
     running_prober,
-    running_sandbox,
     seed_probes,
     wait_until,
 )
@@ -187,17 +187,19 @@ TARGETS = [
 ]
 
 
-def test_what_prober_measures_matches_the_ground_truth(engine: Engine, tmp_path: Path) -> None:
+async def test_what_prober_measures_matches_the_ground_truth(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
+) -> None:
     probe_ids = seed_probes(engine, TARGETS, SCENARIOS)
-    truth = asyncio.run(_call_every_structure(engine, probe_ids, tmp_path))
+    truth = await _call_every_structure(phone_sandbox, engine, probe_ids, tmp_path)
     _compare_with_truth(engine, probe_ids, truth)
 
 
 async def _call_every_structure(
-    engine: Engine, probe_ids: list[uuid.UUID], tmp_path: Path
+    phone_sandbox: StartSandbox, engine: Engine, probe_ids: list[uuid.UUID], tmp_path: Path
 ) -> list[CallTruth]:
     world = parse_world(WORLD)
-    with running_sandbox(world, time_scale=TIME_SCALE) as sandbox:
+    with phone_sandbox(world, time_scale=TIME_SCALE) as sandbox:
         async with running_prober(
             engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
         ) as prober:

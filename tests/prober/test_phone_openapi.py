@@ -3,7 +3,6 @@ OpenAPI description (checked on the sandbox's side of the wire)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 
@@ -16,19 +15,19 @@ from sqlalchemy import Engine
 from channels.phone.twilio_client import CallRequest
 from prober.probes.phone import AttemptKey
 from sandbox import parse_world
-from tests.phone_scene import (
+from tests.support.openapi_conformance import check_exchange, load_spec
+from tests.support.phone_scene import (
     CALLER_ID,
     Exchange,
     Sandbox,
+    StartSandbox,
     Target,
     attempts_of,
     phone_scenario,
     running_prober,
-    running_sandbox,
     seed_probes,
     wait_until,
 )
-from tests.sandbox.openapi_conformance import check_exchange, load_spec
 
 WORLD = """
 [numbers."+33142760301"]
@@ -63,14 +62,14 @@ def as_requests_response(exchange: Exchange) -> requests.Response:
     return response
 
 
-def test_every_exchange_with_twilio_conforms_to_its_openapi_description(
-    engine: Engine, tmp_path: Path, twilio_spec: OpenAPI
+async def test_every_exchange_with_twilio_conforms_to_its_openapi_description(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path, twilio_spec: OpenAPI
 ) -> None:
     probe_ids = seed_probes(
         engine, [Target("+33142760301", "ask"), Target("+33142760302", "ask")], SCENARIOS
     )
-    with running_sandbox(parse_world(WORLD), time_scale=0.02) as sandbox:
-        asyncio.run(_calls_fetches_and_hang_ups(engine, sandbox, probe_ids, tmp_path))
+    with phone_sandbox(parse_world(WORLD), time_scale=0.02) as sandbox:
+        await _calls_fetches_and_hang_ups(engine, sandbox, probe_ids, tmp_path)
     exchanges = sandbox.recorder.exchanges
     operations = {
         (e.method, e.url.split("/Accounts/")[1].split("/", 1)[1].split("?")[0]) for e in exchanges

@@ -15,14 +15,14 @@ from channels.phone.twilio_client import CallRequest, PlacedCall, RetryPolicy
 from prober.probes.phone import AttemptKey
 from sandbox import World
 from storage.models import Probe, ProbeState
-from tests.phone_scene import (
+from tests.support.phone_scene import (
     CALLER_ID,
     Sandbox,
+    StartSandbox,
     Target,
     attempts_of,
     phone_scenario,
     running_prober,
-    running_sandbox,
     seed_probes,
     wait_until,
 )
@@ -76,20 +76,18 @@ async def place_all(
     return placed
 
 
-def test_a_create_answered_500_after_the_call_was_made_is_reconciled_not_repeated(
-    engine: Engine, tmp_path: Path
+async def test_a_create_answered_500_after_the_call_was_made_is_reconciled_not_repeated(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     probe_ids = seed_probes(engine, [Target("+33142760101", "ask")], SCENARIOS)
-    with running_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
-        [placed] = asyncio.run(
-            place_all(
-                engine,
-                sandbox,
-                probe_ids,
-                tmp_path,
-                set_fault="fail_call_creates_after_commit",
-                fault_value=1,
-            )
+    with phone_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
+        [placed] = await place_all(
+            engine,
+            sandbox,
+            probe_ids,
+            tmp_path,
+            set_fault="fail_call_creates_after_commit",
+            fault_value=1,
         )
         assert placed is not None and placed.reconciled
         assert calls_to(sandbox, "+33142760101") == [placed.sid]
@@ -99,18 +97,18 @@ def test_a_create_answered_500_after_the_call_was_made_is_reconciled_not_repeate
     assert attempt.outcome == "answered"
 
 
-def test_a_create_that_timed_out_is_found_and_adopted(engine: Engine, tmp_path: Path) -> None:
+async def test_a_create_that_timed_out_is_found_and_adopted(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
+) -> None:
     probe_ids = seed_probes(engine, [Target("+33142760102", "ask")], SCENARIOS)
-    with running_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
-        [placed] = asyncio.run(
-            place_all(
-                engine,
-                sandbox,
-                probe_ids,
-                tmp_path,
-                set_fault="delay_call_create_response_s",
-                fault_value=5,
-            )
+    with phone_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
+        [placed] = await place_all(
+            engine,
+            sandbox,
+            probe_ids,
+            tmp_path,
+            set_fault="delay_call_create_response_s",
+            fault_value=5,
         )
         assert placed is not None and placed.reconciled
         assert calls_to(sandbox, "+33142760102") == [placed.sid]
@@ -118,12 +116,12 @@ def test_a_create_that_timed_out_is_found_and_adopted(engine: Engine, tmp_path: 
     assert attempt.external_id == placed.sid
 
 
-def test_an_invalid_number_fails_the_probe_with_twilios_reason(
-    engine: Engine, tmp_path: Path
+async def test_an_invalid_number_fails_the_probe_with_twilios_reason(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     probe_ids = seed_probes(engine, [Target("+3314276", "ask")], SCENARIOS)
-    with running_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
-        [placed] = asyncio.run(place_all(engine, sandbox, probe_ids, tmp_path))
+    with phone_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
+        [placed] = await place_all(engine, sandbox, probe_ids, tmp_path)
         assert placed is None
         assert calls_to(sandbox, "+3314276") == []
     [attempt] = attempts_of(engine, probe_ids)
@@ -135,15 +133,15 @@ def test_an_invalid_number_fails_the_probe_with_twilios_reason(
         assert probe is not None and probe.state == ProbeState.FAILED
 
 
-def test_too_many_requests_are_retried_and_every_structure_is_called_exactly_once(
-    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+async def test_too_many_requests_are_retried_and_every_structure_is_called_exactly_once(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="channels.phone.twilio_client")
     numbers = [f"+331427602{index:02d}" for index in range(12)]
-    with running_sandbox(World(), time_scale=TIME_SCALE, max_concurrent_requests=1) as sandbox:
+    with phone_sandbox(World(), time_scale=TIME_SCALE, max_concurrent_requests=1) as sandbox:
         # Each create holds its slot a little, so that the others find the account busy.
         sandbox.faults.delay_call_create_response_s = 0.05
-        placed = asyncio.run(_place_at_once(engine, sandbox, numbers, tmp_path))
+        placed = await _place_at_once(engine, sandbox, numbers, tmp_path)
         assert len({call.sid for call in placed}) == len(numbers)
         for number in numbers:
             assert len(calls_to(sandbox, number)) == 1, number

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import socket
 import threading
@@ -21,15 +20,15 @@ from config.settings import TwilioSettings
 from prober.probes.phone import PhoneProbes
 from sandbox import parse_world
 from storage.models import Recording
-from tests.phone_scene import (
+from tests.support.phone_scene import (
     ACCOUNT,
     Prober,
     Sandbox,
+    StartSandbox,
     Target,
     phone_scenario,
     recordings_of,
     running_prober,
-    running_sandbox,
     seed_probes,
     wait_until,
 )
@@ -63,11 +62,13 @@ def _sandbox_media(sandbox: Sandbox, recording_sid: str) -> bytes:
     return sandbox.store.recording_media(recording_sid, "wav")
 
 
-def test_a_download_answered_503_is_tried_again_and_stored(engine: Engine, tmp_path: Path) -> None:
+async def test_a_download_answered_503_is_tried_again_and_stored(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
+) -> None:
     (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
 
     async def scene() -> tuple[Recording, bytes, int]:
-        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+        with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
             sandbox.faults.fail_recording_downloads = 2
             async with running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
@@ -77,7 +78,7 @@ def test_a_download_answered_503_is_tried_again_and_stored(engine: Engine, tmp_p
                 media = _sandbox_media(sandbox, recording.external_id)
                 return recording, media, sandbox.faults.fail_recording_downloads
 
-    recording, media, failures_left = asyncio.run(scene())
+    recording, media, failures_left = await scene()
 
     assert failures_left == 0  # both injected 503s were met
     assert recording.status == "stored"
@@ -86,13 +87,13 @@ def test_a_download_answered_503_is_tried_again_and_stored(engine: Engine, tmp_p
     assert recording.sha256 == hashlib.sha256(media).hexdigest()
 
 
-def test_a_recording_still_failing_is_fetched_after_a_restart(
-    engine: Engine, tmp_path: Path
+async def test_a_recording_still_failing_is_fetched_after_a_restart(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
 
     async def scene() -> tuple[Recording, Recording, bytes, int]:
-        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+        with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
             sandbox.faults.fail_recording_downloads = 100
             async with running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
@@ -108,7 +109,7 @@ def test_a_recording_still_failing_is_fetched_after_a_restart(
                 (fetched,) = recordings_of(engine, [probe_id])
                 return given_up, fetched, _sandbox_media(sandbox, fetched.external_id), tries
 
-    given_up, fetched, media, tries = asyncio.run(scene())
+    given_up, fetched, media, tries = await scene()
 
     assert tries == 2  # the first download and the one retry, then left for later
     assert given_up.status == "announced"
@@ -119,13 +120,13 @@ def test_a_recording_still_failing_is_fetched_after_a_restart(
     assert Path(fetched.media_path).parent.name == str(probe_id)
 
 
-def test_a_shutdown_cancels_the_downloads_waiting_to_try_again(
-    engine: Engine, tmp_path: Path
+async def test_a_shutdown_cancels_the_downloads_waiting_to_try_again(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
 
     async def scene() -> tuple[int, list[Recording]]:
-        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+        with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
             sandbox.faults.fail_recording_downloads = 100
             async with running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
@@ -142,14 +143,14 @@ def test_a_shutdown_cancels_the_downloads_waiting_to_try_again(
                     engine, [probe_id]
                 )
 
-    tries, recordings = asyncio.run(scene())
+    tries, recordings = await scene()
 
     assert tries == 1  # cancelled while waiting for its second try
     assert [r.status for r in recordings] == ["announced"]
 
 
-def test_a_recording_twilio_does_not_have_is_marked_missing_and_not_asked_again(
-    engine: Engine, tmp_path: Path
+async def test_a_recording_twilio_does_not_have_is_marked_missing_and_not_asked_again(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     (probe_id,) = seed_probes(engine, [Target(NUMBER, "ask")], SCENARIOS)
     with Session(engine) as session:
@@ -157,7 +158,7 @@ def test_a_recording_twilio_does_not_have_is_marked_missing_and_not_asked_again(
         session.commit()
 
     async def scene() -> tuple[int, int]:
-        with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+        with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
             async with running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
             ) as prober:
@@ -166,7 +167,7 @@ def test_a_recording_twilio_does_not_have_is_marked_missing_and_not_asked_again(
                 second = await prober.probes.fetch_missing_recordings()
                 return first, second
 
-    first, second = asyncio.run(scene())
+    first, second = await scene()
 
     assert (first, second) == (1, 0)
     (recording,) = recordings_of(engine, [probe_id])
@@ -198,7 +199,7 @@ def hanging_up_server() -> Iterator[str]:
     listener.close()
 
 
-def test_a_connection_closed_without_answer_is_a_transient_failure(
+async def test_a_connection_closed_without_answer_is_a_transient_failure(
     hanging_up_server: str,
 ) -> None:
     settings = TwilioSettings(
@@ -212,4 +213,4 @@ def test_a_connection_closed_without_answer_is_a_transient_failure(
             await phone.download_recording("RE" + "1" * 32)
 
     with pytest.raises(TransientContactError, match=r"RE1+ failed: RemoteProtocolError"):
-        asyncio.run(download())
+        await download()

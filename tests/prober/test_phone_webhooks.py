@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from twilio.request_validator import RequestValidator
 
 from storage import attempts
 from storage.models import Attempt, Event, Probe, ProbeState
-from tests.phone_scene import ACCOUNT, Target, phone_scenario, running_prober, seed_probes
+from tests.support.phone_scene import ACCOUNT, Target, phone_scenario, running_prober, seed_probes
 
 SCENARIOS = {"ask": phone_scenario("ask")}
 CALL_SID = "CA" + "ab" * 16
@@ -59,12 +58,12 @@ def started_probe(engine: Engine) -> uuid.UUID:
     return probe_id
 
 
-def test_forged_or_unsigned_callbacks_are_refused_and_change_nothing(
+async def test_forged_or_unsigned_callbacks_are_refused_and_change_nothing(
     engine: Engine, tmp_path: Path
 ) -> None:
     probe_id = started_probe(engine)
     before = snapshot(engine)
-    asyncio.run(_post_forgeries(engine, probe_id, tmp_path))
+    await _post_forgeries(engine, probe_id, tmp_path)
     assert snapshot(engine) == before
 
 
@@ -92,7 +91,7 @@ async def _post_forgeries(engine: Engine, probe_id: uuid.UUID, tmp_path: Path) -
 
 
 @pytest.mark.parametrize("order", ["in order", "shuffled with repeats"])
-def test_repeated_and_out_of_order_callbacks_give_one_event_each_and_the_same_measurement(
+async def test_repeated_and_out_of_order_callbacks_give_one_event_each_and_the_same_measurement(
     engine: Engine, tmp_path: Path, order: str
 ) -> None:
     probe_id = started_probe(engine)
@@ -116,7 +115,7 @@ def test_repeated_and_out_of_order_callbacks_give_one_event_each_and_the_same_me
             callbacks[2],
             callbacks[1],
         ]
-    asyncio.run(_post_signed(engine, probe_id, tmp_path, callbacks))
+    await _post_signed(engine, probe_id, tmp_path, callbacks)
     with Session(engine) as session:
         events = list(session.exec(select(Event).where(Event.probe_id == probe_id)))
         [attempt] = session.exec(select(Attempt).where(Attempt.probe_id == probe_id))

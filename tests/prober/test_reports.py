@@ -30,8 +30,8 @@ from prober.results.reports.exports import (
 )
 from storage.db import make_engine, session_scope
 from storage.models import Score
-from tests.prober.conftest import SAMPLES, Run
-from tests.results_scene import email, latency, write_attempts
+from tests.support.cli import SAMPLES, Run
+from tests.support.results_scene import email, latency, write_attempts
 
 RECOMMENDATIONS: dict[str, str] = tomllib.loads(
     (Path(__file__).parents[2] / "prober" / "results" / "reports" / "texts.toml").read_text("utf-8")

@@ -3,7 +3,6 @@ by hand, and the raw facts (events, attempts, replies, recordings, probes) stay 
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -11,8 +10,6 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
 
-from tests.mailservers import MailAccount, SmtpServer
-from tests.prober.conftest import Run
 from tests.prober.test_scoring_end_to_end import (
     EMAIL_A_MONTH_LATER,
     GRID_PATH,
@@ -26,6 +23,9 @@ from tests.prober.test_scoring_end_to_end import (
     seed_wave,
     stored_scores,
 )
+from tests.support.cli import Run
+from tests.support.mailservers import MailAccount, SmtpServer
+from tests.support.phone_scene import StartSandbox
 
 P, F, NA, TR = "passed", "failed", "not_applicable", "to_review"
 # A person after 2 rings, one after 7, a voicemail after 3, a menu then 40 s on hold.
@@ -34,7 +34,8 @@ PLACES_HERE = [place for place in PLACES if place.label in LABELS]
 RAW_TABLES = ("event", "attempt", "reply", "recording", "probe")
 
 
-def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_facts(
+async def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_facts(
+    phone_sandbox: StartSandbox,
     engine: Engine,
     prober_cli: Run,
     mail_delivery: SmtpServer,
@@ -44,8 +45,8 @@ def test_rescoring_with_other_thresholds_changes_scores_and_leaves_raw_facts(
     assert prober_cli("init").exit_code == 0
     wave, probes = seed_wave(engine, PLACES_HERE, mail_account.address)
     as_of = datetime.now(UTC) + timedelta(days=30)
-    calls, mails = asyncio.run(
-        carry_out(engine, PLACES_HERE, probes, mail_delivery, mail_account, tmp_path)
+    calls, mails = await carry_out(
+        phone_sandbox, engine, PLACES_HERE, probes, mail_delivery, mail_account, tmp_path
     )
     check_ground_truth(calls, mails, PLACES_HERE)
 

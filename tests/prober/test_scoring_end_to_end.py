@@ -29,21 +29,24 @@ from sandbox.mail import MailSandbox, MailTruth, MailTruthLog, Relay, parse_mail
 from storage.models import (
     Attempt,
     Channel,
-    ContactPoint,
-    Persona,
-    Probe,
     Recording,
     Reply,
     Review,
-    Scenario,
     Score,
     Structure,
     Wave,
 )
-from tests.email_scene import email_scenario, mail_settings
-from tests.mailservers import MailAccount, SmtpServer
-from tests.phone_scene import CALLER_ID, phone_scenario, running_prober, running_sandbox, wait_until
-from tests.prober.conftest import Run
+from tests.support.cli import Run
+from tests.support.email_scene import email_scenario, mail_settings
+from tests.support.mailservers import MailAccount, SmtpServer
+from tests.support.phone_scene import (
+    CALLER_ID,
+    StartSandbox,
+    phone_scenario,
+    running_prober,
+    wait_until,
+)
+from tests.support.seeding import add_persona, add_probe, add_scenario, add_structure, add_wave
 
 PHONE_TIME_SCALE = 0.2  # hold is measured on prober's clock: see docs/phone.md, Limits
 MAIL_TIME_SCALE = 0.05
@@ -265,7 +268,8 @@ EMAIL_A_MONTH_LATER = {
 }
 
 
-def test_scores_of_a_sandbox_wave_match_the_hand_computed_expectation(
+async def test_scores_of_a_sandbox_wave_match_the_hand_computed_expectation(
+    phone_sandbox: StartSandbox,
     engine: Engine,
     prober_cli: Run,
     mail_delivery: SmtpServer,
@@ -275,8 +279,8 @@ def test_scores_of_a_sandbox_wave_match_the_hand_computed_expectation(
     assert prober_cli("init").exit_code == 0
     wave, probes = seed_wave(engine, PLACES, mail_account.address)
     started = datetime.now(UTC)
-    calls, mails = asyncio.run(
-        carry_out(engine, PLACES, probes, mail_delivery, mail_account, tmp_path)
+    calls, mails = await carry_out(
+        phone_sandbox, engine, PLACES, probes, mail_delivery, mail_account, tmp_path
     )
     check_ground_truth(calls, mails)
 
@@ -348,61 +352,54 @@ def seed_wave(
     probes: dict[str, dict[str, uuid.UUID]] = {}
     name = f"scores-{uuid.uuid4().hex[:6]}"
     with Session(engine) as session:
-        session.add(Persona(**persona))
+        add_persona(
+            session,
+            "camille",
+            display_name="Camille Martin",
+            caller_id=CALLER_ID,
+            reply_mailbox=persona_mailbox,
+        )
         for scenario_id, definition in scenarios.items():
             channel = "email" if scenario_id == mail_scenario["id"] else "phone"
-            session.add(
-                Scenario(id=scenario_id, channel=channel, title=scenario_id, definition=definition)
-            )
-        wave = Wave(
-            name=name,
+            add_scenario(session, scenario_id, channel, definition=definition)
+        wave_id = add_wave(
+            session,
+            name,
             starts_on=date(2026, 11, 23),
             ends_on=date(2026, 12, 18),
             channels=["phone", "email"],
             parameters={"catalogue": {"scenarios": scenarios, "personas": {"camille": persona}}},
         )
-        session.add(wave)
-        session.flush()
-        assert wave.id is not None
         for index, place in enumerate(places):
-            structure = Structure(
-                official_id=f"2177000{index:04d}0011",
+            structure_id = add_structure(
+                session,
+                f"2177000{index:04d}0011",
                 name=place.label,
-                kind="mairie",
                 departement="77",
-                region="Île-de-France",
-                timezone="Europe/Paris",
                 opening_hours="Mo-Fr 08:30-12:00,13:30-17:00",
             )
-            session.add(structure)
-            session.flush()
-            assert structure.id is not None
             probes[place.label] = {}
             for channel, value, scenario_id, slot_kind in [
                 (Channel.PHONE, place.number, place.scenario, place.slot_kind),
                 (Channel.EMAIL, place.mailbox, mail_scenario["id"], "open"),
             ]:
-                point = ContactPoint(structure_id=structure.id, kind=channel, value=value)
-                session.add(point)
-                session.flush()
-                probe = Probe(
-                    id=uuid.uuid4(),
-                    wave_id=wave.id,
-                    structure_id=structure.id,
+                probes[place.label][channel] = add_probe(
+                    session,
+                    wave_id=wave_id,
+                    structure_id=structure_id,
                     channel=channel,
                     scenario_id=scenario_id,
                     persona_id="camille",
-                    contact_point_id=point.id,
-                    slot_kind=slot_kind,
                     scheduled_at=datetime(2026, 11, 23, 9, index, tzinfo=UTC),
+                    contact=value,
+                    slot_kind=slot_kind,
                 )
-                session.add(probe)
-                probes[place.label][channel] = probe.id
         session.commit()
     return name, probes
 
 
 async def carry_out(
+    phone_sandbox: StartSandbox,
     engine: Engine,
     places: Sequence[Place],
     probes: dict[str, dict[str, uuid.UUID]],
@@ -414,7 +411,7 @@ async def carry_out(
     phone_ids = [probes[place.label]["phone"] for place in places]
     email_ids = [probes[place.label]["email"] for place in places]
     settings = mail_settings(account, relay, tmp_path, poll_interval_s=1)
-    with running_sandbox(parse_world(WORLD), time_scale=PHONE_TIME_SCALE) as sandbox:
+    with phone_sandbox(parse_world(WORLD), time_scale=PHONE_TIME_SCALE) as sandbox:
         async with (
             running_prober(
                 engine, sandbox.base_url, tmp_path / "recordings", time_scale=PHONE_TIME_SCALE

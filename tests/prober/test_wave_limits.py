@@ -19,7 +19,7 @@ from storage.db import make_engine, session_scope
 from storage.models import Wave
 from storage.wave_parameters import WaveParameters, wave_parameters
 from storage.waves import get_wave
-from tests.prober.conftest import SAMPLES, Run
+from tests.support.cli import SAMPLES, Run
 
 SLUG_RULE = "expected 1 to 64 lower-case letters, digits, '-', '_' or '.'"
 

@@ -21,7 +21,7 @@ from twilio.request_validator import RequestValidator
 
 from storage import attempts
 from storage.models import Attempt, Event, OutboxMessage, Probe, Recording
-from tests.phone_scene import ACCOUNT, Target, phone_scenario, running_prober, seed_probes
+from tests.support.phone_scene import ACCOUNT, Target, phone_scenario, running_prober, seed_probes
 
 CALL_SID = "CA" + "ab" * 16
 OTHER_CALL_SID = "CA" + "cd" * 16

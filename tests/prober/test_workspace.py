@@ -24,7 +24,7 @@ from sandbox.serve import serve_in_thread
 from storage.db import make_engine
 from storage.models import ApiToken
 from storage.tokens import add_token
-from tests.prober.conftest import Run
+from tests.support.cli import Run
 
 # Generous: only tells "never answered" from "answered".
 NEVER_S = 60.0

@@ -14,9 +14,9 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from sandbox import Account, CallPacer, CallStore, Faults, RunnerTiming, create_app
-from tests.sandbox.loopback import serve
-from tests.sandbox.openapi_conformance import check_exchange, load_spec
-from tests.sandbox.scene import Scene, open_scene
+from tests.support.loopback import serve
+from tests.support.openapi_conformance import check_exchange, load_spec
+from tests.support.sandbox_scene import Scene, open_scene
 
 ACCOUNT = Account(sid="AC" + "0123456789abcdef" * 2, auth_token="sandbox-token")  # noqa: S106
 

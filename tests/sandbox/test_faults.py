@@ -14,7 +14,7 @@ from twilio.rest import Client
 
 from sandbox import Faults, SandboxConfigError
 from tests.sandbox.conftest import RecordedExchanges
-from tests.sandbox.scene import ACCOUNT, CALLER, Scene
+from tests.support.sandbox_scene import ACCOUNT, CALLER, Scene
 
 ClientFactory = Callable[..., Client]
 

@@ -6,7 +6,7 @@ server (`mail_delivery`) and read from prober's mailbox (`mail_account`) with IM
 
 from __future__ import annotations
 
-import asyncio
+import smtplib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage, Message
@@ -26,7 +26,7 @@ from sandbox.mail import (
     parse_mail_world,
     read_mail_truth,
 )
-from tests.mailservers import (
+from tests.support.mailservers import (
     FetchedMessage,
     MailAccount,
     SmtpServer,
@@ -34,6 +34,7 @@ from tests.mailservers import (
     imap_inbox,
     running_mail_sandbox,
     until,
+    wait_for_delivered,
     wait_for_messages,
 )
 
@@ -143,10 +144,6 @@ async def exchange(
     return Exchange(probe, received, read_mail_truth(truth_path))
 
 
-def run(coroutine: Any) -> Any:
-    return asyncio.run(coroutine)
-
-
 def date_of(message: Message) -> datetime:
     return parsedate_to_datetime(str(message["Date"]))
 
@@ -156,18 +153,16 @@ def offset_s(line: dict[str, Any]) -> float:
     return (sent - datetime.fromisoformat(line["probe_arrived_at"])).total_seconds()
 
 
-def test_a_reply_is_threaded_and_goes_to_the_reply_to_after_its_delay(
+async def test_a_reply_is_threaded_and_goes_to_the_reply_to_after_its_delay(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
-    result = run(
-        exchange(
-            mail_account,
-            mail_delivery,
-            ["accueil@mairie-a.test"],
-            tmp_path,
-            messages=1,
-            truth_lines=1,
-        )
+    result = await exchange(
+        mail_account,
+        mail_delivery,
+        ["accueil@mairie-a.test"],
+        tmp_path,
+        messages=1,
+        truth_lines=1,
     )
 
     [reply] = [m.message for m in result.received]
@@ -192,18 +187,16 @@ def test_a_reply_is_threaded_and_goes_to_the_reply_to_after_its_delay(
     assert "Mairie A" in reply.get_content()
 
 
-def test_ack_then_reply_sends_an_automatic_acknowledgement_first(
+async def test_ack_then_reply_sends_an_automatic_acknowledgement_first(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
-    result = run(
-        exchange(
-            mail_account,
-            mail_delivery,
-            ["accueil@mairie-b.test"],
-            tmp_path,
-            messages=2,
-            truth_lines=2,
-        )
+    result = await exchange(
+        mail_account,
+        mail_delivery,
+        ["accueil@mairie-b.test"],
+        tmp_path,
+        messages=2,
+        truth_lines=2,
     )
 
     ack_line, reply_line = result.truth
@@ -221,18 +214,16 @@ def test_ack_then_reply_sends_an_automatic_acknowledgement_first(
     assert date_of(ack) < date_of(reply)
 
 
-def test_out_of_office_is_an_automatic_french_notice(
+async def test_out_of_office_is_an_automatic_french_notice(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
-    result = run(
-        exchange(
-            mail_account,
-            mail_delivery,
-            ["accueil@mairie-c.test"],
-            tmp_path,
-            messages=1,
-            truth_lines=1,
-        )
+    result = await exchange(
+        mail_account,
+        mail_delivery,
+        ["accueil@mairie-c.test"],
+        tmp_path,
+        messages=1,
+        truth_lines=1,
     )
 
     [notice] = [m.message for m in result.received]
@@ -246,18 +237,16 @@ def test_out_of_office_is_an_automatic_french_notice(
     assert "absent(e) du bureau" in notice.get_content()
 
 
-def test_a_bounce_is_an_rfc_3464_delivery_status_notification(
+async def test_a_bounce_is_an_rfc_3464_delivery_status_notification(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
-    result = run(
-        exchange(
-            mail_account,
-            mail_delivery,
-            ["accueil@mairie-d.test"],
-            tmp_path,
-            messages=1,
-            truth_lines=1,
-        )
+    result = await exchange(
+        mail_account,
+        mail_delivery,
+        ["accueil@mairie-d.test"],
+        tmp_path,
+        messages=1,
+        truth_lines=1,
     )
 
     [dsn] = [m.message for m in result.received]
@@ -275,7 +264,9 @@ def test_a_bounce_is_an_rfc_3464_delivery_status_notification(
     assert text.get_content_type() == "text/plain"
     assert "<accueil@mairie-d.test>: 550 5.1.1" in text.get_content()
     assert status.get_content_type() == "message/delivery-status"
-    per_message, per_recipient = status.get_payload()
+    payload = status.get_payload()
+    assert isinstance(payload, list)
+    per_message, per_recipient = [part for part in payload if isinstance(part, Message)]
     assert per_message["Reporting-MTA"] == "dns; mx.sandbox.test"
     assert per_recipient["Final-Recipient"] == "rfc822; accueil@mairie-d.test"
     assert per_recipient["Action"] == "failed"
@@ -285,18 +276,16 @@ def test_a_bounce_is_an_rfc_3464_delivery_status_notification(
     assert f"Message-ID: {result.probe.message_id}" in returned.get_content()
 
 
-def test_a_colleague_replies_from_another_address_without_threading_headers(
+async def test_a_colleague_replies_from_another_address_without_threading_headers(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
-    result = run(
-        exchange(
-            mail_account,
-            mail_delivery,
-            ["accueil@mairie-e.test"],
-            tmp_path,
-            messages=1,
-            truth_lines=1,
-        )
+    result = await exchange(
+        mail_account,
+        mail_delivery,
+        ["accueil@mairie-e.test"],
+        tmp_path,
+        messages=1,
+        truth_lines=1,
     )
 
     [reply] = [m.message for m in result.received]
@@ -311,18 +300,16 @@ def test_a_colleague_replies_from_another_address_without_threading_headers(
     assert "PRB-4F2A9C" in reply["Subject"]
 
 
-def test_strip_threading_leaves_only_the_token_in_the_reply_address(
+async def test_strip_threading_leaves_only_the_token_in_the_reply_address(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
-    result = run(
-        exchange(
-            mail_account,
-            mail_delivery,
-            ["accueil@mairie-f.test"],
-            tmp_path,
-            messages=1,
-            truth_lines=1,
-        )
+    result = await exchange(
+        mail_account,
+        mail_delivery,
+        ["accueil@mairie-f.test"],
+        tmp_path,
+        messages=1,
+        truth_lines=1,
     )
 
     [reply] = [m.message for m in result.received]
@@ -334,18 +321,16 @@ def test_strip_threading_leaves_only_the_token_in_the_reply_address(
     assert reply["To"] == result.probe.reply_to
 
 
-def test_a_mailbox_that_never_answers_is_recorded_as_no_reply(
+async def test_a_mailbox_that_never_answers_is_recorded_as_no_reply(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
-    result = run(
-        exchange(
-            mail_account,
-            mail_delivery,
-            ["accueil@mairie-g.test"],
-            tmp_path,
-            messages=0,
-            truth_lines=1,
-        )
+    result = await exchange(
+        mail_account,
+        mail_delivery,
+        ["accueil@mairie-g.test"],
+        tmp_path,
+        messages=0,
+        truth_lines=1,
     )
 
     [line] = result.truth
@@ -359,10 +344,10 @@ def test_a_mailbox_that_never_answers_is_recorded_as_no_reply(
         async with imap_inbox(mail_account) as client:
             return await fetch_messages(client)
 
-    assert run(inbox()) == []  # the sandbox is closed: nothing can arrive any more
+    assert await inbox() == []  # the sandbox is closed: nothing can arrive any more
 
 
-def test_a_rejecting_mailbox_refuses_the_probe_at_rcpt(
+async def test_a_rejecting_mailbox_refuses_the_probe_at_rcpt(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
     truth = MailTruthLog()
@@ -380,7 +365,7 @@ def test_a_rejecting_mailbox_refuses_the_probe_at_rcpt(
             )
 
     with pytest.raises(aiosmtplib.SMTPRecipientsRefused) as refused:
-        run(send())
+        await send()
 
     [recipient] = refused.value.recipients
     assert (recipient.code, recipient.message[:6]) == (550, "5.1.1 ")
@@ -393,12 +378,12 @@ def test_a_rejecting_mailbox_refuses_the_probe_at_rcpt(
     assert line.probe_envelope_sender == probe.reply_to
 
 
-def test_each_recipient_of_one_probe_answers_by_its_own_behaviour(
+async def test_each_recipient_of_one_probe_answers_by_its_own_behaviour(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
     mailboxes = ["accueil@mairie-c.test", "Accueil@Mairie-G.test", "contact@inconnue.test"]
-    result = run(
-        exchange(mail_account, mail_delivery, mailboxes, tmp_path, messages=2, truth_lines=3)
+    result = await exchange(
+        mail_account, mail_delivery, mailboxes, tmp_path, messages=2, truth_lines=3
     )
 
     kinds = {line["mailbox"]: line["kind"] for line in result.truth}
@@ -415,7 +400,7 @@ def test_each_recipient_of_one_probe_answers_by_its_own_behaviour(
     }
 
 
-def test_a_reply_the_relay_refuses_is_recorded_as_refused(
+async def test_a_reply_the_relay_refuses_is_recorded_as_refused(
     mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
     stranger = MailAccount("inconnu@probes.test", "-", "127.0.0.1", 0, tmp_path)
@@ -434,7 +419,7 @@ def test_a_reply_the_relay_refuses_is_recorded_as_refused(
             )
             await until(lambda: len(truth.entries) == 1)
 
-    run(send())
+    await send()
 
     [line] = truth.entries
     assert (line.kind, line.outcome, line.to) == ("human_reply", "refused", probe.reply_to)
@@ -442,7 +427,7 @@ def test_a_reply_the_relay_refuses_is_recorded_as_refused(
     assert line.relay_response.startswith("550 5.1.1")
 
 
-def test_a_reply_to_an_unreachable_relay_is_recorded_as_unreachable(
+async def test_a_reply_to_an_unreachable_relay_is_recorded_as_unreachable(
     mail_account: MailAccount, tmp_path: Path
 ) -> None:
     truth = MailTruthLog()
@@ -460,13 +445,13 @@ def test_a_reply_to_an_unreachable_relay_is_recorded_as_unreachable(
             )
             await until(lambda: len(truth.entries) == 1)
 
-    run(send())
+    await send()
 
     [line] = truth.entries
     assert (line.kind, line.outcome) == ("out_of_office", "unreachable")
 
 
-def test_messages_still_due_when_the_sandbox_stops_are_recorded_as_cancelled(
+async def test_messages_still_due_when_the_sandbox_stops_are_recorded_as_cancelled(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
     truth = MailTruthLog(tmp_path / "mail-truth.jsonl")
@@ -485,7 +470,7 @@ def test_messages_still_due_when_the_sandbox_stops_are_recorded_as_cancelled(
             pending = sandbox.pending
         return pending
 
-    assert run(send_then_stop()) == 1
+    assert await send_then_stop() == 1
 
     [line] = read_mail_truth(tmp_path / "mail-truth.jsonl")
     assert line["kind"] == "human_reply"
@@ -500,21 +485,17 @@ def test_a_mail_sandbox_runs_in_a_thread_for_synchronous_tests(
     probe = compose_probe(mail_account, ["accueil@mairie-a.test"], tag="SYNC")
     relay = Relay(mail_delivery.host, mail_delivery.port)
 
+    # No event loop here: the standard library's blocking SMTP client, the maildir on disk.
     with running_mail_sandbox(WORLD, relay, truth_path=tmp_path / "truth.jsonl") as sandbox:
-        run(
-            aiosmtplib.send(
-                probe.message,
-                hostname=sandbox.host,
-                port=sandbox.port,
-                sender=probe.reply_to,
-                recipients=["accueil@mairie-a.test"],
+        with smtplib.SMTP(sandbox.host, sandbox.port) as smtp:
+            smtp.send_message(
+                probe.message, from_addr=probe.reply_to, to_addrs=["accueil@mairie-a.test"]
             )
-        )
-        [reply] = run(wait_for_messages(mail_account, 1))
+        [reply] = wait_for_delivered(mail_account, 1)
 
     [line] = read_mail_truth(tmp_path / "truth.jsonl")
-    assert reply.message["Message-ID"] == line["message_id"]
-    assert date_of(reply.message) - timedelta(seconds=600) == datetime.fromisoformat(
+    assert reply["Message-ID"] == line["message_id"]
+    assert date_of(reply) - timedelta(seconds=600) == datetime.fromisoformat(
         line["probe_arrived_at"]
     )
 

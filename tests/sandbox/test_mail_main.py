@@ -19,7 +19,7 @@ import pytest
 
 from sandbox.__main__ import main
 from sandbox.mail import free_port, read_mail_truth
-from tests.mailservers import MailAccount, SmtpServer, wait_for_messages
+from tests.support.mailservers import MailAccount, SmtpServer, wait_for_messages
 
 ACCOUNT_SID = "AC" + "ab" * 16
 MAIL_WORLD = """
@@ -73,7 +73,7 @@ def probe(account: MailAccount, to: str) -> tuple[EmailMessage, str]:
     return message, reply_to
 
 
-def test_the_mailboxes_answer_through_the_relay_and_write_the_truth(
+async def test_the_mailboxes_answer_through_the_relay_and_write_the_truth(
     mail_account: MailAccount, mail_delivery: SmtpServer, tmp_path: Path
 ) -> None:
     world = tmp_path / "mail.toml"
@@ -84,16 +84,14 @@ def test_the_mailboxes_answer_through_the_relay_and_write_the_truth(
     options += ["--relay-host", mail_delivery.host, "--relay-port", str(mail_delivery.port)]
 
     with python_m_sandbox_with_mail(*options) as (smtp_port, server):
-        asyncio.run(
-            aiosmtplib.send(
-                message,
-                hostname="127.0.0.1",
-                port=smtp_port,
-                sender=reply_to,
-                recipients=["accueil@mairie-a.test", "contact@ailleurs.test"],
-            )
+        await aiosmtplib.send(
+            message,
+            hostname="127.0.0.1",
+            port=smtp_port,
+            sender=reply_to,
+            recipients=["accueil@mairie-a.test", "contact@ailleurs.test"],
         )
-        received = asyncio.run(wait_for_messages(mail_account, 2))
+        received = await wait_for_messages(mail_account, 2)
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
         assert server.stderr is not None
@@ -111,7 +109,7 @@ def test_the_mailboxes_answer_through_the_relay_and_write_the_truth(
     assert f"boîtes aux lettres en SMTP sur 127.0.0.1:{smtp_port}" in stderr
 
 
-def test_messages_still_due_at_sigterm_are_logged_as_cancelled(
+async def test_messages_still_due_at_sigterm_are_logged_as_cancelled(
     mail_delivery: SmtpServer, mail_account: MailAccount, tmp_path: Path
 ) -> None:
     world = tmp_path / "mail.toml"
@@ -122,14 +120,12 @@ def test_messages_still_due_at_sigterm_are_logged_as_cancelled(
     options += ["--relay-port", str(mail_delivery.port)]
 
     with python_m_sandbox_with_mail(*options) as (smtp_port, server):
-        asyncio.run(
-            aiosmtplib.send(
-                message,
-                hostname="127.0.0.1",
-                port=smtp_port,
-                sender=reply_to,
-                recipients=["accueil@mairie-a.test"],
-            )
+        await aiosmtplib.send(
+            message,
+            hostname="127.0.0.1",
+            port=smtp_port,
+            sender=reply_to,
+            recipients=["accueil@mairie-a.test"],
         )
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=10)
@@ -175,33 +171,32 @@ def test_a_busy_smtp_port_is_refused_in_one_line(capsys: pytest.CaptureFixture[s
     assert capsys.readouterr().err.startswith(f"sandbox : cannot serve SMTP on 127.0.0.1:{port} (")
 
 
-def test_python_m_sandbox_mail_serves_prober_mailbox_and_removes_it_on_sigterm() -> None:
+@pytest.mark.services  # `python -m sandbox.mail` runs its own Dovecot
+async def test_python_m_sandbox_mail_serves_prober_mailbox_and_removes_it_on_sigterm() -> None:
     imap_port, smtp_port = free_port(), free_port()
     command = [sys.executable, "-m", "sandbox.mail", "--imap-port", str(imap_port)]
     command += ["--smtp-port", str(smtp_port), "--user", "prober@probes.test:secret"]
-    host = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    host = await asyncio.create_subprocess_exec(
+        *command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         assert host.stderr is not None
-        started = host.stderr.readline().decode()
+        started = (await host.stderr.readline()).decode()
         assert started.startswith(f"sandbox.mail : IMAP sur 127.0.0.1:{imap_port}, SMTP sur ")
         folder = Path(started.rsplit("dossier ", 1)[1].strip())
         account = MailAccount("prober@probes.test", "secret", "127.0.0.1", imap_port, folder)
         message, reply_to = probe(account, "prober+PRB-77@probes.test")
-        asyncio.run(
-            aiosmtplib.send(
-                message,
-                hostname="127.0.0.1",
-                port=smtp_port,
-                sender="accueil@mairie-a.test",
-                recipients=[reply_to],
-            )
+        await aiosmtplib.send(
+            message,
+            hostname="127.0.0.1",
+            port=smtp_port,
+            sender="accueil@mairie-a.test",
+            recipients=[reply_to],
         )
-        [received] = asyncio.run(wait_for_messages(account, 1))
+        [received] = await wait_for_messages(account, 1)
     finally:
         host.send_signal(signal.SIGTERM)
-        code = host.wait(timeout=15)
-        if host.stderr is not None:
-            host.stderr.close()
+        code = await asyncio.wait_for(host.wait(), 15)
 
     assert received.message.get_all("Delivered-To") == [reply_to]
     assert code == 0

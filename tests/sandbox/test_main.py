@@ -49,6 +49,7 @@ def python_m_sandbox(*options: str) -> Iterator[tuple[httpx.Client, str]]:
         server.wait(timeout=10)
 
 
+@pytest.mark.e2e  # the sandbox's process, over HTTP
 def test_python_m_sandbox_serves_the_api() -> None:
     with python_m_sandbox("--calls-per-second", "5") as (client, url):
         response = client.get(url)
@@ -57,6 +58,7 @@ def test_python_m_sandbox_serves_the_api() -> None:
     assert response.json()["calls"] == []
 
 
+@pytest.mark.e2e  # the sandbox's process, over HTTP
 def test_python_m_sandbox_injects_the_faults_it_is_told_to() -> None:
     options = ["--fail-creates-after-commit", "1", "--create-response-delay-s", "0.01"]
     with python_m_sandbox(*options, "--max-concurrent-requests", "3") as (client, url):

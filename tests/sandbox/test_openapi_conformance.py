@@ -18,7 +18,7 @@ from openapi_core.validation.response.exceptions import InvalidData
 from twilio.rest import Client
 
 from tests.sandbox.conftest import RecordedExchanges
-from tests.sandbox.openapi_conformance import check_exchange
+from tests.support.openapi_conformance import check_exchange
 
 TO = "+33142765000"
 FROM = "+33970000001"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from sandbox import RunnerTiming, SandboxConfigError
-from tests.sandbox.scene import (
+from tests.support.sandbox_scene import (
     ACCOUNT,
     ALL_EVENTS,
     CALLER,

@@ -30,7 +30,7 @@ from storage import attempts
 from storage.claims import ClaimedProbe
 from storage.db import make_engine
 from storage.models import Attempt, Probe, ProbeState, Wave, WaveStatus
-from tests.storage.test_dispatch import (
+from tests.support.claims_scene import (
     WEEKDAY_HOURS,
     add_probe,
     add_structures,
@@ -193,7 +193,7 @@ def test_is_open_now_in_the_structures_time_zone_and_region() -> None:
 # -- the dispatcher ------------------------------------------------------------------------------
 
 
-def test_calls_are_paced_to_the_calls_per_second_cap(engine: Engine) -> None:
+async def test_calls_are_paced_to_the_calls_per_second_cap(engine: Engine) -> None:
     probes = due_probes(engine, 12)
     clock = Clock(TUESDAY_10H)
 
@@ -203,7 +203,7 @@ def test_calls_are_paced_to_the_calls_per_second_cap(engine: Engine) -> None:
                 await wait_until(lambda: len(done.launched) == len(probes), "every launch")
         return done
 
-    executions = asyncio.run(run())
+    executions = await run()
     assert sorted(executions.probe_ids) == sorted(probes)
     instants = sorted(at for _, at in executions.launched)
     for first in instants:
@@ -212,7 +212,9 @@ def test_calls_are_paced_to_the_calls_per_second_cap(engine: Engine) -> None:
     assert set(states(engine, probes).values()) == {ProbeState.DONE}
 
 
-def test_a_closed_structures_probe_is_planned_again_for_its_next_opening(engine: Engine) -> None:
+async def test_a_closed_structures_probe_is_planned_again_for_its_next_opening(
+    engine: Engine,
+) -> None:
     wave = add_wave(engine)
     tuesday_19h = datetime(2026, 3, 3, 19, 0, tzinfo=PARIS)
     [closed, closed_too] = add_structures(engine, 2)
@@ -228,7 +230,7 @@ def test_a_closed_structures_probe_is_planned_again_for_its_next_opening(engine:
                 await one_round(dispatcher)
         return done
 
-    executions = asyncio.run(run())
+    executions = await run()
     assert sorted(executions.probe_ids) == sorted([off_hours, open_now])
     moved = probe_row(engine, late)
     assert (moved.state, moved.attempt_count, moved.claimed_by, moved.lease_until) == (
@@ -240,7 +242,7 @@ def test_a_closed_structures_probe_is_planned_again_for_its_next_opening(engine:
     assert moved.scheduled_at == datetime(2026, 3, 4, 8, 30, tzinfo=PARIS)
 
 
-def test_the_closing_margin_is_the_one_the_wave_was_planned_with(engine: Engine) -> None:
+async def test_the_closing_margin_is_the_one_the_wave_was_planned_with(engine: Engine) -> None:
     """At 11:50 a structure closing at 12:00 is open to a wave planned with a 5-minute margin,
     closed to one planned with the usual 15 minutes."""
     tight = add_wave(engine, "tight", parameters={"closing_margin_minutes": 5})
@@ -255,11 +257,11 @@ def test_the_closing_margin_is_the_one_the_wave_was_planned_with(engine: Engine)
             await one_round(dispatcher)
         return done
 
-    assert asyncio.run(run()).probe_ids == [carried_out]
+    assert (await run()).probe_ids == [carried_out]
     assert probe_row(engine, postponed).scheduled_at == datetime(2026, 3, 3, 13, 30, tzinfo=PARIS)
 
 
-def test_no_more_than_max_in_flight_executions_at_once(engine: Engine) -> None:
+async def test_no_more_than_max_in_flight_executions_at_once(engine: Engine) -> None:
     probes = due_probes(engine, 20, channel="email")
 
     async def run() -> Executions:
@@ -279,12 +281,12 @@ def test_no_more_than_max_in_flight_executions_at_once(engine: Engine) -> None:
                 )
         return done
 
-    executions = asyncio.run(run())
+    executions = await run()
     assert sorted(executions.probe_ids) == sorted(probes)
     assert executions.most_running == 3
 
 
-def test_a_failing_execution_is_logged_and_released_unless_its_attempt_started(
+async def test_a_failing_execution_is_logged_and_released_unless_its_attempt_started(
     engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     fails_first, fails_after_start = due_probes(engine, 2)
@@ -312,7 +314,7 @@ def test_a_failing_execution_is_logged_and_released_unless_its_attempt_started(
             await one_round(dispatcher)
 
     with caplog.at_level(logging.ERROR, logger="scheduler.dispatch"):
-        asyncio.run(run())
+        await run()
     assert tries == {fails_first: 2, fails_after_start: 1}
     assert states(engine, [fails_first, fails_after_start]) == {
         fails_first: ProbeState.DONE,
@@ -324,7 +326,7 @@ def test_a_failing_execution_is_logged_and_released_unless_its_attempt_started(
     assert any(str(fails_after_start) in message for message in failures)
 
 
-def test_a_paused_wave_is_not_claimed_and_a_wave_ends_when_nothing_is_left(
+async def test_a_paused_wave_is_not_claimed_and_a_wave_ends_when_nothing_is_left(
     engine: Engine,
 ) -> None:
     [probe] = due_probes(engine, 1)
@@ -341,13 +343,13 @@ def test_a_paused_wave_is_not_claimed_and_a_wave_ends_when_nothing_is_left(
             await dispatcher.tick()
         return done
 
-    executions = asyncio.run(run())
+    executions = await run()
     assert executions.probe_ids == [probe]
     with Session(engine) as session:
         assert session.exec(select(Wave.status)).one() == WaveStatus.DONE
 
 
-def test_leaving_stops_claiming_waits_then_cancels_and_releases(engine: Engine) -> None:
+async def test_leaving_stops_claiming_waits_then_cancels_and_releases(engine: Engine) -> None:
     wave = add_wave(engine)
     first, second, third = add_structures(engine, 3)
     quick = add_probe(engine, wave, first, TUESDAY_10H)
@@ -385,7 +387,7 @@ def test_leaving_stops_claiming_waits_then_cancels_and_releases(engine: Engine) 
             assert dispatcher.in_flight == 0
         return done
 
-    executions = asyncio.run(run())
+    executions = await run()
     assert executions.probe_ids == [quick]
     assert cancelled == [stuck]
     assert states(engine, [quick, stuck, later]) == {
@@ -455,7 +457,7 @@ def test_two_dispatchers_on_one_postgresql_database(engine: Engine, database_url
 
     def run(name: str) -> None:
         try:
-            asyncio.run(daemon(name))
+            asyncio.run(daemon(name))  # one loop per daemon, as two processes
         except BaseException as exc:  # reported to the test's thread
             errors.append(exc)
 
@@ -475,5 +477,5 @@ def test_two_dispatchers_on_one_postgresql_database(engine: Engine, database_url
         for before, after in itertools.pairwise(intervals):
             assert before[1] <= after[0], (before, after)
     with Session(engine) as session:
-        attempts = session.exec(select(func.count()).select_from(Attempt)).one()
-    assert attempts == total
+        attempt_count = session.exec(select(func.count()).select_from(Attempt)).one()
+    assert attempt_count == total

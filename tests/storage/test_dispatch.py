@@ -1,6 +1,6 @@
 """Claiming due probes: only what is due, one probe per structure, leases, and several claimers.
 
-Runs on SQLite and PostgreSQL. The scene builders here are shared with the dispatcher's tests.
+Runs on SQLite and PostgreSQL; the scene comes from tests/support/claims_scene.py.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -35,125 +34,18 @@ from storage.claims import (
 )
 from storage.db import make_engine, session_scope, upgrade
 from storage.errors import ConflictError, NotFoundError
-from storage.models import Persona, Probe, ProbeState, Scenario, Structure, Wave, WaveStatus
+from storage.models import Probe, ProbeState, WaveStatus
+from tests.support.claims_scene import (
+    add_probe,
+    add_structures,
+    add_wave,
+    carry_out,
+    end_attempt,
+    probe_row,
+)
 
 T0 = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)  # a Tuesday, 10:00 in Paris
 LEASE = timedelta(minutes=10)
-WEEKDAY_HOURS = "Mo-Fr 08:30-12:00,13:30-17:30"
-
-
-# -- scene builders (also used by tests/scheduler/test_dispatch.py) ------------------------------
-
-
-def add_wave(
-    engine: Engine,
-    name: str = "w",
-    *,
-    status: WaveStatus = WaveStatus.RUNNING,
-    ends_on: date = date(2026, 3, 27),
-    parameters: dict[str, Any] | None = None,
-) -> int:
-    """A wave (with the persona and scenario its probes name, created once per database)."""
-    with session_scope(engine) as session:
-        if session.get(Persona, "p") is None:
-            session.add(
-                Persona(id="p", display_name="P", caller_id="+33100000000", reply_mailbox="")
-            )
-            session.add(Scenario(id="s", channel="phone", title="s"))
-        wave = Wave(
-            name=name,
-            starts_on=date(2026, 3, 2),
-            ends_on=ends_on,
-            channels=["phone", "email"],
-            status=status,
-            parameters=parameters or {},
-        )
-        session.add(wave)
-        session.flush()
-        assert wave.id is not None
-        return wave.id
-
-
-def add_structures(
-    engine: Engine,
-    count: int,
-    *,
-    hours: str | None = WEEKDAY_HOURS,
-    timezone: str = "Europe/Paris",
-    subdivision: str | None = None,
-) -> list[int]:
-    """``count`` structures with these opening hours; their ids."""
-    with session_scope(engine) as session:
-        structures = [
-            Structure(
-                official_id=f"S-{uuid.uuid4().hex[:10]}",
-                name=f"Mairie {index}",
-                kind="mairie",
-                departement="75",
-                region="Île-de-France",
-                timezone=timezone,
-                holiday_subdivision=subdivision,
-                opening_hours=hours,
-            )
-            for index in range(count)
-        ]
-        session.add_all(structures)
-        session.flush()
-        return [s.id for s in structures if s.id is not None]
-
-
-def add_probe(
-    engine: Engine,
-    wave_id: int,
-    structure_id: int,
-    scheduled_at: datetime,
-    *,
-    channel: str = "phone",
-    slot_kind: str = "open",
-) -> uuid.UUID:
-    """One planned probe; its id."""
-    with session_scope(engine) as session:
-        probe = Probe(
-            id=uuid.uuid4(),
-            wave_id=wave_id,
-            structure_id=structure_id,
-            channel=channel,
-            scenario_id="s",
-            persona_id="p",
-            slot_kind=slot_kind,
-            scheduled_at=scheduled_at,
-        )
-        session.add(probe)
-        return probe.id
-
-
-def probe_row(engine: Engine, probe_id: uuid.UUID) -> Probe:
-    with Session(engine) as session:
-        probe = session.get(Probe, probe_id)
-        assert probe is not None
-        return probe
-
-
-def end_attempt(session: Session, probe_id: uuid.UUID, *, outcome: str = "completed") -> None:
-    """Finish the probe's last attempt: the probe is done."""
-    probe = session.get(Probe, probe_id)
-    assert probe is not None
-    attempt = attempts.find_attempt(session, probe_id, probe.attempt_count)
-    assert attempt is not None and attempt.id is not None
-    attempts.finish_attempt(
-        session,
-        attempt.id,
-        outcome=outcome,
-        ended_at=datetime.now(UTC),
-        measurement={},
-        probe_state=ProbeState.DONE,
-    )
-
-
-def carry_out(session: Session, probe_id: uuid.UUID) -> None:
-    """Start an attempt of the probe and finish it: the probe is done."""
-    attempts.start_attempt(session, probe_id)
-    end_attempt(session, probe_id)
 
 
 def claim(

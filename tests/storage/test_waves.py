@@ -13,21 +13,16 @@ from sqlmodel import col
 from storage.catalog import PersonaRow, ScenarioRow, upsert_personas, upsert_scenarios
 from storage.db import session_scope
 from storage.errors import ConflictError
-from storage.models import Probe, ProbeState, Structure
+from storage.models import Probe, ProbeState
 from storage.waves import ProbeRow, create_wave, get_wave, replace_plan, summarise
+from tests.support.seeding import add_structure
 
 
 def seed_catalogue(engine: Engine) -> int:
     with session_scope(engine) as session:
-        structure = Structure(
-            official_id="S1",
-            name="Mairie",
-            kind="mairie",
-            departement="974",
-            region="La Réunion",
-            timezone="Indian/Reunion",
+        structure_id = add_structure(
+            session, "S1", departement="974", region="La Réunion", timezone="Indian/Reunion"
         )
-        session.add(structure)
         upsert_personas(session, [PersonaRow("p", "Marie", "+33199000001", "m@example.org", "")])
         upsert_scenarios(session, [ScenarioRow("s", "phone", "Appel", Path("s.toml"), {"id": "s"})])
         create_wave(
@@ -38,9 +33,7 @@ def seed_catalogue(engine: Engine) -> int:
             channels=["phone"],
             panel={},
         )
-        session.flush()
-        assert structure.id is not None
-        return structure.id
+        return structure_id
 
 
 def probe(structure_id: int, hour: int) -> ProbeRow:

@@ -188,6 +188,23 @@ async def wait_for_messages(
             await asyncio.wait_for(idle, 10)
 
 
+def wait_for_delivered(
+    account: MailAccount, count: int, *, timeout_s: float = WAIT_S
+) -> list[EmailMessage]:
+    """Without an event loop: waits until `account`'s INBOX (its maildir) holds `count` messages."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        files = [path for folder in ("new", "cur") for path in (account.maildir / folder).glob("*")]
+        if len(files) >= count:
+            return [email.message_from_bytes(p.read_bytes(), policy=policy.default) for p in files]
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"{account.address} holds {len(files)} message(s) after {timeout_s} s, "
+                f"expected {count}"
+            )
+        time.sleep(0.05)
+
+
 async def until(condition: Callable[[], bool], *, timeout_s: float = WAIT_S) -> None:
     """Polls `condition` until it holds; fails after `timeout_s` (a bound, not a measure)."""
     deadline = time.monotonic() + timeout_s

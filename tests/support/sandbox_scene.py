@@ -26,7 +26,7 @@ from sandbox import (
     parse_world,
     read_truth,
 )
-from tests.sandbox.loopback import Receiver, Webhook, serve
+from tests.support.loopback import Receiver, Webhook, serve
 
 ACCOUNT = Account(sid="AC" + "0123456789abcdef" * 2, auth_token="runner-token")  # noqa: S106
 CALLER = "+33970000001"

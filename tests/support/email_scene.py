@@ -1,4 +1,4 @@
-"""An email probe scene on loopback: Dovecot + SMTP (tests/mailservers.py) and prober's side.
+"""An email probe scene on loopback: Dovecot + SMTP (support/mailservers.py) and prober's side.
 
 The persona's mailbox is a Dovecot account; structures are other accounts (or sandbox
 mailboxes); prober sends through the delivering SMTP server and watches the persona's INBOX.
@@ -22,15 +22,10 @@ from config.settings import EmailSettings, ImapSettings, Settings, SmtpSettings
 from storage.models import (
     Attempt,
     Channel,
-    ContactPoint,
-    Persona,
-    Probe,
     Reply,
-    Scenario,
-    Structure,
-    Wave,
 )
-from tests.mailservers import MailAccount, SmtpServer
+from tests.support.mailservers import MailAccount, SmtpServer
+from tests.support.seeding import add_persona, add_probe, add_scenario, add_structure, add_wave
 
 SUBJECT = "Demande de copie intégrale d'acte de naissance"
 BODY = (
@@ -92,21 +87,17 @@ def seed_email_probes(
     }
     probe_ids: list[uuid.UUID] = []
     with Session(engine) as session:
-        if session.get(Persona, "marie") is None:
-            session.add(
-                Persona(
-                    id="marie",
-                    display_name="Marie Dupont",
-                    caller_id="+33199000001",
-                    reply_mailbox=persona_mailbox,
-                )
-            )
-        if session.get(Scenario, scenario["id"]) is None:
-            session.add(
-                Scenario(id=scenario["id"], channel="email", title="x", definition=scenario)
-            )
-        wave = Wave(
-            name=f"email-{uuid.uuid4().hex[:6]}",
+        add_persona(
+            session,
+            "marie",
+            display_name="Marie Dupont",
+            caller_id="+33199000001",
+            reply_mailbox=persona_mailbox,
+        )
+        add_scenario(session, scenario["id"], "email", title="x", definition=scenario)
+        wave_id = add_wave(
+            session,
+            f"email-{uuid.uuid4().hex[:6]}",
             starts_on=date(2026, 11, 23),
             ends_on=date(2026, 11, 27),
             channels=["email"],
@@ -117,36 +108,26 @@ def seed_email_probes(
                 }
             },
         )
-        session.add(wave)
-        session.flush()
         for target in targets:
-            structure = Structure(
-                official_id=f"mail-{uuid.uuid4().hex[:10]}",
+            structure_id = add_structure(
+                session,
+                f"mail-{uuid.uuid4().hex[:10]}",
                 name=f"Mairie de {target.address.split('@')[0]}",
-                kind="mairie",
                 departement="77",
-                region="Île-de-France",
-                timezone="Europe/Paris",
                 opening_hours=target.opening_hours,
             )
-            session.add(structure)
-            session.flush()
-            assert structure.id is not None
-            contact = ContactPoint(structure_id=structure.id, kind="email", value=target.address)
-            session.add(contact)
-            session.flush()
-            probe = Probe(
-                id=uuid.uuid4(),
-                wave_id=wave.id or 0,
-                structure_id=structure.id,
-                channel=Channel.EMAIL,
-                scenario_id=scenario["id"],
-                persona_id="marie",
-                contact_point_id=contact.id,
-                scheduled_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+            probe_ids.append(
+                add_probe(
+                    session,
+                    wave_id=wave_id,
+                    structure_id=structure_id,
+                    channel=Channel.EMAIL,
+                    scenario_id=scenario["id"],
+                    persona_id="marie",
+                    scheduled_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+                    contact=target.address,
+                )
             )
-            session.add(probe)
-            probe_ids.append(probe.id)
         session.commit()
     return probe_ids
 

@@ -10,11 +10,11 @@ import asyncio
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from pydantic import SecretStr
@@ -42,15 +42,10 @@ from sandbox import (
 from storage.models import (
     Attempt,
     Channel,
-    ContactPoint,
-    Persona,
-    Probe,
     Recording,
-    Scenario,
-    Structure,
-    Wave,
 )
-from tests.sandbox.loopback import serve
+from tests.support.loopback import serve
+from tests.support.seeding import add_persona, add_probe, add_scenario, add_structure, add_wave
 
 ACCOUNT = Account(sid="AC" + "fedcba9876543210" * 2, auth_token="scene-token")  # noqa: S106
 CALLER_ID = "+33970000001"
@@ -83,20 +78,18 @@ def seed_probes(
     """Store one structure, contact and phone probe per target in a wave; the probes' ids."""
     probe_ids: list[uuid.UUID] = []
     with Session(engine) as session:
-        session.add(
-            Persona(
-                id="camille",
-                display_name="Camille Martin",
-                caller_id=CALLER_ID,
-                reply_mailbox="camille@example.org",
-            )
+        add_persona(
+            session,
+            "camille",
+            display_name="Camille Martin",
+            caller_id=CALLER_ID,
+            reply_mailbox="camille@example.org",
         )
         for scenario_id, definition in scenarios.items():
-            session.add(
-                Scenario(id=scenario_id, channel="phone", title=scenario_id, definition=definition)
-            )
-        wave = Wave(
-            name=f"phone-{uuid.uuid4().hex[:6]}",
+            add_scenario(session, scenario_id, "phone", definition=definition)
+        wave_id = add_wave(
+            session,
+            f"phone-{uuid.uuid4().hex[:6]}",
             starts_on=date(2026, 11, 23),
             ends_on=date(2026, 11, 27),
             channels=["phone"],
@@ -113,35 +106,20 @@ def seed_probes(
                 }
             },
         )
-        session.add(wave)
-        session.flush()
         for index, target in enumerate(targets):
-            structure = Structure(
-                official_id=f"test-{index:04d}",
-                name=f"Mairie test {index}",
-                kind="mairie",
-                departement="75",
-                region="Île-de-France",
-                timezone="Europe/Paris",
+            structure_id = add_structure(session, f"test-{index:04d}", name=f"Mairie test {index}")
+            probe_ids.append(
+                add_probe(
+                    session,
+                    wave_id=wave_id,
+                    structure_id=structure_id,
+                    channel=Channel.PHONE,
+                    scenario_id=target.scenario_id,
+                    persona_id="camille",
+                    scheduled_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+                    contact=target.number,
+                )
             )
-            session.add(structure)
-            session.flush()
-            assert structure.id is not None
-            contact = ContactPoint(structure_id=structure.id, kind="phone", value=target.number)
-            session.add(contact)
-            session.flush()
-            probe = Probe(
-                id=uuid.uuid4(),
-                wave_id=wave.id or 0,
-                structure_id=structure.id,
-                channel=Channel.PHONE,
-                scenario_id=target.scenario_id,
-                persona_id="camille",
-                contact_point_id=contact.id,
-                scheduled_at=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
-            )
-            session.add(probe)
-            probe_ids.append(probe.id)
         session.commit()
     return probe_ids
 
@@ -239,6 +217,19 @@ def running_sandbox(
     recorder = ExchangeRecorder(app)
     with serve(recorder) as base_url:
         yield Sandbox(base_url, store, truth, faults, recorder)
+
+
+class StartSandbox(Protocol):
+    """The `phone_sandbox` fixture: ``with phone_sandbox(world, time_scale=…) as sandbox:``."""
+
+    def __call__(
+        self,
+        world: World,
+        *,
+        time_scale: float,
+        calls_per_second: float = 100.0,
+        max_concurrent_requests: int = 0,
+    ) -> AbstractContextManager[Sandbox]: ...
 
 
 def free_listener() -> socket.socket:

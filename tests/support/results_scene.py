@@ -86,10 +86,10 @@ def write_attempts(
     wave_name: str,
     shift: int,
     emails: Sequence[tuple[str, dict[str, Any]]],
-    recordings: Path | None = None,
+    recordings_dir: Path | None = None,
 ) -> None:
     """One ended attempt per planned probe, by official id, measurements in turn from PHONE and
-    ``emails`` (starting ``shift`` places on); answered calls recorded under ``recordings``."""
+    ``emails`` (starting ``shift`` places on); answered calls recorded under ``recordings_dir``."""
     phone = itertools.cycle(PHONE[shift:] + PHONE[:shift])
     email = itertools.cycle([*emails[shift:], *emails[:shift]])
     with session_scope(engine) as session:
@@ -130,9 +130,9 @@ def write_attempts(
                 measurement=measurement,
                 probe_state=ProbeState.DONE,
             )
-            if recordings is not None and probe.channel == "phone" and outcome == "answered":
+            if recordings_dir is not None and probe.channel == "phone" and outcome == "answered":
                 sid = f"RE{uuid.uuid4().hex}"
-                media = recordings / str(probe.id) / f"{sid}.wav"
+                media = recordings_dir / str(probe.id) / f"{sid}.wav"
                 media.parent.mkdir(parents=True)
                 media.write_bytes(b"RIFF")
                 announce_recording(

@@ -1,0 +1,1 @@
+"""What the tests share: real servers on loopback, scenes of probes, row seeding, CLI runners."""
