@@ -29,6 +29,7 @@ from storage.models import (
     Structure,
     Wave,
 )
+from storage.outbox import enqueue_event
 from storage.types import utcnow
 
 _EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
@@ -165,12 +166,13 @@ def record_event(
     clock: str = "source",
     probe_id: uuid.UUID | None = None,
     attempt_id: int | None = None,
-    publish_prefix: str | None = None,
+    publish_prefix: str,
 ) -> bool:
     """Append an event unless one with the same ``dedup_key`` exists; True when it was new.
 
-    With ``publish_prefix``, a new event is also put in the outbox, in the same transaction, for
-    the event bus to publish under that topic prefix.
+    A new event is also put in the outbox, in the same transaction, for the event bus to
+    publish under ``publish_prefix``: every stored fact is announced (docs/events.md). The
+    probes write through ``prober.probes.events.EventLog``, bound once to the bus's prefix.
     """
     event_id = uuid.uuid4()
     values = {
@@ -191,9 +193,7 @@ def record_event(
     statement = insert(_EVENT_TABLE).values(**values)
     result = connection.execute(statement.on_conflict_do_nothing(index_elements=["dedup_key"]))
     new = bool(result.rowcount)
-    if new and publish_prefix is not None:
-        from storage.outbox import enqueue_event
-
+    if new:
         enqueue_event(
             session,
             prefix=publish_prefix,

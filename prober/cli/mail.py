@@ -230,6 +230,7 @@ def replies_assign(
     import uuid
 
     from prober.probes.email import remeasure_email_attempt
+    from prober.probes.events import EventLog
     from storage.mail import assign_reply
 
     try:
@@ -243,5 +244,5 @@ def replies_assign(
         reply = assign_reply(session, reply_id, probe_id)
         session.flush()
         assert reply.attempt_id is not None  # noqa: S101 (just set)
-        remeasure_email_attempt(session, reply.attempt_id)
+        remeasure_email_attempt(session, reply.attempt_id, EventLog.of(project.settings))
     typer.echo(f"reply {reply_id} assigned to probe {probe_id} (attempt {reply.attempt_id})")

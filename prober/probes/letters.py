@@ -34,6 +34,7 @@ from channels.letter import (
 from config.settings import Settings
 from prober.errors import ProberError
 from prober.probes.email import remeasure_email_attempt
+from prober.probes.events import EventLog
 from prober.project.files import write_atomically
 from storage import attempts, mail
 from storage.errors import ConflictError, NotFoundError
@@ -92,7 +93,7 @@ class LetterDesk:
         self.clock = clock
         self.letters_dir = settings.resolve(settings.letters_dir)
         self.replies_dir = settings.resolve(settings.replies_dir)
-        self._prefix = settings.mqtt.topic_prefix
+        self.events = EventLog.of(settings)
 
     # -- printing --------------------------------------------------------------------------
 
@@ -124,16 +125,13 @@ class LetterDesk:
         attempt.reference = letter.reference.lower()
         attempt.outcome = "composed"
         session.add(attempt)
-        now = self.clock()
-        attempts.record_event(
+        self.events.attempt_step(
             session,
-            publish_prefix=self._prefix,
+            probe_id=probe_id,
+            attempt_id=attempt.id,
             kind="letter.composed",
-            source="prober",
-            source_at=now,
-            received_at=now,
-            clock="receipt",
-            dedup_key=f"attempt:{attempt.id}:composed",
+            step="composed",
+            at=self.clock(),
             payload={
                 "reference": letter.reference,
                 "to": list(letter.recipient.lines),
@@ -142,8 +140,6 @@ class LetterDesk:
                 "pdf_path": str(printed.pdf),
                 "sha256": hashlib.sha256(printed.pdf.read_bytes()).hexdigest(),
             },
-            probe_id=probe_id,
-            attempt_id=attempt.id,
         )
         return printed
 
@@ -240,20 +236,19 @@ class LetterDesk:
                 f"posting date {at.isoformat()} is before the letter was printed"
                 f" ({composed.source_at.isoformat()})"
             )
-        attempts.record_event(
+        self.events.attempt_step(
             session,
-            publish_prefix=self._prefix,
-            kind="letter.sent",
-            source="operator",
-            source_at=at,
-            received_at=self.clock(),
-            clock="source",
-            dedup_key=f"attempt:{attempt.id}:sent",
-            payload={"reference": reference.upper()},
             probe_id=probe.id,
             attempt_id=attempt.id,
+            kind="letter.sent",
+            step="sent",
+            source="operator",
+            at=at,
+            received_at=self.clock(),
+            clock="source",
+            payload={"reference": reference.upper()},
         )
-        remeasure_email_attempt(session, attempt.id, publish_prefix=self._prefix)
+        remeasure_email_attempt(session, attempt.id, self.events)
         if probe.state == ProbeState.IN_PROGRESS:
             probe.state = ProbeState.DONE
             probe.updated_at = self.clock()
@@ -325,7 +320,7 @@ class LetterDesk:
             ) from None
         if raw_path is not None:
             write_atomically(raw_path, content)
-        remeasure_email_attempt(session, attempt.id, publish_prefix=self._prefix)
+        remeasure_email_attempt(session, attempt.id, self.events)
         return reply
 
 

@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ from channels.phone.webhooks import (
     step_event,
 )
 from config.settings import Settings
+from prober.probes.events import AfterAttempt, EventLog
 from prober.project.database import Database
 from prober.project.files import write_atomically
 from storage import attempts, recordings
@@ -67,11 +67,19 @@ class PhoneProbes:
     """Carries out phone probes with ``phone`` and keeps what they observe in the database."""
 
     def __init__(
-        self, settings: Settings, database: Database, phone: TwilioPhone | None = None
+        self,
+        settings: Settings,
+        database: Database,
+        phone: TwilioPhone | None = None,
+        *,
+        after_attempt: AfterAttempt | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.phone = phone
+        self.events = EventLog.of(settings)
+        # Called in the transaction that ends an attempt (the daemon decides on a retry there).
+        self.after_attempt = after_attempt
         self.recordings_dir = settings.resolve(settings.recordings_dir)
         self._calls: dict[AttemptKey, _Call] = {}
         self._downloads: set[asyncio.Task[Path | None]] = set()
@@ -80,8 +88,6 @@ class PhoneProbes:
         self.recording_retry_delays_s: tuple[float, ...] = (2.0, 10.0, 60.0)
         # Calls this process placed that have not ended yet (to let them finish at shutdown).
         self._live: set[int] = set()
-        # Called (in the same transaction) when an attempt ends: (session, probe id, outcome).
-        self.after_attempt: Callable[[Session, uuid.UUID, str], None] | None = None
 
     # -- placing ---------------------------------------------------------------------------
 
@@ -158,23 +164,18 @@ class PhoneProbes:
         self, session: Session, key: AttemptKey, attempt_id: int, placed: PlacedCall
     ) -> None:
         attempts.set_external_id(session, attempt_id, placed.sid)
-        now = utcnow()
-        attempts.record_event(
+        self.events.attempt_step(
             session,
-            publish_prefix=self.settings.mqtt.topic_prefix,
+            probe_id=key.probe_id,
+            attempt_id=attempt_id,
             kind="call.placed",
-            source="prober",
-            source_at=now,
-            received_at=now,
-            clock="receipt",
-            dedup_key=f"attempt:{attempt_id}:placed",
+            step="placed",
+            at=utcnow(),
             payload={
                 "call_sid": placed.sid,
                 "status": placed.status,
                 "reconciled": placed.reconciled,
             },
-            probe_id=key.probe_id,
-            attempt_id=attempt_id,
         )
 
     async def _not_placed(
@@ -204,16 +205,9 @@ class PhoneProbes:
     def _store(self, session: Session, key: AttemptKey, event: ObservedEvent) -> bool:
         attempt = attempts.attempt_state(session, key.probe_id, key.number)
         attempt_id = None if attempt is None else attempt.id
-        new = attempts.record_event(
+        new = self.events.record(
             session,
-            publish_prefix=self.settings.mqtt.topic_prefix,
-            kind=event.kind,
-            source=event.source,
-            source_at=event.source_at,
-            received_at=event.received_at,
-            clock=event.clock,
-            dedup_key=event.dedup_key,
-            payload=event.payload,
+            event,
             probe_id=key.probe_id if attempt is not None else None,
             attempt_id=attempt_id,
         )
