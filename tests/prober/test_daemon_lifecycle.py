@@ -58,7 +58,8 @@ def _email_left_composed(engine: Engine) -> uuid.UUID:
     with Session(engine) as session:
         attempt = attempts.start_attempt(session, probe_id)
         assert attempt.id is not None
-        mail.set_reference(session, attempt.id, token="abcd1234", message_id="<abcd1234@x.test>")
+        reference = {"token": "abcd1234", "message_id": "<abcd1234@x.test>"}
+        mail.set_reference(session, attempt.id, **reference)
         now = utcnow()
         attempts.record_event(
             session,
@@ -95,7 +96,7 @@ def test_a_failing_start_up_step_stops_every_task_before_its_error_is_raised(
         error: BaseException | None = None
         try:
             await daemon.run(asyncio.Event())
-        except Exception as raised:  # noqa: BLE001 (what it is is asserted below)
+        except Exception as raised:
             error = raised
         await asyncio.sleep(0)  # a task left running would still be pending after this
         return error, _other_tasks()
@@ -116,7 +117,7 @@ def test_a_stopped_daemon_leaves_no_task_running(engine: Engine, tmp_path: Path)
     async def scene() -> tuple[set[str], set[asyncio.Task[object]]]:
         stop = asyncio.Event()
         running = asyncio.create_task(daemon.run(stop))
-        while not any(task.get_name() == "recording-sweep" for task in asyncio.all_tasks()):  # noqa: ASYNC110
+        while not any(task.get_name() == "recording-sweep" for task in asyncio.all_tasks()):
             assert not running.done(), running.exception()
             await asyncio.sleep(0.01)
         names = {task.get_name() for task in _other_tasks()}
