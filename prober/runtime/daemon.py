@@ -209,7 +209,12 @@ class Daemon:
         )
         email_probes = EmailProbes(self.settings, database, after_attempt=self._after_attempt)
         bus = await stack.enter_async_context(
-            EventBus(self.settings.mqtt, database, on_control=self._control_with(database))
+            EventBus(
+                self.settings.mqtt,
+                database,
+                on_control=self._control_with(database),
+                base_dir=self.settings.base_dir,
+            )
         )
         # Entered after the resources its tasks use, so that it ends before they close.
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
