@@ -30,6 +30,7 @@ from storage.models import (
     Wave,
 )
 from storage.outbox import enqueue_event
+from storage.snapshots import PersonaSnapshot, ScenarioSnapshot, StructureSnapshot
 from storage.types import utcnow
 
 _EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
@@ -48,9 +49,9 @@ class AttemptContext:
     structure_name: str
     timezone: str
     contact: str | None
-    structure: dict[str, Any]
-    persona: dict[str, Any]
-    scenario: dict[str, Any]
+    structure: StructureSnapshot
+    persona: PersonaSnapshot
+    scenario: ScenarioSnapshot
 
 
 def start_attempt(session: Session, probe_id: uuid.UUID) -> Attempt:
@@ -108,9 +109,9 @@ def attempt_context(session: Session, probe_id: uuid.UUID, number: int) -> Attem
         structure_name=structure.name,
         timezone=structure.timezone,
         contact=contact,
-        structure=structure.model_dump(mode="json"),
-        persona=persona,
-        scenario=scenario,
+        structure=StructureSnapshot.of(structure),
+        persona=PersonaSnapshot.from_json(persona),
+        scenario=ScenarioSnapshot.from_json(scenario),
     )
 
 

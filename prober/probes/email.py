@@ -138,19 +138,19 @@ class EmailProbes:
         context = attempts.attempt_context(session, probe_id, attempt.number)
         if context.contact is None:
             raise PermanentContactError(f"probe {probe_id} has no email address to write to")
-        section = context.scenario.get("email") or {}
+        section = context.scenario.email
         templates = EmailTemplates(
-            scenario_id=str(context.scenario.get("id", "")),
-            subject=str(section.get("subject_text") or section.get("subject") or ""),
-            body=str(section.get("body_text") or section.get("body") or ""),
-            html_body=section.get("html_body_text") or section.get("html_body"),
+            scenario_id=context.scenario.id,
+            subject=section.subject,
+            body=section.body,
+            html_body=section.html_body,
         )
         email = compose(
             templates,
             probe_id=str(probe_id),
             attempt=attempt.number,
-            persona=context.persona,
-            structure=context.structure,
+            persona=context.persona.template_values(),
+            structure=context.structure.template_values(),
             recipient=context.contact,
             now=datetime.now(UTC),
             subject_reference=self.settings.email.subject_reference,
@@ -590,12 +590,13 @@ def _details(parsed: ParsedMessage, verdict: Classification) -> dict[str, Any]:
 
 
 def email_measurement(
-    sent_at: datetime | None, replies: list[Reply], structure: dict[str, Any]
+    sent_at: datetime | None, replies: list[Reply], structure: mail.StructureHours
 ) -> dict[str, Any]:
-    """An email attempt's measurement: first acknowledgement and first human reply, timed."""
-    timezone = str(structure.get("timezone") or "Europe/Paris")
-    subdivision = structure.get("holiday_subdivision")
-    hours = structure.get("opening_hours")
+    """An email attempt's measurement (its JSON, as stored): first acknowledgement and first
+    human reply, timed in the structure's working days and open hours."""
+    timezone = structure.timezone
+    subdivision = structure.holiday_subdivision
+    hours = structure.opening_hours
 
     def timing(reply: Reply | None) -> dict[str, Any] | None:
         if reply is None:

@@ -157,7 +157,7 @@ class LetterDesk:
             return PrintedLetter(
                 probe_id=probe_id,
                 reference=str(composed.payload["reference"]),
-                official_id=str(context.structure.get("official_id") or ""),
+                official_id=context.structure.official_id,
                 structure_name=context.structure_name,
                 recipient=tuple(composed.payload["to"]),
                 pdf=kept,
@@ -175,28 +175,25 @@ class LetterDesk:
         context = attempts.attempt_context(session, probe_id, number)
         if context.contact is None:
             raise LetterError(f"{context.structure_name} has no postal address to write to")
-        section = context.scenario.get("letter") or {}
         templates = LetterTemplates(
-            scenario_id=str(context.scenario.get("id", "")),
-            body=str(section.get("body_text") or section.get("body") or ""),
+            scenario_id=context.scenario.id, body=context.scenario.letter.body
         )
         letter = compose_letter(
             templates,
             probe_id=str(probe_id),
             attempt=number,
-            persona=context.persona,
-            structure=context.structure,
+            persona=context.persona.template_values(),
+            structure=context.structure.template_values(),
             recipient_address=context.contact,
             dated=dated,
         )
         pdf = render_letter_pdf(letter)
         path = self.letters_dir / str(probe_id) / f"letter-{number}.pdf"
         write_atomically(path, pdf)
-        official_id = str(context.structure.get("official_id") or "")
         return letter, PrintedLetter(
             probe_id=probe_id,
             reference=letter.reference,
-            official_id=official_id,
+            official_id=context.structure.official_id,
             structure_name=context.structure_name,
             recipient=letter.recipient.lines,
             pdf=path,
@@ -208,7 +205,7 @@ class LetterDesk:
         """`instant` of an operator's date, in the time zone of the letter's structure."""
         _, probe = _found(session, reference)
         structure = mail.structure_of_probe(session, probe.id)
-        return instant(text, str(structure.get("timezone") or "Europe/Paris"))
+        return instant(text, structure.timezone)
 
     def measurement(self, session: Session, reference: str) -> dict[str, Any]:
         """The letter attempt's current measurement (outcome, first acknowledgement, reply)."""

@@ -115,16 +115,15 @@ class PhoneProbes:
             raise RuntimeError("PhoneProbes was built without a TwilioPhone: it cannot call")
         attempt, context = await self.database.run(lambda session: self._start(session, probe_id))
         key = AttemptKey(probe_id, attempt)
-        phone_section = context.scenario.get("phone") or {}
-        persona_number = str(context.persona.get("caller_id") or "")
+        script = context.scenario.phone
         call_urls, _ = self.webhook_urls(key)
         request = CallRequest(
             to=context.contact or "",
-            from_=persona_number,
+            from_=context.persona.caller_id,
             urls=call_urls,
-            ring_timeout_s=int(phone_section.get("max_ring_seconds", 60)),
-            time_limit_s=int(phone_section.get("max_call_seconds", 300)),
-            record=bool(phone_section.get("record", True)),
+            ring_timeout_s=script.max_ring_seconds,
+            time_limit_s=script.max_call_seconds,
+            record=script.record,
             machine_detection=self.settings.twilio.machine_detection,
         )
         attempt_id = context.attempt_id
@@ -238,7 +237,7 @@ class PhoneProbes:
             time_limit_s = cached.time_limit_s
         else:
             context = attempts.attempt_context(session, key.probe_id, key.number)
-            time_limit_s = int((context.scenario.get("phone") or {}).get("max_call_seconds", 300))
+            time_limit_s = context.scenario.phone.max_call_seconds
         measurement = measure_call(
             events, time_limit_s=time_limit_s, time_scale=self.settings.twilio.time_scale
         ).to_json()
@@ -340,18 +339,17 @@ class PhoneProbes:
                 context = attempts.attempt_context(session, key.probe_id, key.number)
             except NotFoundError:
                 return None
-            phone = context.scenario.get("phone") or {}
-            language = call_script.twilio_language(str(context.scenario.get("language", "fr")))
+            phone = context.scenario.phone
             return _Call(
                 attempt_id=context.attempt_id,
                 script=CallScript(
-                    request=str(phone.get("request", "")),
-                    language=language,
+                    request=phone.request,
+                    language=call_script.twilio_language(context.scenario.language),
                     voice=self.settings.twilio.voice or None,
-                    transfer_to=phone.get("transfer_to"),
-                    ivr_choice=phone.get("ivr_choice"),
+                    transfer_to=phone.transfer_to,
+                    ivr_choice=phone.ivr_choice,
                 ),
-                time_limit_s=int(phone.get("max_call_seconds", 300)),
+                time_limit_s=phone.max_call_seconds,
             )
 
         call = await self.database.run(load)
