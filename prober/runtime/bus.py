@@ -387,8 +387,9 @@ class EventBus:
             self.connected = True
             waiting = await self.database.run(outbox.count_pending)
             logger.info(
-                "event bus: connected to MQTT broker %s as %s; %d message(s) to publish",
+                "event bus: connected to MQTT broker %s%s as %s; %d message(s) to publish",
                 self.broker,
+                " over TLS" if self.tls is not None else "",
                 self.client_id,
                 waiting,
                 extra={"bus_broker": self.broker, "bus_pending": waiting},

@@ -358,7 +358,8 @@ async def _serving(app: ASGIApp, web: WebSettings, tasks: asyncio.TaskGroup) -> 
         listener = socket.create_server((web.host, web.port), family=family)
     except OSError as error:
         raise ProberError(
-            f"the web app could not listen on {web.host}:{web.port} ({error.strerror}):"
+            f"the web app could not listen on {web.host}:{web.port}"
+            f" ({os.strerror(error.errno) if error.errno else error}):"
             " change [web] port or stop what uses it"
         ) from None
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
