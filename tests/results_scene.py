@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage import attempts
+from storage import recordings as recording_rows
 from storage.db import session_scope
 from storage.models import ProbeState
 from storage.waves import get_wave, iter_probes
@@ -135,14 +136,14 @@ def write_attempts(
                 media = recordings / str(probe.id) / f"{sid}.wav"
                 media.parent.mkdir(parents=True)
                 media.write_bytes(b"RIFF")
-                recordings.announce_recording(
+                recording_rows.announce_recording(
                     session,
                     probe_id=probe.id,
                     attempt_id=attempt.id,
                     external_id=sid,
                     duration_seconds=10.0,
                 )
-                recordings.store_recording_media(
+                recording_rows.store_recording_media(
                     session,
                     sid,
                     media_path=str(media),
