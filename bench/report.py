@@ -57,6 +57,7 @@ from prober.results.scoring.compare import population_band
 from prober.results.scoring.wave import score_wave, store_scoring
 from scheduler.waves import WaveSpec, define_wave
 from storage.db import make_engine, normalise_database_url, upgrade
+from storage.mail import StructureHours
 from storage.models import (
     Attempt,
     ContactPoint,
@@ -853,11 +854,11 @@ class Generator:
                 )
             )
         self.store_events(batch, probe, attempt["id"], evs)
-        structure = {
-            "timezone": place.timezone.key,
-            "holiday_subdivision": place.holiday_subdivision,
-            "opening_hours": place.opening_hours,
-        }
+        structure = StructureHours(
+            timezone=place.timezone.key,
+            holiday_subdivision=place.holiday_subdivision,
+            opening_hours=place.opening_hours,
+        )
         measurement = email_measurement(sent_at, replies, structure)
         attempt["outcome"], attempt["measurement"] = measurement["outcome"], measurement
         if measurement["first_human_reply"] and rng.random() < 0.05:

@@ -14,7 +14,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -125,6 +133,22 @@ class MqttSettings(_Section):
     # Published messages are deleted from the outbox this long after the broker acknowledged
     # them (the events stay in the event table).
     keep_published_days: int = Field(default=7, ge=1)
+    # TLS to the broker (usually port 8883): its certificate is checked against ``ca_file`` (or
+    # the system's trusted authorities) and must name ``host``. A client certificate is
+    # presented when ``cert_file`` and ``key_file`` are set (a broker with require_certificate).
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttSettings:
+        named = [name for name in ("ca_file", "cert_file", "key_file") if getattr(self, name)]
+        if named and not self.tls:
+            raise ValueError(f"{', '.join(named)} set but tls is false: set tls = true")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("a client certificate needs both cert_file and key_file")
+        return self
 
 
 class WebSettings(_Section):

@@ -1,5 +1,9 @@
 """When to try a probe again after an attempt that reached nobody, and when a structure opens next.
 
+:func:`retry_at` decides: our own failure (the call was never placed, the email never sent) is
+carried out again at once in its slot; the structure's outcome (busy, no answer) moves it to
+another slot.
+
 A retry goes to another slot: at least ``min_delay`` later, inside the structure's opening hours
 (not on a public holiday, not in the last ``closing_margin_minutes`` before a closing, as the
 planner places probes), and in the other half of the day when the wave allows it: a call that
@@ -18,6 +22,10 @@ from scheduler.calendar import open_days, working_days_with_hours
 from scheduler.plan import MIDDAY_MINUTE, local_instant, split_at_midday, start_windows
 
 CLOSING_MARGIN_MINUTES = 15
+# Outcomes that say nothing about the structure: the contact was never made (our side failed).
+OWN_FAILURES = frozenset({"not_placed", "not_sent"})
+# How many attempts more than ``max_attempts`` our own failures may use.
+OWN_FAILURE_ALLOWANCE = 2
 # How far ahead a structure's next opening is looked for when no end date bounds the search.
 OPENING_HORIZON = timedelta(days=366)
 
@@ -80,6 +88,52 @@ def next_try(
         if instant is not None:
             return instant
     return None
+
+
+def retry_at(
+    policy: RetryPolicy,
+    *,
+    outcome: str,
+    attempt_count: int,
+    now: datetime,
+    scheduled_at: datetime,
+    off_hours: bool,
+    opening_hours: str | None,
+    timezone: str,
+    subdivision: str | None,
+    wave_ends_on: date,
+) -> datetime | None:
+    """When to carry out again a probe whose attempt ``attempt_count`` ended with ``outcome``.
+
+    Our own failure (see :data:`OWN_FAILURES`: nothing was observed of the structure) is simply
+    carried out again at once, in its slot, up to ``max_attempts + OWN_FAILURE_ALLOWANCE``
+    attempts. The structure's own outcome (busy, no answer...) goes to another slot: an off-hours
+    call by :func:`next_off_hours_try`, any other probe by :func:`next_try`. None: not again.
+    """
+    if outcome in OWN_FAILURES and attempt_count < policy.max_attempts + OWN_FAILURE_ALLOWANCE:
+        return max(now, scheduled_at)
+    if off_hours:
+        return next_off_hours_try(
+            policy,
+            outcome=outcome,
+            attempt_count=attempt_count,
+            now=now,
+            scheduled_at=scheduled_at,
+            opening_hours=opening_hours,
+            timezone=timezone,
+            subdivision=subdivision,
+            wave_ends_on=wave_ends_on,
+        )
+    return next_try(
+        policy,
+        outcome=outcome,
+        attempt_count=attempt_count,
+        now=now,
+        opening_hours=opening_hours,
+        timezone=timezone,
+        subdivision=subdivision,
+        wave_ends_on=wave_ends_on,
+    )
 
 
 def next_off_hours_try(

@@ -30,6 +30,7 @@ from storage.models import (
     Wave,
 )
 from storage.outbox import enqueue_event
+from storage.snapshots import PersonaSnapshot, ScenarioSnapshot, StructureSnapshot
 from storage.types import utcnow
 from storage.wave_parameters import wave_catalogue
 
@@ -49,9 +50,9 @@ class AttemptContext:
     structure_name: str
     timezone: str
     contact: str | None
-    structure: dict[str, Any]
-    persona: dict[str, Any]
-    scenario: dict[str, Any]
+    structure: StructureSnapshot
+    persona: PersonaSnapshot
+    scenario: ScenarioSnapshot
 
 
 def start_attempt(session: Session, probe_id: uuid.UUID) -> Attempt:
@@ -109,9 +110,9 @@ def attempt_context(session: Session, probe_id: uuid.UUID, number: int) -> Attem
         structure_name=structure.name,
         timezone=structure.timezone,
         contact=contact,
-        structure=structure.model_dump(mode="json"),
-        persona=persona,
-        scenario=scenario,
+        structure=StructureSnapshot.of(structure),
+        persona=PersonaSnapshot.from_json(persona),
+        scenario=ScenarioSnapshot.from_json(scenario),
     )
 
 
@@ -167,12 +168,13 @@ def record_event(
     clock: str = "source",
     probe_id: uuid.UUID | None = None,
     attempt_id: int | None = None,
-    publish_prefix: str | None = None,
+    publish_prefix: str,
 ) -> bool:
     """Append an event unless one with the same ``dedup_key`` exists; True when it was new.
 
-    With ``publish_prefix``, a new event is also put in the outbox, in the same transaction, for
-    the event bus to publish under that topic prefix.
+    A new event is also put in the outbox, in the same transaction, for the event bus to
+    publish under ``publish_prefix``: every stored fact is announced (docs/events.md). The
+    probes write through ``prober.probes.events.EventLog``, bound once to the bus's prefix.
     """
     event_id = uuid.uuid4()
     values = {
@@ -193,7 +195,7 @@ def record_event(
     statement = insert(_EVENT_TABLE).values(**values)
     result = connection.execute(statement.on_conflict_do_nothing(index_elements=["dedup_key"]))
     new = bool(result.rowcount)
-    if new and publish_prefix is not None:
+    if new:
         enqueue_event(
             session,
             prefix=publish_prefix,

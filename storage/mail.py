@@ -187,7 +187,16 @@ def settle_attempt(
     )
 
 
-def structure_of_probe(session: Session, probe_id: uuid.UUID) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class StructureHours:
+    """When a structure works: what replies are timed against (working days, open hours)."""
+
+    timezone: str
+    holiday_subdivision: str | None
+    opening_hours: str | None
+
+
+def structure_of_probe(session: Session, probe_id: uuid.UUID) -> StructureHours:
     """The probed structure's time zone, holiday subdivision and opening hours."""
     row = session.exec(
         select(Structure.timezone, Structure.holiday_subdivision, Structure.opening_hours)
@@ -197,8 +206,6 @@ def structure_of_probe(session: Session, probe_id: uuid.UUID) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(f"no probe {probe_id}")
     timezone, subdivision, opening_hours = row
-    return {
-        "timezone": timezone,
-        "holiday_subdivision": subdivision,
-        "opening_hours": opening_hours,
-    }
+    return StructureHours(
+        timezone=timezone, holiday_subdivision=subdivision, opening_hours=opening_hours
+    )

@@ -20,6 +20,7 @@ from prober.cli.project import project
 from prober.errors import ProberError
 from prober.probes.email import remeasure_email_attempt
 from prober.probes.email_now import mailed_probes, send_now, watch
+from prober.probes.events import EventLog
 from storage.mail import assign_reply, unmatched_replies
 
 mail_app = typer.Typer(no_args_is_help=True, help="Email probes: read and classify replies.")
@@ -227,5 +228,5 @@ def replies_assign(
         reply = assign_reply(session, reply_id, probe_id)
         session.flush()
         assert reply.attempt_id is not None  # noqa: S101 (just set)
-        remeasure_email_attempt(session, reply.attempt_id)
+        remeasure_email_attempt(session, reply.attempt_id, EventLog.of(opened.settings))
     typer.echo(f"reply {reply_id} assigned to probe {probe_id} (attempt {reply.attempt_id})")

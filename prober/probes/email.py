@@ -34,7 +34,9 @@ from channels.email.matching import MatchKey, match_keys, token_of_message_id
 from channels.email.message import ParsedMessage, parse_message
 from channels.email.smtp import send_email
 from channels.errors import PermanentContactError, TransientContactError
+from channels.events import ObservedEvent
 from config.settings import Settings
+from prober.probes.events import AfterAttempt, EventLog
 from prober.project.database import Database
 from prober.project.files import write_atomically
 from scheduler.latency import open_seconds_between, working_days_between
@@ -62,12 +64,19 @@ class Ingested:
 class EmailProbes:
     """Sends email probes and processes their replies, keeping everything in the database."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        *,
+        after_attempt: AfterAttempt | None = None,
+    ) -> None:
         self.settings = settings
         self.database = database
+        self.events = EventLog.of(settings)
         self.replies_dir = settings.resolve(settings.replies_dir)
-        # Called (in the same transaction) when an attempt is settled: (session, probe, outcome).
-        self.after_attempt: Callable[[Session, uuid.UUID, str], None] | None = None
+        # Called in the transaction that settles an attempt (the daemon decides on a retry there).
+        self.after_attempt = after_attempt
         self._sending = asyncio.Semaphore(SENDS_AT_ONCE)
         imap = settings.imap
         self.mailbox_key = f"{imap.username}@{imap.host}:{imap.port}/{imap.mailbox}"
@@ -129,19 +138,19 @@ class EmailProbes:
         context = attempts.attempt_context(session, probe_id, attempt.number)
         if context.contact is None:
             raise PermanentContactError(f"probe {probe_id} has no email address to write to")
-        section = context.scenario.get("email") or {}
+        section = context.scenario.email
         templates = EmailTemplates(
-            scenario_id=str(context.scenario.get("id", "")),
-            subject=str(section.get("subject_text") or section.get("subject") or ""),
-            body=str(section.get("body_text") or section.get("body") or ""),
-            html_body=section.get("html_body_text") or section.get("html_body"),
+            scenario_id=context.scenario.id,
+            subject=section.subject,
+            body=section.body,
+            html_body=section.html_body,
         )
         email = compose(
             templates,
             probe_id=str(probe_id),
             attempt=attempt.number,
-            persona=context.persona,
-            structure=context.structure,
+            persona=context.persona.template_values(),
+            structure=context.structure.template_values(),
             recipient=context.contact,
             now=datetime.now(UTC),
             subject_reference=self.settings.email.subject_reference,
@@ -151,15 +160,13 @@ class EmailProbes:
         sent_copy = self.replies_dir / str(probe_id) / f"sent-{attempt.number}.eml"
         write_atomically(sent_copy, email.raw)
         mail.set_reference(session, attempt.id, token=email.token, message_id=email.message_id)
-        attempts.record_event(
+        self.events.attempt_step(
             session,
-            publish_prefix=self.settings.mqtt.topic_prefix,
+            probe_id=probe_id,
+            attempt_id=attempt.id,
             kind="email.composed",
-            source="prober",
-            source_at=email.date,
-            received_at=email.date,
-            clock="receipt",
-            dedup_key=f"attempt:{attempt.id}:composed",
+            step="composed",
+            at=email.date,
             payload={
                 "message_id": email.message_id,
                 "token": email.token,
@@ -168,8 +175,6 @@ class EmailProbes:
                 "subject": email.subject,
                 "raw_path": str(sent_copy),
             },
-            probe_id=probe_id,
-            attempt_id=attempt.id,
         )
         return email, attempt.id
 
@@ -177,22 +182,18 @@ class EmailProbes:
         self, attempt_id: int, probe_id: uuid.UUID, sent_at: datetime, reply: str
     ) -> None:
         def work(session: Session) -> None:
-            attempts.record_event(
+            self.events.attempt_step(
                 session,
-                publish_prefix=self.settings.mqtt.topic_prefix,
-                kind="email.sent",
-                source="smtp",
-                source_at=sent_at,
-                received_at=utcnow(),
-                clock="receipt",
-                dedup_key=f"attempt:{attempt_id}:sent",
-                payload={"smtp_reply": reply},
                 probe_id=probe_id,
                 attempt_id=attempt_id,
+                kind="email.sent",
+                step="sent",
+                source="smtp",
+                at=sent_at,
+                received_at=utcnow(),
+                payload={"smtp_reply": reply},
             )
-            remeasure_email_attempt(
-                session, attempt_id, publish_prefix=self.settings.mqtt.topic_prefix
-            )
+            remeasure_email_attempt(session, attempt_id, self.events)
             # The probe is carried out; replies keep being matched to it and re-time it.
             probe = session.get(Probe, probe_id)
             if probe is not None and probe.state == ProbeState.IN_PROGRESS:
@@ -214,18 +215,15 @@ class EmailProbes:
     ) -> None:
         def work(session: Session) -> None:
             now = utcnow()
-            attempts.record_event(
+            self.events.attempt_step(
                 session,
-                publish_prefix=self.settings.mqtt.topic_prefix,
-                kind=kind,
-                source="smtp",
-                source_at=now,
-                received_at=now,
-                clock="receipt",
-                dedup_key=f"attempt:{attempt_id}:{kind}",
-                payload=payload,
                 probe_id=probe_id,
                 attempt_id=attempt_id,
+                kind=kind,
+                step=kind,
+                source="smtp",
+                at=now,
+                payload=payload,
             )
             attempts.finish_attempt(
                 session,
@@ -445,16 +443,17 @@ class EmailProbes:
                     details=_details(parsed, verdict),
                 ),
             )
-            attempts.record_event(
+            self.events.record(
                 session,
-                publish_prefix=self.settings.mqtt.topic_prefix,
-                kind=f"email.{verdict.kind}",
-                source="imap",
-                source_at=received_at,
-                received_at=received_now,
-                clock="source" if message.internal_date else "receipt",
-                dedup_key=f"mail:{digest}",
-                payload={"reply_id": reply.id, "match": method, "reason": verdict.reason},
+                ObservedEvent(
+                    kind=f"email.{verdict.kind}",
+                    source="imap",
+                    source_at=received_at,
+                    received_at=received_now,
+                    clock="source" if message.internal_date else "receipt",
+                    dedup_key=f"mail:{digest}",
+                    payload={"reply_id": reply.id, "match": method, "reason": verdict.reason},
+                ),
                 probe_id=None if found is None else found.probe_id,
                 attempt_id=None if found is None else found.attempt_id,
             )
@@ -462,18 +461,14 @@ class EmailProbes:
                 session, self.mailbox_key, uidvalidity=message.uidvalidity, last_uid=message.uid
             )
             if found is not None:
-                remeasure_email_attempt(
-                    session, found.attempt_id, publish_prefix=self.settings.mqtt.topic_prefix
-                )
+                remeasure_email_attempt(session, found.attempt_id, self.events)
             assert reply.id is not None  # noqa: S101
             return Ingested(reply.id, str(verdict.kind), found is not None, True)
 
         return await self.database.run(work)
 
 
-def remeasure_email_attempt(
-    session: Session, attempt_id: int, *, publish_prefix: str | None = None
-) -> None:
+def remeasure_email_attempt(session: Session, attempt_id: int, events: EventLog) -> None:
     """Recompute an email (or letter) attempt's measurement from its sent event and replies.
 
     A letter's sent event is its declared posting (``letter.sent``): a structure may answer a
@@ -493,18 +488,16 @@ def remeasure_email_attempt(
         # A send we could not confirm after a crash: a reply to it proves it left.
         composed = mail.first_event(session, attempt_id, "email.composed")
         if composed is not None:
-            attempts.record_event(
+            events.attempt_step(
                 session,
-                publish_prefix=publish_prefix,
-                kind="email.sent",
-                source="reply",
-                source_at=composed.source_at,
-                received_at=utcnow(),
-                clock="receipt",
-                dedup_key=f"attempt:{attempt_id}:sent",
-                payload={"inferred": "a reply matched this email; sent at most this late"},
                 probe_id=attempt_row.probe_id,
                 attempt_id=attempt_id,
+                kind="email.sent",
+                step="sent",
+                source="reply",
+                at=composed.source_at,
+                received_at=utcnow(),
+                payload={"inferred": "a reply matched this email; sent at most this late"},
             )
             sent = mail.first_event(session, attempt_id, "email.sent")
             probe = session.get(Probe, attempt_row.probe_id)
@@ -597,12 +590,13 @@ def _details(parsed: ParsedMessage, verdict: Classification) -> dict[str, Any]:
 
 
 def email_measurement(
-    sent_at: datetime | None, replies: list[Reply], structure: dict[str, Any]
+    sent_at: datetime | None, replies: list[Reply], structure: mail.StructureHours
 ) -> dict[str, Any]:
-    """An email attempt's measurement: first acknowledgement and first human reply, timed."""
-    timezone = str(structure.get("timezone") or "Europe/Paris")
-    subdivision = structure.get("holiday_subdivision")
-    hours = structure.get("opening_hours")
+    """An email attempt's measurement (its JSON, as stored): first acknowledgement and first
+    human reply, timed in the structure's working days and open hours."""
+    timezone = structure.timezone
+    subdivision = structure.holiday_subdivision
+    hours = structure.opening_hours
 
     def timing(reply: Reply | None) -> dict[str, Any] | None:
         if reply is None:

@@ -34,6 +34,7 @@ from channels.letter import (
 from config.settings import Settings
 from prober.errors import ProberError
 from prober.probes.email import remeasure_email_attempt
+from prober.probes.events import EventLog
 from prober.project.files import write_atomically
 from storage import attempts, mail
 from storage.errors import ConflictError, NotFoundError
@@ -92,7 +93,7 @@ class LetterDesk:
         self.clock = clock
         self.letters_dir = settings.resolve(settings.letters_dir)
         self.replies_dir = settings.resolve(settings.replies_dir)
-        self._prefix = settings.mqtt.topic_prefix
+        self.events = EventLog.of(settings)
 
     # -- printing --------------------------------------------------------------------------
 
@@ -124,16 +125,13 @@ class LetterDesk:
         attempt.reference = letter.reference.lower()
         attempt.outcome = "composed"
         session.add(attempt)
-        now = self.clock()
-        attempts.record_event(
+        self.events.attempt_step(
             session,
-            publish_prefix=self._prefix,
+            probe_id=probe_id,
+            attempt_id=attempt.id,
             kind="letter.composed",
-            source="prober",
-            source_at=now,
-            received_at=now,
-            clock="receipt",
-            dedup_key=f"attempt:{attempt.id}:composed",
+            step="composed",
+            at=self.clock(),
             payload={
                 "reference": letter.reference,
                 "to": list(letter.recipient.lines),
@@ -142,8 +140,6 @@ class LetterDesk:
                 "pdf_path": str(printed.pdf),
                 "sha256": hashlib.sha256(printed.pdf.read_bytes()).hexdigest(),
             },
-            probe_id=probe_id,
-            attempt_id=attempt.id,
         )
         return printed
 
@@ -161,7 +157,7 @@ class LetterDesk:
             return PrintedLetter(
                 probe_id=probe_id,
                 reference=str(composed.payload["reference"]),
-                official_id=str(context.structure.get("official_id") or ""),
+                official_id=context.structure.official_id,
                 structure_name=context.structure_name,
                 recipient=tuple(composed.payload["to"]),
                 pdf=kept,
@@ -179,28 +175,25 @@ class LetterDesk:
         context = attempts.attempt_context(session, probe_id, number)
         if context.contact is None:
             raise LetterError(f"{context.structure_name} has no postal address to write to")
-        section = context.scenario.get("letter") or {}
         templates = LetterTemplates(
-            scenario_id=str(context.scenario.get("id", "")),
-            body=str(section.get("body_text") or section.get("body") or ""),
+            scenario_id=context.scenario.id, body=context.scenario.letter.body
         )
         letter = compose_letter(
             templates,
             probe_id=str(probe_id),
             attempt=number,
-            persona=context.persona,
-            structure=context.structure,
+            persona=context.persona.template_values(),
+            structure=context.structure.template_values(),
             recipient_address=context.contact,
             dated=dated,
         )
         pdf = render_letter_pdf(letter)
         path = self.letters_dir / str(probe_id) / f"letter-{number}.pdf"
         write_atomically(path, pdf)
-        official_id = str(context.structure.get("official_id") or "")
         return letter, PrintedLetter(
             probe_id=probe_id,
             reference=letter.reference,
-            official_id=official_id,
+            official_id=context.structure.official_id,
             structure_name=context.structure_name,
             recipient=letter.recipient.lines,
             pdf=path,
@@ -212,7 +205,7 @@ class LetterDesk:
         """`instant` of an operator's date, in the time zone of the letter's structure."""
         _, probe = _found(session, reference)
         structure = mail.structure_of_probe(session, probe.id)
-        return instant(text, str(structure.get("timezone") or "Europe/Paris"))
+        return instant(text, structure.timezone)
 
     def measurement(self, session: Session, reference: str) -> dict[str, Any]:
         """The letter attempt's current measurement (outcome, first acknowledgement, reply)."""
@@ -240,20 +233,19 @@ class LetterDesk:
                 f"posting date {at.isoformat()} is before the letter was printed"
                 f" ({composed.source_at.isoformat()})"
             )
-        attempts.record_event(
+        self.events.attempt_step(
             session,
-            publish_prefix=self._prefix,
-            kind="letter.sent",
-            source="operator",
-            source_at=at,
-            received_at=self.clock(),
-            clock="source",
-            dedup_key=f"attempt:{attempt.id}:sent",
-            payload={"reference": reference.upper()},
             probe_id=probe.id,
             attempt_id=attempt.id,
+            kind="letter.sent",
+            step="sent",
+            source="operator",
+            at=at,
+            received_at=self.clock(),
+            clock="source",
+            payload={"reference": reference.upper()},
         )
-        remeasure_email_attempt(session, attempt.id, publish_prefix=self._prefix)
+        remeasure_email_attempt(session, attempt.id, self.events)
         if probe.state == ProbeState.IN_PROGRESS:
             probe.state = ProbeState.DONE
             probe.updated_at = self.clock()
@@ -325,7 +317,7 @@ class LetterDesk:
             ) from None
         if raw_path is not None:
             write_atomically(raw_path, content)
-        remeasure_email_attempt(session, attempt.id, publish_prefix=self._prefix)
+        remeasure_email_attempt(session, attempt.id, self.events)
         return reply
 
 

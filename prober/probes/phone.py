@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +34,7 @@ from channels.phone.webhooks import (
     step_event,
 )
 from config.settings import Settings
+from prober.probes.events import AfterAttempt, EventLog
 from prober.project.database import Database
 from prober.project.files import write_atomically
 from storage import attempts, recordings
@@ -79,11 +79,19 @@ class PhoneProbes:
     """Carries out phone probes with ``phone`` and keeps what they observe in the database."""
 
     def __init__(
-        self, settings: Settings, database: Database, phone: TwilioPhone | None = None
+        self,
+        settings: Settings,
+        database: Database,
+        phone: TwilioPhone | None = None,
+        *,
+        after_attempt: AfterAttempt | None = None,
     ) -> None:
         self.settings = settings
         self.database = database
         self.phone = phone
+        self.events = EventLog.of(settings)
+        # Called in the transaction that ends an attempt (the daemon decides on a retry there).
+        self.after_attempt = after_attempt
         self.recordings_dir = settings.resolve(settings.recordings_dir)
         self._calls: dict[AttemptKey, _Call] = {}
         self._downloads: set[asyncio.Task[Path | None]] = set()
@@ -92,8 +100,6 @@ class PhoneProbes:
         self.recording_retry_delays_s: tuple[float, ...] = (2.0, 10.0, 60.0)
         # Calls this process placed that have not ended yet (to let them finish at shutdown).
         self._live: set[int] = set()
-        # Called (in the same transaction) when an attempt ends: (session, probe id, outcome).
-        self.after_attempt: Callable[[Session, uuid.UUID, str], None] | None = None
 
     # -- placing ---------------------------------------------------------------------------
 
@@ -121,16 +127,15 @@ class PhoneProbes:
             raise RuntimeError("PhoneProbes was built without a TwilioPhone: it cannot call")
         attempt, context = await self.database.run(lambda session: self._start(session, probe_id))
         key = AttemptKey(probe_id, attempt)
-        phone_section = context.scenario.get("phone") or {}
-        persona_number = str(context.persona.get("caller_id") or "")
+        script = context.scenario.phone
         call_urls, _ = self.webhook_urls(key)
         request = CallRequest(
             to=context.contact or "",
-            from_=persona_number,
+            from_=context.persona.caller_id,
             urls=call_urls,
-            ring_timeout_s=int(phone_section.get("max_ring_seconds", 60)),
-            time_limit_s=int(phone_section.get("max_call_seconds", 300)),
-            record=bool(phone_section.get("record", True)),
+            ring_timeout_s=script.max_ring_seconds,
+            time_limit_s=script.max_call_seconds,
+            record=script.record,
             machine_detection=self.settings.twilio.machine_detection,
         )
         attempt_id = context.attempt_id
@@ -170,23 +175,18 @@ class PhoneProbes:
         self, session: Session, key: AttemptKey, attempt_id: int, placed: PlacedCall
     ) -> None:
         attempts.set_external_id(session, attempt_id, placed.sid)
-        now = utcnow()
-        attempts.record_event(
+        self.events.attempt_step(
             session,
-            publish_prefix=self.settings.mqtt.topic_prefix,
+            probe_id=key.probe_id,
+            attempt_id=attempt_id,
             kind="call.placed",
-            source="prober",
-            source_at=now,
-            received_at=now,
-            clock="receipt",
-            dedup_key=f"attempt:{attempt_id}:placed",
+            step="placed",
+            at=utcnow(),
             payload={
                 "call_sid": placed.sid,
                 "status": placed.status,
                 "reconciled": placed.reconciled,
             },
-            probe_id=key.probe_id,
-            attempt_id=attempt_id,
         )
 
     async def _not_placed(
@@ -217,16 +217,9 @@ class PhoneProbes:
         attempt = attempts.attempt_state(session, key.probe_id, key.number)
         _check_same_call(key, attempt, event.payload.get("call_sid"))
         attempt_id = None if attempt is None else attempt.id
-        new = attempts.record_event(
+        new = self.events.record(
             session,
-            publish_prefix=self.settings.mqtt.topic_prefix,
-            kind=event.kind,
-            source=event.source,
-            source_at=event.source_at,
-            received_at=event.received_at,
-            clock=event.clock,
-            dedup_key=event.dedup_key,
-            payload=event.payload,
+            event,
             probe_id=key.probe_id if attempt is not None else None,
             attempt_id=attempt_id,
         )
@@ -257,7 +250,7 @@ class PhoneProbes:
             time_limit_s = cached.time_limit_s
         else:
             context = attempts.attempt_context(session, key.probe_id, key.number)
-            time_limit_s = int((context.scenario.get("phone") or {}).get("max_call_seconds", 300))
+            time_limit_s = context.scenario.phone.max_call_seconds
         measurement = measure_call(
             events, time_limit_s=time_limit_s, time_scale=self.settings.twilio.time_scale
         ).to_json()
@@ -364,18 +357,17 @@ class PhoneProbes:
                 context = attempts.attempt_context(session, key.probe_id, key.number)
             except NotFoundError:
                 return None
-            phone = context.scenario.get("phone") or {}
-            language = call_script.twilio_language(str(context.scenario.get("language", "fr")))
+            phone = context.scenario.phone
             return _Call(
                 attempt_id=context.attempt_id,
                 script=CallScript(
-                    request=str(phone.get("request", "")),
-                    language=language,
+                    request=phone.request,
+                    language=call_script.twilio_language(context.scenario.language),
                     voice=self.settings.twilio.voice or None,
-                    transfer_to=phone.get("transfer_to"),
-                    ivr_choice=phone.get("ivr_choice"),
+                    transfer_to=phone.transfer_to,
+                    ivr_choice=phone.ivr_choice,
                 ),
-                time_limit_s=int(phone.get("max_call_seconds", 300)),
+                time_limit_s=phone.max_call_seconds,
             )
 
         call = await self.database.run(load)

@@ -12,12 +12,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -73,6 +75,38 @@ def _check_prefix(prefix: str) -> None:
             f"mqtt.topic_prefix {prefix!r} is unusable: {problem}; "
             "write topic levels separated by '/', e.g. 'prober' or 'acme/prober'"
         )
+
+
+def tls_context(settings: MqttSettings, base_dir: Path) -> ssl.SSLContext | None:
+    """The TLS setup ``[mqtt]`` asks for (None: plain MQTT); relative files are under
+    ``base_dir``. Raises ProberError naming the setting whose file cannot be used."""
+    if not settings.tls:
+        return None
+
+    def path(name: str, value: Path) -> str:
+        resolved = value if value.is_absolute() else base_dir / value
+        if not resolved.is_file():
+            raise ProberError(f"mqtt.{name}: no file {resolved}")
+        return str(resolved)
+
+    ca_file = None if settings.ca_file is None else path("ca_file", settings.ca_file)
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except ssl.SSLError as error:
+        raise ProberError(
+            f"mqtt.ca_file: {ca_file} holds no usable certificate ({error})"
+        ) from None
+    if settings.cert_file is not None and settings.key_file is not None:
+        cert_file = path("cert_file", settings.cert_file)
+        key_file = path("key_file", settings.key_file)
+        try:
+            context.load_cert_chain(cert_file, key_file)
+        except ssl.SSLError as error:
+            raise ProberError(
+                f"mqtt.cert_file / mqtt.key_file: {cert_file} and {key_file} are not a"
+                f" certificate and its unencrypted private key ({error})"
+            ) from None
+    return context
 
 
 def _encode(payload: dict[str, Any]) -> bytes:
@@ -140,6 +174,7 @@ class EventBus:
         database: Database,
         *,
         on_control: OnControl | None = None,
+        base_dir: Path = Path(),
         poll_interval_s: float = 1.0,
         flush_timeout_s: float = 3.0,
         publish_timeout_s: float = 10.0,
@@ -149,6 +184,7 @@ class EventBus:
         subscriber_queue_size: int = 1000,
     ) -> None:
         _check_prefix(settings.topic_prefix)
+        self.tls = tls_context(settings, base_dir)
         self.settings = settings
         self.database = database
         self.on_control = on_control
@@ -307,6 +343,17 @@ class EventBus:
 
     def _explain_broker_failure(self, error: BaseException) -> str:
         broker = f"MQTT broker {self.broker}"
+        # aiomqtt raises its own error `from None`: the TLS error is only its context.
+        tls_error = next(
+            (e for e in (error, error.__cause__, error.__context__) if isinstance(e, ssl.SSLError)),
+            None,
+        )
+        if tls_error is not None:
+            return (
+                f"the TLS handshake with {broker} failed ({tls_error}): check mqtt.ca_file, that"
+                " mqtt.host is a name its certificate holds, and mqtt.cert_file / key_file if it"
+                " asks for a client certificate"
+            )
         if isinstance(error, MqttConnectError):
             return (
                 f"{broker} refused the connection ({error}): check mqtt.username and the "
@@ -330,6 +377,7 @@ class EventBus:
             identifier=self.client_id,
             timeout=self.publish_timeout_s,
             logger=logging.getLogger("prober.runtime.bus.mqtt"),
+            tls_context=self.tls,
         )
 
         async def send(topic: str, data: bytes) -> None:
@@ -339,8 +387,9 @@ class EventBus:
             self.connected = True
             waiting = await self.database.run(outbox.count_pending)
             logger.info(
-                "event bus: connected to MQTT broker %s as %s; %d message(s) to publish",
+                "event bus: connected to MQTT broker %s%s as %s; %d message(s) to publish",
                 self.broker,
+                " over TLS" if self.tls is not None else "",
                 self.client_id,
                 waiting,
                 extra={"bus_broker": self.broker, "bus_pending": waiting},

@@ -19,17 +19,18 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import uvicorn
 from sqlmodel import Session, col, select
+from starlette.types import ASGIApp
 
 from channels.email.imap import Mailbox, MailboxError
 from channels.phone.twilio_client import TwilioPhone
-from config.settings import DispatchSettings
+from config.settings import DispatchSettings, WebSettings, WorkspaceSettings
 from prober.errors import ProberError
 from prober.probes.email import EmailProbes
 from prober.probes.phone import PhoneProbes
@@ -39,7 +40,7 @@ from prober.runtime.bus import EventBus
 from prober.web.app import create_app
 from prober.web.workspace import create_workspace_app
 from scheduler.dispatch import Dispatcher
-from scheduler.retry import RetryPolicy, next_off_hours_try, next_try
+from scheduler.retry import RetryPolicy, retry_at
 from storage import attempts, claims
 from storage.claims import ClaimedProbe
 from storage.errors import StorageError
@@ -48,8 +49,6 @@ from storage.types import utcnow
 
 logger = logging.getLogger("prober.runtime.daemon")
 
-# Outcomes that say nothing about the structure: the contact was never made.
-OWN_FAILURES = frozenset({"not_placed", "not_sent"})
 # How often recordings whose download failed are asked for again.
 RECORDING_SWEEP_S = 600.0
 
@@ -156,73 +155,16 @@ class Daemon:
     # -- running ---------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Serve, dispatch, watch and publish until ``stop`` is set."""
-        channels = await self.check()
-        # Channels that are configured serve too, so a wave started later needs no restart.
-        twilio = self.settings.twilio
-        if twilio.account_sid and twilio.auth_token is not None and twilio.webhook_base_url:
-            channels.add("phone")
-        if self.settings.imap.username:
-            channels.add("email")
-        database = Database(self.project.engine)
-        # The results API reads through its own worker, so a wave's results loading never
-        # delays the webhooks' writes (SQLite has a single worker per Database).
-        api_database = Database(self.project.engine)
+        """Serve, dispatch, watch and publish until ``stop`` is set.
+
+        Everything runs in one exit stack: its resources (databases, Twilio, the event bus) and
+        one task group holding every task (the web app, the recording sweep, the mail watcher).
+        A failing step stops all of them before its error is raised.
+        """
+        channels = await self.check() | self._configured_channels()
         try:
             async with contextlib.AsyncExitStack() as stack:
-                phone: TwilioPhone | None = None
-                if "phone" in channels:
-                    phone = await stack.enter_async_context(TwilioPhone(self.settings.twilio))
-                phone_probes = PhoneProbes(self.settings, database, phone)
-                phone_probes.after_attempt = self._after_attempt
-                email_probes = EmailProbes(self.settings, database)
-                email_probes.after_attempt = self._after_attempt
-                bus = await stack.enter_async_context(
-                    EventBus(self.settings.mqtt, database, on_control=self._control_with(database))
-                )
-                if self.options.serve_web:
-                    await stack.enter_async_context(
-                        _serving(create_app(phone_probes), self.settings.web, "web")
-                    )
-                    await stack.enter_async_context(
-                        _serving(
-                            create_workspace_app(self.settings, api_database),
-                            self.settings.workspace,
-                            "workspace",
-                        )
-                    )
-                recordings: asyncio.Task[None] | None = None
-                if phone is not None:
-                    await phone_probes.reconcile()
-                    recordings = asyncio.create_task(
-                        phone_probes.fetch_missing_recordings_every(RECORDING_SWEEP_S, stop),
-                        name="recording-sweep",
-                    )
-                if "email" in channels:
-                    await email_probes.reconcile()
-                watcher: asyncio.Task[None] | None = None
-                if "email" in channels and self.options.watch_mail:
-                    watcher = asyncio.create_task(email_probes.watch(stop), name="mail-watcher")
-
-                async def place_call(claimed: ClaimedProbe) -> None:
-                    await phone_probes.place(claimed.probe_id)
-                    bus.wake()
-
-                async def send_email(claimed: ClaimedProbe) -> None:
-                    await email_probes.send(claimed.probe_id)
-                    bus.wake()
-
-                execute = {"phone": place_call, "email": send_email}
-                dispatcher = Dispatcher(
-                    database,
-                    daemon_id=self.options.daemon_id,
-                    execute={c: execute[c] for c in channels if c in execute},
-                    calls_per_second=self.settings.twilio.calls_per_second,
-                    max_in_flight=self.options.max_in_flight,
-                    lease=self.options.lease,
-                    tick_s=self.options.tick_s,
-                    clock=self.options.clock,
-                )
+                running = await self._start(stack, channels, stop)
                 logger.info(
                     "daemon %s running: channels %s, webhooks %s, workspace %s",
                     self.options.daemon_id,
@@ -236,19 +178,106 @@ class Daemon:
                         else ("off", "off")
                     ),
                 )
-                async with dispatcher:
-                    await stop.wait()
-                    logger.info("stopping: no new probe is claimed; letting calls under way end")
-                await phone_probes.wait_for_calls(self.options.drain_s)
-                if recordings is not None:
-                    await recordings
-                await phone_probes.drain()
-                if watcher is not None:
-                    await watcher
-        finally:
-            database.close()
-            api_database.close()
+                await self._dispatch_until(stop, running)
+                await self._wind_down(running)
+        except BaseExceptionGroup as group:
+            # Task groups (ours, the bus's) wrap the error of a step: raise it as it was.
+            error: BaseException = group
+            while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+                error = error.exceptions[0]
+            raise error from None
         logger.info("daemon %s stopped", self.options.daemon_id)
+
+    def _configured_channels(self) -> set[str]:
+        """Channels whose settings are complete: they serve too, so that a wave started later
+        needs no restart."""
+        channels = set()
+        twilio = self.settings.twilio
+        if twilio.account_sid and twilio.auth_token is not None and twilio.webhook_base_url:
+            channels.add("phone")
+        if self.settings.imap.username:
+            channels.add("email")
+        return channels
+
+    async def _start(
+        self, stack: contextlib.AsyncExitStack, channels: set[str], stop: asyncio.Event
+    ) -> _Running:
+        """Open the resources and start the tasks, in order; each is closed by ``stack``."""
+        database = stack.enter_context(contextlib.closing(Database(self.project.engine)))
+        # The results API reads through its own worker, so a wave's results loading never
+        # delays the webhooks' writes (SQLite has a single worker per Database).
+        api_database = stack.enter_context(contextlib.closing(Database(self.project.engine)))
+        phone: TwilioPhone | None = None
+        if "phone" in channels:
+            phone = await stack.enter_async_context(TwilioPhone(self.settings.twilio))
+        phone_probes = PhoneProbes(
+            self.settings, database, phone, after_attempt=self._after_attempt
+        )
+        email_probes = EmailProbes(self.settings, database, after_attempt=self._after_attempt)
+        bus = await stack.enter_async_context(
+            EventBus(
+                self.settings.mqtt,
+                database,
+                on_control=self._control_with(database),
+                base_dir=self.settings.base_dir,
+            )
+        )
+        # Entered after the resources its tasks use, so that it ends before they close.
+        tasks = await stack.enter_async_context(asyncio.TaskGroup())
+        if self.options.serve_web:
+            webhooks = create_app(phone_probes)
+            await stack.enter_async_context(_serving(webhooks, self.settings.web, "web", tasks))
+            workspace = create_workspace_app(self.settings, api_database)
+            await stack.enter_async_context(
+                _serving(workspace, self.settings.workspace, "workspace", tasks)
+            )
+        running = _Running(database, phone_probes, email_probes, bus, channels)
+        if phone is not None:
+            await phone_probes.reconcile()
+            running.tasks.append(
+                tasks.create_task(_keep_recordings(phone_probes, stop), name="recording-sweep")
+            )
+        if "email" in channels:
+            await email_probes.reconcile()
+            if self.options.watch_mail:
+                running.tasks.append(
+                    tasks.create_task(email_probes.watch(stop), name="mail-watcher")
+                )
+        return running
+
+    async def _dispatch_until(self, stop: asyncio.Event, running: _Running) -> None:
+        """Claim and carry out due probes until ``stop`` is set."""
+        phone_probes, email_probes, bus = running.phone, running.email, running.bus
+
+        async def place_call(claimed: ClaimedProbe) -> None:
+            await phone_probes.place(claimed.probe_id)
+            bus.wake()
+
+        async def send_email(claimed: ClaimedProbe) -> None:
+            await email_probes.send(claimed.probe_id)
+            bus.wake()
+
+        execute = {"phone": place_call, "email": send_email}
+        dispatcher = Dispatcher(
+            running.database,
+            daemon_id=self.options.daemon_id,
+            execute={c: execute[c] for c in running.channels if c in execute},
+            calls_per_second=self.settings.twilio.calls_per_second,
+            max_in_flight=self.options.max_in_flight,
+            lease=self.options.lease,
+            tick_s=self.options.tick_s,
+            clock=self.options.clock,
+        )
+        async with dispatcher:
+            await stop.wait()
+            logger.info("stopping: no new probe is claimed; letting calls under way end")
+
+    async def _wind_down(self, running: _Running) -> None:
+        """Let the calls under way end (the web app still takes their callbacks), then the
+        recording downloads and the mail watcher."""
+        await running.phone.wait_for_calls(self.options.drain_s)
+        for task in running.tasks:
+            await task
 
     def _after_attempt(self, session: Session, probe_id: uuid.UUID, outcome: str) -> None:
         """An attempt ended: retry it in another slot if the policy says so; close done waves.
@@ -270,36 +299,18 @@ class Daemon:
         wave = session.get(Wave, probe.wave_id)
         if structure is None or wave is None:
             return
-        now = self.options.clock()
-        at: datetime | None
-        if outcome in OWN_FAILURES and probe.attempt_count < self.options.retry.max_attempts + 2:
-            # Our side failed (a crash, the network): nothing was observed of the structure,
-            # so the probe is simply carried out again, at once, in its slot.
-            at = max(now, probe.scheduled_at)
-        elif probe.slot_kind == SlotKind.OFF_HOURS:
-            # An off-hours call is retried off hours too: same local time, a later day.
-            at = next_off_hours_try(
-                self.options.retry,
-                outcome=outcome,
-                attempt_count=probe.attempt_count,
-                now=now,
-                scheduled_at=probe.scheduled_at,
-                opening_hours=structure.opening_hours,
-                timezone=structure.timezone,
-                subdivision=structure.holiday_subdivision,
-                wave_ends_on=wave.ends_on,
-            )
-        else:
-            at = next_try(
-                self.options.retry,
-                outcome=outcome,
-                attempt_count=probe.attempt_count,
-                now=now,
-                opening_hours=structure.opening_hours,
-                timezone=structure.timezone,
-                subdivision=structure.holiday_subdivision,
-                wave_ends_on=wave.ends_on,
-            )
+        at = retry_at(
+            self.options.retry,
+            outcome=outcome,
+            attempt_count=probe.attempt_count,
+            now=self.options.clock(),
+            scheduled_at=probe.scheduled_at,
+            off_hours=probe.slot_kind == SlotKind.OFF_HOURS,
+            opening_hours=structure.opening_hours,
+            timezone=structure.timezone,
+            subdivision=structure.holiday_subdivision,
+            wave_ends_on=wave.ends_on,
+        )
         if at is not None:
             attempts.plan_again(session, probe_id, at=at)
             logger.info("probe %s: %s, tried again at %s", probe_id, outcome, at.isoformat())
@@ -326,31 +337,63 @@ class Daemon:
         return control
 
 
+@dataclass
+class _Running:
+    """What a running daemon holds once started."""
+
+    database: Database
+    phone: PhoneProbes
+    email: EmailProbes
+    bus: EventBus
+    channels: set[str]
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+async def _keep_recordings(phone_probes: PhoneProbes, stop: asyncio.Event) -> None:
+    """Fetch the recordings not downloaded yet, now and every ``RECORDING_SWEEP_S`` until
+    ``stop``; then let the downloads under way finish (all cancelled if this task is)."""
+    try:
+        await phone_probes.fetch_missing_recordings_every(RECORDING_SWEEP_S, stop)
+    except asyncio.CancelledError:
+        await phone_probes.drain(timeout_s=0)
+        raise
+    await phone_probes.drain()
+
+
 @contextlib.asynccontextmanager
-async def _serving(app: Any, listener: Any, section: str) -> Any:
-    """Serve ``app`` at ``listener``'s host and port (the ``[section]`` settings)."""
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=listener.host, port=listener.port, log_level="warning", lifespan="off"
-        )
-    )
+async def _serving(
+    app: ASGIApp,
+    listener: WebSettings | WorkspaceSettings,
+    section: str,
+    tasks: asyncio.TaskGroup,
+) -> AsyncIterator[None]:
+    """Serve ``app`` on ``listener``'s host and port (the ``[section]`` settings) in a task of
+    ``tasks`` while the block runs."""
+    address = f"{listener.host}:{listener.port}"
+    family = socket.AF_INET6 if ":" in listener.host else socket.AF_INET
+    try:
+        bound = socket.create_server((listener.host, listener.port), family=family)
+    except OSError as error:
+        raise ProberError(
+            f"the {section} listener could not listen on {address}"
+            f" ({os.strerror(error.errno) if error.errno else error}):"
+            f" change [{section}] port or stop what uses it"
+        ) from None
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     # The daemon handles SIGTERM/SIGINT itself (stop claiming, let calls end, then stop the web
     # app last, so late callbacks are still taken): uvicorn must not catch them.
     setattr(server, "capture_signals", contextlib.nullcontext)  # noqa: B010
-    task = asyncio.create_task(server.serve(), name="web-app")
-    while not server.started:
-        if task.done():
-            task.result()
-            raise ProberError(
-                f"the {section} listener could not listen on {listener.host}:{listener.port}:"
-                f" change [{section}] port or stop what uses it"
-            )
-        await asyncio.sleep(0.02)
-    try:
-        yield server
-    finally:
-        server.should_exit = True
-        await task
+    with bound:
+        task = tasks.create_task(server.serve(sockets=[bound]), name=f"{section} {address}")
+        while not server.started:
+            if task.done():
+                raise ProberError(f"the {section} listener on {address} stopped as it started")
+            await asyncio.sleep(0.02)
+        try:
+            yield
+        finally:
+            server.should_exit = True
+            await task
 
 
 async def run_daemon(

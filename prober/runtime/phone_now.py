@@ -124,5 +124,5 @@ def _call_limit_s(session: Session, probe_id: uuid.UUID) -> float:
         (a.attempt for a in attempts.measured_calls(session, probe_ids=[probe_id])), default=1
     )
     context = attempts.attempt_context(session, probe_id, attempt)
-    phone = context.scenario.get("phone") or {}
-    return float(phone.get("max_ring_seconds", 60)) + float(phone.get("max_call_seconds", 300))
+    phone = context.scenario.phone
+    return float(phone.max_ring_seconds + phone.max_call_seconds)

@@ -27,6 +27,7 @@ from prober.results.scoring.compare import compare, compare_waves, percentile_ra
 from prober.results.scoring.judge import score_contact
 from prober.results.scoring.metrics import reached_structure
 from prober.results.scoring.model import ChannelScore, Contact, ContactScore, Verdict
+from storage.mail import StructureHours
 from storage.models import Reply
 from storage.scores import StructureInfo
 
@@ -137,11 +138,11 @@ def reply(reply_id: int, classification: str, received_at: datetime) -> Reply:
 def email(
     sent_at: datetime, replies: list[Reply] | None = None, *, subdivision: str | None = None
 ) -> dict[str, Any]:
-    structure = {
-        "timezone": "Europe/Paris",
-        "holiday_subdivision": subdivision,
-        "opening_hours": "Mo-Fr 08:30-12:00,13:30-17:00",
-    }
+    structure = StructureHours(
+        timezone="Europe/Paris",
+        holiday_subdivision=subdivision,
+        opening_hours="Mo-Fr 08:30-12:00,13:30-17:00",
+    )
     return email_measurement(sent_at, replies or [], structure)
 
 

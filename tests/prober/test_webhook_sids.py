@@ -7,7 +7,6 @@ callback about another call is refused, even when correctly signed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from pathlib import Path
@@ -89,12 +88,12 @@ def recording(call_sid: str, recording_sid: str) -> dict[str, str]:
         ("voice?step=answered", status("CA../../x", "in-progress")),
     ],
 )
-def test_a_signed_webhook_with_a_malformed_sid_is_refused(
+async def test_a_signed_webhook_with_a_malformed_sid_is_refused(
     engine: Engine, tmp_path: Path, hook: str, params: dict[str, str]
 ) -> None:
     probe_id = started_probe(engine, call_sid=None)
     before = snapshot(engine)
-    response = asyncio.run(post_signed(engine, tmp_path / "recordings", probe_id, hook, params))
+    response = await post_signed(engine, tmp_path / "recordings", probe_id, hook, params)
     assert response.status_code == 400
     assert "not a Twilio SID" in response.text
     assert snapshot(engine) == before
@@ -109,7 +108,7 @@ def test_a_signed_webhook_with_a_malformed_sid_is_refused(
         ("voice?step=answered", status(OTHER_CALL_SID, "in-progress")),
     ],
 )
-def test_a_callback_about_another_call_than_the_attempt_s_is_refused_and_logged(
+async def test_a_callback_about_another_call_than_the_attempt_s_is_refused_and_logged(
     engine: Engine,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -119,7 +118,7 @@ def test_a_callback_about_another_call_than_the_attempt_s_is_refused_and_logged(
     probe_id = started_probe(engine, call_sid=CALL_SID)
     before = snapshot(engine)
     with caplog.at_level(logging.WARNING, logger="prober.web.app"):
-        response = asyncio.run(post_signed(engine, tmp_path, probe_id, hook, params))
+        response = await post_signed(engine, tmp_path, probe_id, hook, params)
     assert response.status_code == 400
     assert snapshot(engine) == before
     assert any(
@@ -128,31 +127,31 @@ def test_a_callback_about_another_call_than_the_attempt_s_is_refused_and_logged(
     )
 
 
-def test_a_callback_about_the_attempt_s_call_is_taken(engine: Engine, tmp_path: Path) -> None:
+async def test_a_callback_about_the_attempt_s_call_is_taken(engine: Engine, tmp_path: Path) -> None:
     probe_id = started_probe(engine, call_sid=CALL_SID)
-    response = asyncio.run(post_signed(engine, tmp_path, probe_id, "status", status(CALL_SID)))
+    response = await post_signed(engine, tmp_path, probe_id, "status", status(CALL_SID))
     assert response.status_code == 204
     with Session(engine) as session:
         kinds = [e.kind for e in session.exec(select(Event).where(Event.probe_id == probe_id))]
     assert kinds == ["call.ringing"]
 
 
-def test_a_first_callback_names_the_call_of_an_attempt_that_had_none(
+async def test_a_first_callback_names_the_call_of_an_attempt_that_had_none(
     engine: Engine, tmp_path: Path
 ) -> None:
     # Callbacks may come before the call SID is stored: the first one tells it, later ones
     # must agree with it.
     probe_id = started_probe(engine, call_sid=None)
-    first = asyncio.run(post_signed(engine, tmp_path, probe_id, "status", status(CALL_SID)))
+    first = await post_signed(engine, tmp_path, probe_id, "status", status(CALL_SID))
     assert first.status_code == 204
     other = status(OTHER_CALL_SID, "in-progress")
-    assert asyncio.run(post_signed(engine, tmp_path, probe_id, "status", other)).status_code == 400
+    assert (await post_signed(engine, tmp_path, probe_id, "status", other)).status_code == 400
     with Session(engine) as session:
         [attempt] = session.exec(select(Attempt).where(Attempt.probe_id == probe_id))
     assert attempt.external_id == CALL_SID
 
 
-def test_a_stored_recording_id_that_is_not_a_sid_names_no_file_and_no_url(
+async def test_a_stored_recording_id_that_is_not_a_sid_names_no_file_and_no_url(
     engine: Engine, tmp_path: Path
 ) -> None:
     probe_id = started_probe(engine, call_sid=CALL_SID)
@@ -167,7 +166,7 @@ def test_a_stored_recording_id_that_is_not_a_sid_names_no_file_and_no_url(
         async with running_prober(engine, "http://127.0.0.1:9", recordings_dir, time_scale=1) as p:
             return await p.probes.fetch_recording(probe_id, evil)
 
-    assert asyncio.run(fetch()) is None
+    assert await fetch() is None
     with Session(engine) as session:
         [stored] = session.exec(select(Recording).where(Recording.external_id == evil))
     assert stored.status == "missing"

@@ -116,6 +116,7 @@ def test_the_message_is_written_in_the_transaction_of_its_fact(
     with pytest.raises(RuntimeError), session_scope(engine) as session:
         record_event(
             session,
+            publish_prefix="prober",
             kind="call.ringing",
             source="twilio",
             source_at=SOURCE_AT,

@@ -113,6 +113,7 @@ def write_attempts(
             for step, kind in enumerate(kinds):
                 attempts.record_event(
                     session,
+                    publish_prefix="prober",
                     kind=kind,
                     source="twilio" if probe.channel == "phone" else "prober",
                     source_at=at + timedelta(seconds=3 * step),
