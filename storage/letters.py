@@ -6,6 +6,7 @@ A letter's life is written as events on its attempt: ``letter.composed`` when pr
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -103,7 +104,7 @@ def letters_printed_not_posted(session: Session, wave_name: str) -> list[tuple[u
 
 def letter_attempt(session: Session, reference: str) -> tuple[Attempt, Probe]:
     """The letter attempt printed with ``reference`` (any case), and its probe."""
-    token = reference.strip().lower()
+    token = re.sub(r"[\s-]", "", reference).lower()  # as printed: K7Q2-M6XA-B3CD-EF45
     row = session.exec(
         select(Attempt, Probe)
         .join(Probe, col(Probe.id) == col(Attempt.probe_id))
