@@ -433,7 +433,7 @@ class EmailProbes:
                 return existing
             found, method = _resolve(session, fields.keys)
             sender_check = None
-            if found is not None and not _sender_is_known(session, found, fields):
+            if found is not None and not _sender_is_known(session, found, method, fields):
                 sender_check = "sender_mismatch"
             folder = str(found.probe_id) if found else "unmatched"
             path = self.replies_dir / folder / f"{digest[:20]}.eml"
@@ -557,13 +557,18 @@ def _reply_fields(reading: ReadMessage | UnreadMessage, message: FetchedMessage)
     )
 
 
-def _sender_is_known(session: Session, found: mail.AttemptRef, fields: _ReplyFields) -> bool:
-    """Whether the reply comes from the structure's address or domain (or, for a bounce, from
-    our own mail domain: our relay reports what it could not deliver)."""
-    known = mail.structure_email_addresses(session, found.probe_id)
-    if fields.kind == "bounce" and found.message_id:
-        known.append(found.message_id.strip("<>"))
-    return sender_is_known(fields.sender, known)
+def _sender_is_known(
+    session: Session, found: mail.AttemptRef, method: str | None, fields: _ReplyFields
+) -> bool:
+    """Whether the reply comes from the structure's address or domain.
+
+    A delivery report quoting the exact Message-ID we sent is taken as it comes: mail servers
+    write them, seldom under the structure's domain (a hosted MX, our own relay), and the id
+    travelled only with our email.
+    """
+    if fields.kind == "bounce" and method in ("in_reply_to", "references", "returned_message"):
+        return True
+    return sender_is_known(fields.sender, mail.structure_email_addresses(session, found.probe_id))
 
 
 def remeasure_email_attempt(

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from channels.email.compose import new_reply_token
+from channels.email.compose import new_reply_token, reference_text, token_of_reference
 from channels.letter import (
     LetterError,
     LetterTemplates,
@@ -253,7 +253,7 @@ class LetterDesk:
             received_at=self.clock(),
             clock="source",
             dedup_key=f"attempt:{attempt.id}:sent",
-            payload={"reference": reference.upper()},
+            payload={"reference": reference_text(token_of_reference(reference))},
             probe_id=probe.id,
             attempt_id=attempt.id,
         )

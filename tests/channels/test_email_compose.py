@@ -29,7 +29,7 @@ TEMPLATES = EmailTemplates(
 PERSONA = {"display_name": "Marie Dupont", "reply_mailbox": "marie.dupont@probes.example.org"}
 STRUCTURE = {"name": "Mairie de Bois-le-Roi"}
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
-TOKEN = "k7q2m6xab3cdef45"
+TOKEN = "k7q2m6xab3cdef45"  # noqa: S105 (a reply token, not a password)
 
 
 def composed(**overrides: object) -> object:

@@ -46,7 +46,7 @@ def letter(
     templates: LetterTemplates = TEMPLATES,
     *,
     persona: dict[str, Any] = PERSONA,
-    token: str = "k7q2m6xab3cdef45",
+    token: str = "k7q2m6xab3cdef45",  # noqa: S107 (a reply token)
 ) -> ProbeLetter:
     return compose_letter(
         templates,
