@@ -150,10 +150,10 @@ class MessageReader:
     async def read(self, raw: bytes) -> ReadMessage | UnreadMessage:
         """The message read, or why it could not be within the limits (never raises for it)."""
         async with self._one_at_a_time:
-            pool = await self._started()
-            loop = asyncio.get_running_loop()
-            work = loop.run_in_executor(pool, read_message, raw, self.max_message_bytes)
             try:
+                pool = await self._started()
+                loop = asyncio.get_running_loop()
+                work = loop.run_in_executor(pool, read_message, raw, self.max_message_bytes)
                 return await asyncio.wait_for(work, self.timeout_s)
             except TimeoutError:
                 self._stop_worker()
@@ -166,7 +166,10 @@ class MessageReader:
                 )
             except BrokenProcessPool:
                 self._stop_worker()
-                reason = "the worker reading it died (out of memory?)"
+                reason = (
+                    "the worker reading it died (out of memory? email.parse_memory_mb ="
+                    f" {self.memory_bytes // 2**20})"
+                )
             except Exception as error:  # a bug in a reader: keep the message, say what broke
                 reason = f"reading failed: {error!r}"[:400]
         logger.warning("message of %d bytes stored unread: %s", len(raw), reason)
@@ -191,6 +194,9 @@ class MessageReader:
             started = asyncio.get_running_loop().run_in_executor(pool, _ready)
             try:
                 await asyncio.wait_for(started, WORKER_START_TIMEOUT_S)
+            except (TimeoutError, BrokenProcessPool) as error:
+                self._stop_worker()
+                raise BrokenProcessPool(f"the worker did not start: {error!r}") from None
             except BaseException:
                 self._stop_worker()
                 raise
