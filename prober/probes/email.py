@@ -588,7 +588,10 @@ def remeasure_email_attempt(
     if (
         sent is None
         and attempt_row.outcome == "uncertain"
-        and mail.replies_of_attempt(session, attempt_id)
+        and any(
+            reply.sender_check not in NOT_COUNTED
+            for reply in mail.replies_of_attempt(session, attempt_id)
+        )
     ):
         # A send we could not confirm after a crash: a reply to it proves it left.
         composed = mail.first_event(session, attempt_id, "email.composed")
