@@ -43,7 +43,7 @@ from sqlalchemy import Engine, insert, text, update
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col, select
 
-from channels.email.compose import plus_address, reply_token
+from channels.email.compose import new_reply_token, plus_address
 from channels.phone.measure import measure_call
 from channels.phone.speech import classify_speech
 from config.criteria import load_criteria
@@ -746,7 +746,7 @@ class Generator:
     def composed(
         self, probe: dict[str, Any], place: Place, attempt: dict[str, Any], mailbox: str
     ) -> Ev:
-        token = reply_token(str(probe["id"]), attempt["number"])
+        token = new_reply_token()
         message_id = f"<{token}.{self.hex(12)}@probes.example.org>"
         attempt["reference"], attempt["external_id"] = token, message_id
         at: datetime = attempt["started_at"]

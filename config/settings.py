@@ -120,6 +120,10 @@ class EmailSettings(_Section):
     subject_reference: bool = True
     # Larger replies keep their headers and first part; attachments are listed, not stored.
     max_message_bytes: int = Field(default=10_000_000, ge=10_000)
+    # Each reply is read in a worker process: one that takes longer, or needs more memory than
+    # this above the worker's own, is stored unread (classification "unparsed").
+    parse_timeout_s: float = Field(default=30.0, gt=0)
+    parse_memory_mb: int = Field(default=512, ge=1)
 
 
 class MqttSettings(_Section):

@@ -6,6 +6,7 @@ A letter's life is written as events on its attempt: ``letter.composed`` when pr
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -101,9 +102,15 @@ def letters_printed_not_posted(session: Session, wave_name: str) -> list[tuple[u
     return [(probe_id, number) for probe_id, number in rows]
 
 
+def _printed(token: str) -> str:
+    """A reference as the letter prints it (``channels.email.compose.reference_text``)."""
+    upper = token.upper()
+    return "-".join(upper[i : i + 4] for i in range(0, len(upper), 4))
+
+
 def letter_attempt(session: Session, reference: str) -> tuple[Attempt, Probe]:
     """The letter attempt printed with ``reference`` (any case), and its probe."""
-    token = reference.strip().lower()
+    token = re.sub(r"[\s-]", "", reference).lower()  # as printed: K7Q2-M6XA-B3CD-EF45
     row = session.exec(
         select(Attempt, Probe)
         .join(Probe, col(Probe.id) == col(Attempt.probe_id))
@@ -179,7 +186,7 @@ def letter_rows(session: Session, wave_name: str) -> list[LetterRow]:
                 scheduled_at=probe.scheduled_at,
                 reference=None
                 if attempt is None or attempt.reference is None
-                else attempt.reference.upper(),
+                else _printed(attempt.reference),
                 printed_at=None
                 if attempt_id is None
                 else events.get((attempt_id, "letter.composed")),

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from storage.errors import ConflictError, NotFoundError
-from storage.models import Attempt, Event, MailboxCursor, Probe, Reply, Structure
+from storage.models import Attempt, ContactPoint, Event, MailboxCursor, Probe, Reply, Structure
 from storage.types import utcnow
 
 
@@ -209,3 +209,47 @@ def structure_of_probe(session: Session, probe_id: uuid.UUID) -> StructureHours:
     return StructureHours(
         timezone=timezone, holiday_subdivision=subdivision, opening_hours=opening_hours
     )
+
+
+SENDER_VERDICTS = ("confirmed", "rejected")
+
+
+def structure_email_addresses(session: Session, probe_id: uuid.UUID) -> list[str]:
+    """The email addresses of the structure a probe is about (its own contact points)."""
+    return list(
+        session.exec(
+            select(ContactPoint.value)
+            .join(Probe, col(Probe.structure_id) == col(ContactPoint.structure_id))
+            .where(col(Probe.id) == probe_id, col(ContactPoint.kind) == "email")
+        )
+    )
+
+
+def replies_with_sender_check(session: Session, *, pending_only: bool = True) -> list[Reply]:
+    """Matched replies from a sender that is not the structure's (those still to review, or all
+    that were ever flagged), oldest first."""
+    checks = ("sender_mismatch",) if pending_only else ("sender_mismatch", *SENDER_VERDICTS)
+    return list(
+        session.exec(
+            select(Reply)
+            .where(col(Reply.sender_check).in_(checks))
+            .order_by(col(Reply.received_at), col(Reply.id))
+        )
+    )
+
+
+def review_sender(session: Session, reply_id: int, verdict: str, *, by: str) -> Reply:
+    """An auditor's word on a flagged reply: ``confirmed`` (it counts) or ``rejected``."""
+    if verdict not in SENDER_VERDICTS:
+        raise ValueError(f"verdict {verdict!r}: expected one of {', '.join(SENDER_VERDICTS)}")
+    reply = session.get(Reply, reply_id)
+    if reply is None:
+        raise NotFoundError(f"no reply {reply_id}: `prober replies flagged` lists those to review")
+    if reply.sender_check is None:
+        raise ConflictError(
+            f"reply {reply_id} comes from the structure's own address or domain: nothing to review"
+        )
+    reply.sender_check = verdict
+    reply.sender_checked_by, reply.sender_checked_at = by, utcnow()
+    session.add(reply)
+    return reply

@@ -228,6 +228,11 @@ class Reply(SQLModel, table=True):
     raw_size_bytes: int = 0
     raw_path: str | None = Field(default=None, max_length=1000)
     details: dict[str, Any] = _json(default=dict)
+    # None: the sender is the structure's. "sender_mismatch": matched, but from another address
+    # or domain; it does not count until an auditor says "confirmed" (or "rejected").
+    sender_check: str | None = Field(default=None, max_length=16, index=True)
+    sender_checked_by: str | None = Field(default=None, max_length=200)
+    sender_checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class MailboxCursor(SQLModel, table=True):

@@ -54,6 +54,11 @@ class FetchedMessage:
     size: int
     raw: bytes
 
+    @property
+    def truncated(self) -> bool:
+        """Only the start of a message over the size limit was fetched (``raw`` is shorter)."""
+        return len(self.raw) < self.size
+
 
 def parse_internal_date(value: bytes | str) -> datetime | None:
     """IMAP INTERNALDATE ("23-Nov-2026 06:56:08 +0000") as an aware instant."""
@@ -65,7 +70,7 @@ def parse_internal_date(value: bytes | str) -> datetime | None:
 
 
 def parse_fetch(lines: list[Any], uidvalidity: int) -> list[FetchedMessage]:
-    """The messages of a ``UID FETCH (UID INTERNALDATE RFC822.SIZE BODY.PEEK[])`` answer."""
+    """The messages of a ``UID FETCH (UID INTERNALDATE RFC822.SIZE BODY.PEEK[]<0.N>)`` answer."""
     messages: list[FetchedMessage] = []
     index = 0
     while index < len(lines):
@@ -237,13 +242,10 @@ class Mailbox:
                 uids += [int(x) for x in re.findall(rb"\d+", text)]
         return sorted(set(uids))
 
-    async def fetch(self, uid: int) -> FetchedMessage | None:
-        """One message by UID (None if it is gone), without marking it seen."""
-        answer = await self.client.uid(
-            "fetch", str(uid), "(UID INTERNALDATE RFC822.SIZE BODY.PEEK[])"
-        )
-        lines = await self._ok("UID FETCH", answer)
-        messages = parse_fetch(lines, self.uidvalidity)
+    async def fetch(self, uid: int, *, max_message_bytes: int | None) -> FetchedMessage | None:
+        """One message by UID (None if it is gone), without marking it seen; only its first
+        ``max_message_bytes`` (headers first) when it is larger."""
+        messages = await self.fetch_many([uid], max_message_bytes=max_message_bytes)
         return next((message for message in messages if message.uid == uid), None)
 
     async def flags(self, uid: int) -> set[str]:
@@ -301,12 +303,20 @@ class Mailbox:
                 self.client.idle_done()
             await asyncio.wait_for(idle, self.timeout_s)
 
-    async def fetch_many(self, uids: list[int]) -> list[FetchedMessage]:
-        """Several messages in one round trip, in UID order (those gone are left out)."""
+    async def fetch_many(
+        self, uids: list[int], *, max_message_bytes: int | None
+    ) -> list[FetchedMessage]:
+        """Several messages in one round trip, in UID order (those gone are left out).
+
+        A message over ``max_message_bytes`` comes as its first that many bytes (a partial
+        FETCH, RFC 9051 6.4.5): its headers and the start of its body, never the whole;
+        ``truncated`` says so.
+        """
         if not uids:
             return []
+        part = "BODY.PEEK[]" if max_message_bytes is None else f"BODY.PEEK[]<0.{max_message_bytes}>"
         answer = await self.client.uid(
-            "fetch", ",".join(map(str, uids)), "(UID INTERNALDATE RFC822.SIZE BODY.PEEK[])"
+            "fetch", ",".join(map(str, uids)), f"(UID INTERNALDATE RFC822.SIZE {part})"
         )
         lines = await self._ok("UID FETCH", answer)
         return sorted(parse_fetch(lines, self.uidvalidity), key=lambda message: message.uid)
@@ -317,12 +327,15 @@ class Mailbox:
             await self.move(",".join(map(str, uids)), folder)
 
     async def batches_after(
-        self, last_uid: int, *, batch: int = 20
+        self, last_uid: int, *, max_message_bytes: int | None, batch: int = 20
     ) -> AsyncIterator[list[FetchedMessage]]:
-        """The messages above ``last_uid`` in UID order, fetched ``batch`` at a time."""
+        """The messages above ``last_uid`` in UID order, fetched ``batch`` at a time (each cut
+        to ``max_message_bytes``, see :meth:`fetch_many`)."""
         uids = await self.uids_after(last_uid)
         for start in range(0, len(uids), batch):
-            yield await self.fetch_many(uids[start : start + batch])
+            yield await self.fetch_many(
+                uids[start : start + batch], max_message_bytes=max_message_bytes
+            )
 
 
 def _quoted(text: str) -> str:

@@ -5,7 +5,7 @@
 3. the token of a plus-address among the recipients (``To``, ``Cc``, ``Delivered-To``,
    ``X-Original-To``): survives a reply sent from another address of the structure, or a client
    that drops threading headers;
-4. the reference in the subject ("réf. K7Q2M9XA").
+4. the reference in the subject ("réf. K7Q2-M6XA-B3CD-EF45", dashes optional).
 
 Each key says how it was found; the application keeps the first that names a known attempt.
 """
@@ -16,11 +16,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from channels.email.compose import TOKEN_LENGTH, token_in_address
+from channels.email.compose import TOKEN_LENGTH, token_in_address, token_of_reference
 
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _SUBJECT_TOKEN = re.compile(
-    r"r[ée]f(?:[ée]rence)?\.?\s*:?\s*([a-z2-7]{" + str(TOKEN_LENGTH) + r"})\b", re.IGNORECASE
+    r"r[ée]f(?:[ée]rence)?\.?\s*:?\s*((?:[a-z2-7]{4}-?){" + str(TOKEN_LENGTH // 4 - 1) + r"}"
+    r"[a-z2-7]{4})\b",
+    re.IGNORECASE,
 )
 
 
@@ -64,5 +66,18 @@ def match_keys(
         if token is not None:
             keys.append(MatchKey("address_token", token=token))
     if subject and (found := _SUBJECT_TOKEN.search(subject)):
-        keys.append(MatchKey("subject_token", token=found.group(1).lower()))
+        keys.append(MatchKey("subject_token", token=token_of_reference(found.group(1))))
     return keys
+
+
+def sender_is_known(sender: str, known_addresses: Iterable[str]) -> bool:
+    """Whether ``sender`` is one of ``known_addresses`` or writes from one of their domains (or a
+    subdomain: ``accueil@mail.mairie.fr`` for ``mairie.fr``). Case is ignored."""
+    domain = sender.strip().rpartition("@")[2].lower().rstrip(".")
+    if not domain:
+        return False
+    for address in known_addresses:
+        known = address.strip().rpartition("@")[2].lower().rstrip(".")
+        if known and (domain == known or domain.endswith("." + known)):
+            return True
+    return False

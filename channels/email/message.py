@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import itertools
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from email import policy
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
-from html.parser import HTMLParser
+from html import unescape
 
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 DEFAULT_KEPT_TEXT_BYTES = 64 * 1024
 MAX_HEADERS = 1000
 MAX_DEPTH = 50
+MAX_PARTS = 1000
+MAX_HTML_CHARS = 1_000_000
 
 # Charset labels seen in the wild that Python does not know, or knows under a narrower meaning.
 # ISO-8859-1 is read as windows-1252, its superset, as browsers do (WHATWG Encoding); 8-bit bytes
@@ -133,13 +136,29 @@ def parse_message(
             f"{kept_text_bytes} bytes, attachment sizes estimated"
         )
     text_budget = kept_text_bytes if over_cap else None
+    raw_read = _cut_after_parts(raw, defects)
     for message_policy in (policy.default, policy.compat32):
         try:
-            parsed = BytesParser(policy=message_policy).parsebytes(raw)
+            parsed = BytesParser(policy=message_policy).parsebytes(raw_read)
             return _read(parsed, raw, list(defects), text_budget)
         except Exception as exc:  # the stdlib parser has edge cases that raise: try the next
             defects.append(f"parser with policy {_policy_name(message_policy)} failed: {exc!r}")
     return _read_without_mime(raw, defects, kept_text_bytes)
+
+
+def _cut_after_parts(raw: bytes, defects: list[str]) -> bytes:
+    """``raw`` cut before its ``2 * MAX_PARTS + 1``-th line starting with ``--`` (a boundary):
+    the standard library's parser takes a quarter of a millisecond per part, and nobody writes
+    thousands of parts to a town hall.
+    """
+    position = 0
+    for _ in range(2 * MAX_PARTS + 1):
+        position = raw.find(b"\n--", position)
+        if position < 0:
+            return raw
+        position += 3
+    defects.append(f"more than {2 * MAX_PARTS} boundary lines: the message read up to there")
+    return raw[: position - 2]
 
 
 def _policy_name(message_policy: object) -> str:
@@ -160,6 +179,7 @@ class _Body:
     attachments: list[Attachment] = field(default_factory=list)
     delivery_status: list[HeaderFields] = field(default_factory=list)
     report_type: str | None = None
+    parts: int = 0
 
 
 def _read(msg: Message, raw: bytes, defects: list[str], text_budget: int | None) -> ParsedMessage:
@@ -174,6 +194,8 @@ def _read(msg: Message, raw: bytes, defects: list[str], text_budget: int | None)
     html = "\n".join(body.htmls) if body.htmls else None
     text = "\n".join(body.texts)
     if not body.texts and html is not None:
+        if len(html) > MAX_HTML_CHARS:
+            defects.append(f"HTML of {len(html)} characters: only the first {MAX_HTML_CHARS} read")
         text = html_to_text(html)
     return _assemble(
         raw_headers,
@@ -259,7 +281,7 @@ def _read_without_mime(raw: bytes, defects: list[str], kept_text_bytes: int) -> 
 
 
 def _collect_defects(msg: Message, defects: list[str]) -> None:
-    for part in msg.walk():
+    for part in itertools.islice(msg.walk(), MAX_PARTS):
         for defect in getattr(part, "defects", ()):
             detail = str(defect)
             name = type(defect).__name__
@@ -272,6 +294,11 @@ def _collect_defects(msg: Message, defects: list[str]) -> None:
 def _walk(part: Message, body: _Body, depth: int) -> None:
     if depth > MAX_DEPTH:
         body.defects.append(f"MIME parts nested deeper than {MAX_DEPTH} levels were skipped")
+        return
+    body.parts += 1
+    if body.parts > MAX_PARTS:
+        if body.parts == MAX_PARTS + 1:
+            body.defects.append(f"more than {MAX_PARTS} MIME parts: the rest were skipped")
         return
     content_type = _content_type(part)
     if content_type in ("message/delivery-status", "message/global-delivery-status"):
@@ -622,48 +649,56 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
 # ---------------------------------------------------------------- HTML as text
 
 
-class _TextRenderer(HTMLParser):
-    _SKIPPED = frozenset({"script", "style", "head", "title"})
-    _BLOCKS = frozenset(
-        {"br", "p", "div", "tr", "li", "ul", "ol", "table", "blockquote", "hr"}
-        | {"h1", "h2", "h3", "h4", "h5", "h6", "pre", "section", "article"}
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.chunks: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIPPED:
-            self.skipping += 1
-        elif tag in self._BLOCKS:
-            self.chunks.append("\n")
-        elif tag in ("td", "th"):
-            self.chunks.append(" ")
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._BLOCKS:
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIPPED:
-            self.skipping = max(0, self.skipping - 1)
-        elif tag in self._BLOCKS:
-            self.chunks.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.chunks.append(data)
+_SKIPPED_ELEMENTS = ("script", "style", "head", "title")
+_BLOCK_ELEMENTS = frozenset(
+    {"br", "p", "div", "tr", "li", "ul", "ol", "table", "blockquote", "hr"}
+    | {"h1", "h2", "h3", "h4", "h5", "h6", "pre", "section", "article"}
+)
+_TAG_NAME = re.compile(r"/?([a-zA-Z][a-zA-Z0-9]*)")
 
 
-def html_to_text(html: str) -> str:
-    """The readable text of an HTML body: tags, scripts and styles dropped, one line per block."""
-    renderer = _TextRenderer()
-    try:
-        renderer.feed(html)
-        renderer.close()
-    except Exception:
-        return re.sub(r"<[^>]*>", " ", html)
-    lines = (" ".join(line.split()) for line in "".join(renderer.chunks).splitlines())
+def html_to_text(html: str, *, max_chars: int = MAX_HTML_CHARS) -> str:
+    """The readable text of an HTML body: tags, scripts and styles dropped, one line per block.
+
+    One pass, each character looked at a bounded number of times: the standard library's
+    ``html.parser`` is quadratic on some inputs (CVE-2025-6069: repeated ``<a `` took minutes
+    for 100 KiB). Only the first ``max_chars`` characters are read.
+    """
+    html = html[:max_chars]
+    lowered = html.lower()
+    chunks: list[str] = []
+    position, end = 0, len(html)
+    while position < end:
+        opening = html.find("<", position)
+        if opening < 0:
+            chunks.append(unescape(html[position:]))
+            break
+        chunks.append(unescape(html[position:opening]))
+        if html.startswith("<!--", opening):
+            closing = html.find("-->", opening + 4)
+            position = end if closing < 0 else closing + 3
+            continue
+        closing = html.find(">", opening + 1)
+        if closing < 0:
+            # No ">" anywhere after: no tag can follow either.
+            break
+        if html[opening + 1 : opening + 2] not in ("!", "?", "/") and not (
+            html[opening + 1 : opening + 2].isalpha()
+        ):
+            chunks.append("<")  # "a < b": text, not a tag
+            position = opening + 1
+            continue
+        tag = _TAG_NAME.match(html, opening + 1, closing)
+        position = closing + 1
+        if tag is None:  # "<!DOCTYPE", "<?xml": nothing readable
+            continue
+        name = tag.group(1).lower()
+        if name in _SKIPPED_ELEMENTS and not tag.group(0).startswith("/"):
+            skipped_end = lowered.find(f"</{name}", position)
+            position = end if skipped_end < 0 else skipped_end
+        elif name in _BLOCK_ELEMENTS:
+            chunks.append("\n")
+        elif name in ("td", "th") and not tag.group(0).startswith("/"):
+            chunks.append(" ")
+    lines = (" ".join(line.split()) for line in "".join(chunks).splitlines())
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

@@ -11,7 +11,6 @@ from channels.letter.compose import (
     PostalAddress,
     ProbeLetter,
     compose_letter,
-    letter_reference,
 )
 from channels.letter.pdf import french_date, letter_html, render_letter_pdf
 
@@ -24,6 +23,5 @@ __all__ = [
     "compose_letter",
     "french_date",
     "letter_html",
-    "letter_reference",
     "render_letter_pdf",
 ]

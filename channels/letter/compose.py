@@ -1,7 +1,7 @@
 """Writing a probe letter: the scenario's body filled in, both postal addresses, a reference.
 
-The reference is the attempt's email reply token in capitals, so a reply quoting it is matched to
-its probe the same way whichever channel the request went by.
+The reference is the attempt's email reply token as people read it (``K7Q2-M6XA-B3CD-EF45``), so
+a reply quoting it is matched to its probe the same way whichever channel the request went by.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from channels.email.compose import TemplateRenderError, render, reply_token
+from channels.email.compose import TemplateRenderError, reference_text, render
 from channels.errors import ChannelError
 
 MAX_ADDRESS_LINES = 6
@@ -87,27 +87,22 @@ class ProbeLetter:
     scenario_id: str
 
 
-def letter_reference(probe_id: str, attempt: int) -> str:
-    """The attempt's reference: its email reply token in capitals (``K7Q2M9XA``)."""
-    return reply_token(probe_id, attempt).upper()
-
-
 def compose_letter(
     templates: LetterTemplates,
     *,
-    probe_id: str,
-    attempt: int,
+    token: str,
     persona: Mapping[str, Any],
     structure: Mapping[str, Any],
     recipient_address: str,
     dated: date,
 ) -> ProbeLetter:
-    """The probe letter for one attempt, from the persona to the structure; nothing is printed."""
+    """The probe letter of the attempt whose reply token is ``token`` (stored with it), from the
+    persona to the structure; nothing is printed."""
     display_name = str(persona.get("display_name") or "")
     persona_address = str(persona.get("postal_address") or "")
     sender = PostalAddress.from_persona(display_name, persona_address)
     recipient = PostalAddress.from_directory(str(structure["name"]), recipient_address)
-    reference = letter_reference(probe_id, attempt)
+    reference = reference_text(token)
     context = {"persona": persona, "structure": structure, "reference": reference}
     try:
         body = render(templates.body, f"{templates.scenario_id}.letter.body", context)

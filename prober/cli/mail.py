@@ -14,14 +14,14 @@ import typer
 
 from channels.email.classify import Classification, classify
 from channels.email.message import ParsedMessage, parse_message
-from prober.cli.output import console
+from prober.cli.output import console, plain
 from prober.cli.output import table as plain_table
 from prober.cli.project import project
-from prober.errors import ProberError
+from prober.errors import ProberError, UsageError
 from prober.probes.email import remeasure_email_attempt
 from prober.probes.email_now import mailed_probes, send_now, watch
 from prober.probes.events import EventLog
-from storage.mail import assign_reply, unmatched_replies
+from storage.mail import assign_reply, replies_with_sender_check, review_sender, unmatched_replies
 
 mail_app = typer.Typer(no_args_is_help=True, help="Email probes: read and classify replies.")
 
@@ -42,7 +42,7 @@ def mail_classify(
             line = json.dumps(_as_json(path, message, classification), ensure_ascii=False)
         else:
             line = _as_text(path, classification)
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(plain(line) + "\n")
 
 
 def _read(path: Path) -> bytes:
@@ -90,7 +90,10 @@ def _as_json(path: Path, message: ParsedMessage, classification: Classification)
 
 # ---------------------------------------------------------------- probes and replies
 
-replies_app = typer.Typer(no_args_is_help=True, help="Replies no probe was found for.")
+replies_app = typer.Typer(
+    no_args_is_help=True,
+    help="Replies no probe was found for, or from a sender that is not the structure's.",
+)
 
 
 @mail_app.command("send")
@@ -193,21 +196,110 @@ def replies_unmatched(
                 "sender": reply.sender,
                 "subject": reply.subject,
                 "kind": reply.classification,
+                "reason": reply.reason,
                 "raw_path": reply.raw_path,
             }
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         return
     table = plain_table("id", "received", "from", "subject", "kind")
     for reply in replies:
+        kind = reply.classification or ""
+        table.add_row(
+            str(reply.id),
+            reply.received_at.strftime("%Y-%m-%d %H:%M"),
+            reply.sender,
+            reply.subject,
+            f"{kind}: {reply.reason}" if kind == "unparsed" else kind,
+        )
+    console.print(table)
+    console.print(f"{len(replies)} unmatched; `prober replies assign ID PROBE` attaches one.")
+    unparsed = sum(1 for reply in replies if reply.classification == "unparsed")
+    if unparsed:
+        console.print(
+            f"{unparsed} could not be read within the limits (email.parse_timeout_s,"
+            " email.parse_memory_mb): the raw message is kept at its raw_path (--json)."
+        )
+
+
+@replies_app.command("flagged")
+def replies_flagged(
+    every: Annotated[
+        bool, typer.Option("--all", help="Also those already confirmed or rejected.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per reply.")] = False,
+) -> None:
+    """Replies matched to a probe but sent from an address outside the structure's domain:
+    they do not count until an auditor confirms them."""
+    with project().session() as session:
+        replies = replies_with_sender_check(session, pending_only=not every)
+    if as_json:
+        for reply in replies:
+            record = {
+                "id": reply.id,
+                "probe": str(reply.probe_id),
+                "received_at": reply.received_at.isoformat(),
+                "sender": reply.sender,
+                "subject": reply.subject,
+                "kind": reply.classification,
+                "check": reply.sender_check,
+                "checked_by": reply.sender_checked_by,
+                "raw_path": reply.raw_path,
+            }
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        return
+    table = plain_table("id", "received", "from", "subject", "kind", "probe", "check")
+    for reply in replies:
+        check = reply.sender_check or ""
+        if reply.sender_checked_by:
+            check += f" by {reply.sender_checked_by}"
         table.add_row(
             str(reply.id),
             reply.received_at.strftime("%Y-%m-%d %H:%M"),
             reply.sender,
             reply.subject,
             reply.classification or "",
+            str(reply.probe_id)[:8],
+            check,
         )
     console.print(table)
-    console.print(f"{len(replies)} unmatched; `prober replies assign ID PROBE` attaches one.")
+    console.print(
+        f"{len(replies)} flagged; `prober replies confirm ID --by NAME` counts one,"
+        " `prober replies reject ID --by NAME` leaves it out."
+    )
+
+
+def _review_sender(reply_id: int, verdict: str, reviewer: str) -> None:
+    if not reviewer.strip():
+        raise UsageError("--by: say who reviewed")
+    opened = project()
+    with opened.session() as session:
+        reply = review_sender(session, reply_id, verdict, by=reviewer.strip())
+        session.flush()
+        if reply.attempt_id is not None:
+            remeasure_email_attempt(session, reply.attempt_id, EventLog.of(opened.settings))
+    typer.echo(
+        f"reply {reply_id} from {plain(reply.sender)} {verdict} by {reviewer.strip()}"
+        f" ({'it counts' if verdict == 'confirmed' else 'it does not count'});"
+        " `prober score WAVE` recomputes the scores"
+    )
+
+
+@replies_app.command("confirm")
+def replies_confirm(
+    reply_id: Annotated[int, typer.Argument(help="The reply (see `prober replies flagged`).")],
+    reviewer: Annotated[str, typer.Option("--by", help="Who reviewed (name or initials).")],
+) -> None:
+    """Accept a flagged reply as the structure's: it counts in the measurement and scores."""
+    _review_sender(reply_id, "confirmed", reviewer)
+
+
+@replies_app.command("reject")
+def replies_reject(
+    reply_id: Annotated[int, typer.Argument(help="The reply (see `prober replies flagged`).")],
+    reviewer: Annotated[str, typer.Option("--by", help="Who reviewed (name or initials).")],
+) -> None:
+    """Refuse a flagged reply (not from the structure): it never counts."""
+    _review_sender(reply_id, "rejected", reviewer)
 
 
 @replies_app.command("assign")

@@ -28,10 +28,14 @@ errors = Console(stderr=True, width=None if sys.stderr.isatty() else PIPED_WIDTH
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
+def plain(text: object) -> str:
+    """``text`` with its control characters shown as ``\\xNN`` (for output rich does not render)."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(text))
+
+
 def safe(text: object) -> str:
-    """``text`` as plain words: control characters shown as ``\\xNN``, rich markup escaped."""
-    plain = _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(text))
-    return escape(plain)
+    """``text`` for rich: control characters shown as ``\\xNN``, rich markup escaped."""
+    return escape(plain(text))
 
 
 class PlainTable(Table):

@@ -18,25 +18,25 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session
 
-from channels.email.classify import Classification, ReplyKind, classify
-from channels.email.compose import EmailTemplates, ProbeEmail, compose
+from channels.email.classify import Classification
+from channels.email.compose import EmailTemplates, ProbeEmail, compose, new_reply_token
 from channels.email.imap import SENDING_KEYWORD, FetchedMessage, Mailbox, MailboxError
-from channels.email.matching import MatchKey, match_keys, token_of_message_id
-from channels.email.message import ParsedMessage, parse_message
+from channels.email.matching import MatchKey, sender_is_known, token_of_message_id
+from channels.email.message import ParsedMessage
 from channels.email.smtp import send_email
 from channels.errors import PermanentContactError, TransientContactError
 from channels.events import ObservedEvent
 from config.settings import Settings
 from prober.probes.events import AfterAttempt, EventLog
+from prober.probes.mail_worker import MessageReader, ReadMessage, UnreadMessage, bracketed
 from prober.project.database import Database
 from prober.project.files import write_atomically
 from scheduler.latency import open_seconds_between, working_days_between
@@ -49,6 +49,10 @@ logger = logging.getLogger(__name__)
 SOURCE = "email"
 SENDS_AT_ONCE = 2
 ACKNOWLEDGING = ("auto_ack", "human_reply")
+UNPARSED = "unparsed"
+"""The classification of a message the worker could not read within its limits."""
+NOT_COUNTED = ("sender_mismatch", "rejected")
+"""Replies from a sender that is not the structure's, not (or not yet) accepted by an auditor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,11 @@ class EmailProbes:
         self._sending = asyncio.Semaphore(SENDS_AT_ONCE)
         imap = settings.imap
         self.mailbox_key = f"{imap.username}@{imap.host}:{imap.port}/{imap.mailbox}"
+        self.reader = MessageReader(
+            max_message_bytes=settings.email.max_message_bytes,
+            timeout_s=settings.email.parse_timeout_s,
+            memory_bytes=settings.email.parse_memory_mb * 2**20,
+        )
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -147,8 +156,7 @@ class EmailProbes:
         )
         email = compose(
             templates,
-            probe_id=str(probe_id),
-            attempt=attempt.number,
+            token=new_reply_token(),
             persona=context.persona.template_values(),
             structure=context.structure.template_values(),
             recipient=context.contact,
@@ -310,7 +318,13 @@ class EmailProbes:
                     )
                     counts["uncertain"] += 1
                     continue
-                fetched = await mailbox.fetch(uid) if uid is not None else None
+                fetched = (
+                    None
+                    if uid is None
+                    else await mailbox.fetch(
+                        uid, max_message_bytes=self.settings.email.max_message_bytes
+                    )
+                )
                 sent_at = (fetched.internal_date if fetched else None) or utcnow()
                 await self._record_sent(attempt.id, probe.id, sent_at, "reconciled from Sent")
                 counts["sent"] += 1
@@ -318,8 +332,18 @@ class EmailProbes:
 
     # -- the reply mailbox -----------------------------------------------------------------
 
+    def close(self) -> None:
+        """Stop the worker process that reads replies (started again when needed)."""
+        self.reader.close()
+
     async def watch(self, stop: asyncio.Event, *, max_backoff_s: float = 300.0) -> None:
         """Process the reply mailbox until ``stop`` is set, reconnecting with backoff."""
+        try:
+            await self._watch(stop, max_backoff_s)
+        finally:
+            self.close()
+
+    async def _watch(self, stop: asyncio.Event, max_backoff_s: float) -> None:
         backoff_s = 1.0
         while not stop.is_set():
             try:
@@ -349,7 +373,9 @@ class EmailProbes:
                 caught_up = False
                 while not caught_up:
                     caught_up = True
-                    async for batch in mailbox.batches_after(last_uid):
+                    async for batch in mailbox.batches_after(
+                        last_uid, max_message_bytes=self.settings.email.max_message_bytes
+                    ):
                         caught_up = False
                         matched: list[tuple[int, int]] = []
                         for message in batch:
@@ -386,35 +412,27 @@ class EmailProbes:
             await self.database.run(_mark_moved(reply.id))
 
     async def ingest(self, message: FetchedMessage) -> Ingested:
-        """Store, match and classify one inbound message, and advance the mailbox position."""
+        """Store, match and classify one inbound message, and advance the mailbox position.
+
+        The message is read in a worker process (:mod:`prober.probes.mail_worker`); one it
+        cannot read within its limits is stored raw as ``unparsed``, unmatched, with the reason.
+        """
         received_now = utcnow()
         digest = hashlib.sha256(message.raw).hexdigest()
-        parsed = parse_message(message.raw, max_size=self.settings.email.max_message_bytes)
-        verdict = classify(parsed)
-        keys = match_keys(
-            in_reply_to=_bracketed(parsed.in_reply_to),
-            references=" ".join(_bracketed(m) or "" for m in parsed.references),
-            recipients=_recipients(parsed),
-            subject=parsed.subject,
-            returned_message_ids=_returned_ids(message.raw, parsed)
-            if verdict.kind == ReplyKind.BOUNCE
-            else [],
-        )
+        stored = await self.database.run(lambda s: self._already_stored(s, digest, message))
+        if stored is not None:
+            return stored
+        reading = await self.reader.read(message.raw)
+        fields = _reply_fields(reading, message)
 
         def work(session: Session) -> Ingested:
-            existing = mail.reply_with_digest(session, digest)
+            existing = self._already_stored(session, digest, message)
             if existing is not None:
-                mail.advance_cursor(
-                    session, self.mailbox_key, uidvalidity=message.uidvalidity, last_uid=message.uid
-                )
-                assert existing.id is not None  # noqa: S101
-                return Ingested(
-                    existing.id,
-                    existing.classification or "",
-                    existing.attempt_id is not None,
-                    False,
-                )
-            found, method = _resolve(session, keys)
+                return existing
+            found, method = _resolve(session, fields.keys)
+            sender_check = None
+            if found is not None and not _sender_is_known(session, found, method, fields):
+                sender_check = "sender_mismatch"
             folder = str(found.probe_id) if found else "unmatched"
             path = self.replies_dir / folder / f"{digest[:20]}.eml"
             write_atomically(path, message.raw)
@@ -425,34 +443,40 @@ class EmailProbes:
                     probe_id=None if found is None else found.probe_id,
                     attempt_id=None if found is None else found.attempt_id,
                     channel="email",
-                    message_id=(_bracketed(parsed.message_id) or "")[:998] or None,
+                    message_id=(bracketed(fields.message_id) or "")[:998] or None,
                     sha256=digest,
-                    sender=(parsed.from_address or "")[:998],
-                    subject=(parsed.subject or "")[:998],
+                    sender=fields.sender[:998],
+                    subject=fields.subject[:998],
                     received_at=received_at,
-                    header_date=parsed.date,
-                    classification=str(verdict.kind),
-                    reason=verdict.reason[:500],
+                    header_date=fields.header_date,
+                    classification=fields.kind,
+                    reason=fields.reason[:500],
                     match_method=method,
                     mailbox=self.mailbox_key,
                     uidvalidity=message.uidvalidity,
                     imap_uid=message.uid,
-                    flagged=bool(parsed.defects),
+                    flagged=fields.flagged,
                     raw_size_bytes=message.size,
                     raw_path=str(path),
-                    details=_details(parsed, verdict),
+                    details=fields.details,
+                    sender_check=sender_check,
                 ),
             )
             self.events.record(
                 session,
                 ObservedEvent(
-                    kind=f"email.{verdict.kind}",
+                    kind=f"email.{fields.kind}",
                     source="imap",
                     source_at=received_at,
                     received_at=received_now,
                     clock="source" if message.internal_date else "receipt",
                     dedup_key=f"mail:{digest}",
-                    payload={"reply_id": reply.id, "match": method, "reason": verdict.reason},
+                    payload={
+                        "reply_id": reply.id,
+                        "match": method,
+                        "reason": fields.reason,
+                        **({"sender_check": sender_check} if sender_check else {}),
+                    },
                 ),
                 probe_id=None if found is None else found.probe_id,
                 attempt_id=None if found is None else found.attempt_id,
@@ -463,9 +487,85 @@ class EmailProbes:
             if found is not None:
                 remeasure_email_attempt(session, found.attempt_id, self.events)
             assert reply.id is not None  # noqa: S101
-            return Ingested(reply.id, str(verdict.kind), found is not None, True)
+            return Ingested(reply.id, fields.kind, found is not None, True)
 
         return await self.database.run(work)
+
+    def _already_stored(
+        self, session: Session, digest: str, message: FetchedMessage
+    ) -> Ingested | None:
+        """The message stored before (same bytes): the position advanced, nothing read again."""
+        existing = mail.reply_with_digest(session, digest)
+        if existing is None:
+            return None
+        mail.advance_cursor(
+            session, self.mailbox_key, uidvalidity=message.uidvalidity, last_uid=message.uid
+        )
+        assert existing.id is not None  # noqa: S101
+        return Ingested(
+            existing.id, existing.classification or "", existing.attempt_id is not None, False
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _ReplyFields:
+    """What is stored of an inbound message, read or not."""
+
+    keys: tuple[MatchKey, ...]
+    message_id: str | None
+    sender: str
+    subject: str
+    header_date: datetime | None
+    kind: str
+    reason: str
+    flagged: bool
+    details: dict[str, Any]
+
+
+def _reply_fields(reading: ReadMessage | UnreadMessage, message: FetchedMessage) -> _ReplyFields:
+    truncated = (
+        {"truncated": True, "size": message.size, "kept_bytes": len(message.raw)}
+        if message.truncated
+        else {}
+    )
+    if isinstance(reading, UnreadMessage):
+        return _ReplyFields(
+            keys=(),
+            message_id=reading.message_id,
+            sender=reading.sender,
+            subject=reading.subject,
+            header_date=None,
+            kind=UNPARSED,
+            reason=reading.reason,
+            flagged=True,
+            details={"unparsed": reading.reason, **truncated},
+        )
+    parsed, verdict = reading.parsed, reading.verdict
+    return _ReplyFields(
+        keys=reading.keys,
+        message_id=parsed.message_id,
+        sender=parsed.from_address or "",
+        subject=parsed.subject or "",
+        header_date=parsed.date,
+        kind=str(verdict.kind),
+        reason=verdict.reason,
+        flagged=bool(parsed.defects) or message.truncated,
+        details={**_details(parsed, verdict), **truncated},
+    )
+
+
+def _sender_is_known(
+    session: Session, found: mail.AttemptRef, method: str | None, fields: _ReplyFields
+) -> bool:
+    """Whether the reply comes from the structure's address or domain.
+
+    A delivery report quoting the exact Message-ID we sent is taken as it comes: mail servers
+    write them, seldom under the structure's domain (a hosted MX, our own relay), and the id
+    travelled only with our email.
+    """
+    if fields.kind == "bounce" and method in ("in_reply_to", "references", "returned_message"):
+        return True
+    return sender_is_known(fields.sender, mail.structure_email_addresses(session, found.probe_id))
 
 
 def remeasure_email_attempt(session: Session, attempt_id: int, events: EventLog) -> None:
@@ -483,7 +583,10 @@ def remeasure_email_attempt(session: Session, attempt_id: int, events: EventLog)
     if (
         sent is None
         and attempt_row.outcome == "uncertain"
-        and mail.replies_of_attempt(session, attempt_id)
+        and any(
+            reply.sender_check not in NOT_COUNTED
+            for reply in mail.replies_of_attempt(session, attempt_id)
+        )
     ):
         # A send we could not confirm after a crash: a reply to it proves it left.
         composed = mail.first_event(session, attempt_id, "email.composed")
@@ -525,7 +628,9 @@ def _mark_moved(*reply_ids: int) -> Callable[[Session], None]:
     return work
 
 
-def _resolve(session: Session, keys: list[MatchKey]) -> tuple[mail.AttemptRef | None, str | None]:
+def _resolve(
+    session: Session, keys: Sequence[MatchKey]
+) -> tuple[mail.AttemptRef | None, str | None]:
     for key in keys:
         found = None
         if key.message_id is not None:
@@ -539,33 +644,6 @@ def _resolve(session: Session, keys: list[MatchKey]) -> tuple[mail.AttemptRef | 
         if found is not None:
             return found, key.method
     return None, None
-
-
-def _bracketed(message_id: str | None) -> str | None:
-    """A Message-ID as it is written in headers and as we store ours: ``<local@domain>``."""
-    return None if not message_id else f"<{message_id.strip('<>')}>"
-
-
-def _recipients(parsed: ParsedMessage) -> list[str]:
-    """Every address the message was delivered to, as far as its headers say."""
-    headers = parsed.headers
-    return [
-        *parsed.to,
-        *parsed.cc,
-        *headers.get_all("Delivered-To"),
-        *headers.get_all("X-Original-To"),
-        *headers.get_all("Envelope-To"),
-    ]
-
-
-_MESSAGE_ID_FIELD = re.compile(rb"^Message-ID:[ \t]*(<[^<>\s]+>)", re.IGNORECASE | re.MULTILINE)
-
-
-def _returned_ids(raw: bytes, parsed: ParsedMessage) -> list[str]:
-    """Message-IDs of the original a bounce returns (its attached headers), not its own."""
-    own = _bracketed(parsed.message_id)
-    found = [m.group(1).decode("ascii", "replace") for m in _MESSAGE_ID_FIELD.finditer(raw)]
-    return [message_id for message_id in found if message_id != own]
 
 
 def _details(parsed: ParsedMessage, verdict: Classification) -> dict[str, Any]:
@@ -623,6 +701,8 @@ def email_measurement(
     def first(*kinds: str) -> Reply | None:
         return next((r for r in replies if r.classification in kinds), None)
 
+    to_review = sum(1 for r in replies if r.sender_check == "sender_mismatch")
+    replies = [r for r in replies if r.sender_check not in NOT_COUNTED]
     human, ack = first("human_reply"), first("auto_ack")
     away = first("out_of_office")
     # A delay notice ("still trying") is not a bounce: the email may yet be delivered.
@@ -648,6 +728,7 @@ def email_measurement(
         "bounce": timing(bounce),
         "delivery_delayed": timing(delayed),
         "replies": len(replies),
+        **({"replies_to_review": to_review} if to_review else {}),
     }
 
 

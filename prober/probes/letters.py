@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
+from channels.email.compose import new_reply_token, reference_text, token_of_reference
 from channels.letter import (
     LetterError,
     LetterTemplates,
@@ -120,9 +121,10 @@ class LetterDesk:
                 " `prober letter print --again` prints it again with the same reference"
             )
         attempt = attempts.start_attempt(session, probe_id)
-        letter, printed = self._write(session, probe_id, attempt.number, today)
+        token = new_reply_token()
+        letter, printed = self._write(session, probe_id, attempt.number, today, token)
         assert attempt.id is not None  # noqa: S101 (flushed)
-        attempt.reference = letter.reference.lower()
+        attempt.reference = token
         attempt.outcome = "composed"
         session.add(attempt)
         self.events.attempt_step(
@@ -167,10 +169,13 @@ class LetterDesk:
             if composed is not None and "dated" in composed.payload
             else self.clock().date()
         )
-        return self._write(session, probe_id, number, dated)[1]
+        stored = attempts.find_attempt(session, probe_id, number)
+        if stored is None or not stored.reference:
+            raise LetterProbeError(f"attempt {number} of probe {probe_id} has no reference")
+        return self._write(session, probe_id, number, dated, stored.reference)[1]
 
     def _write(
-        self, session: Session, probe_id: uuid.UUID, number: int, dated: date
+        self, session: Session, probe_id: uuid.UUID, number: int, dated: date, token: str
     ) -> tuple[ProbeLetter, PrintedLetter]:
         context = attempts.attempt_context(session, probe_id, number)
         if context.contact is None:
@@ -180,8 +185,7 @@ class LetterDesk:
         )
         letter = compose_letter(
             templates,
-            probe_id=str(probe_id),
-            attempt=number,
+            token=token,
             persona=context.persona.template_values(),
             structure=context.structure.template_values(),
             recipient_address=context.contact,
@@ -243,7 +247,7 @@ class LetterDesk:
             at=at,
             received_at=self.clock(),
             clock="source",
-            payload={"reference": reference.upper()},
+            payload={"reference": reference_text(token_of_reference(reference))},
         )
         remeasure_email_attempt(session, attempt.id, self.events)
         if probe.state == ProbeState.IN_PROGRESS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
@@ -11,8 +12,9 @@ from channels.email.compose import (
     EmailTemplates,
     TemplateRenderError,
     compose,
+    new_reply_token,
     plus_address,
-    reply_token,
+    reference_text,
     token_in_address,
 )
 from channels.email.matching import MatchKey, match_keys, message_ids, token_of_message_id
@@ -27,12 +29,12 @@ TEMPLATES = EmailTemplates(
 PERSONA = {"display_name": "Marie Dupont", "reply_mailbox": "marie.dupont@probes.example.org"}
 STRUCTURE = {"name": "Mairie de Bois-le-Roi"}
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+TOKEN = "k7q2m6xab3cdef45"  # noqa: S105 (a reply token, not a password)
 
 
 def composed(**overrides: object) -> object:
     arguments: dict[str, object] = {
-        "probe_id": "0b7c0c4e-5d43-5bd0-9f3c-111111111111",
-        "attempt": 1,
+        "token": TOKEN,
         "persona": PERSONA,
         "structure": STRUCTURE,
         "recipient": "accueil@boisleroi.example.fr",
@@ -43,17 +45,16 @@ def composed(**overrides: object) -> object:
 
 
 def test_the_email_carries_its_token_in_address_message_id_and_subject() -> None:
+    token = new_reply_token()
     email = compose(
         TEMPLATES,
-        probe_id="0b7c0c4e-5d43-5bd0-9f3c-111111111111",
-        attempt=1,
+        token=token,
         persona=PERSONA,
         structure=STRUCTURE,
         recipient="accueil@boisleroi.example.fr",
         now=NOW,
     )
-    token = reply_token("0b7c0c4e-5d43-5bd0-9f3c-111111111111", 1)
-    assert email.token == token and len(token) == 8
+    assert email.token == token and len(token) == 16
     assert email.sender == f"marie.dupont+{token}@probes.example.org"
     message = message_from_bytes(email.raw, policy=policy.default)
     assert message["From"].addresses[0].addr_spec == email.sender
@@ -65,7 +66,7 @@ def test_the_email_carries_its_token_in_address_message_id_and_subject() -> None
     )
     assert (
         message["Subject"]
-        == f"Demande d'acte de naissance — Mairie de Bois-le-Roi (réf. {token.upper()})"
+        == f"Demande d'acte de naissance — Mairie de Bois-le-Roi (réf. {reference_text(token)})"
     )
     assert message["Date"] == "Mon, 23 Nov 2026 09:30:00 +0000"
     plain, html = message.get_body(("plain",)), message.get_body(("html",))
@@ -77,39 +78,43 @@ def test_the_email_carries_its_token_in_address_message_id_and_subject() -> None
         assert header not in message
 
 
-def test_each_attempt_has_its_own_token_and_message_id() -> None:
-    first = composed()
-    second = composed(attempt=2)
-    again = composed()
-    assert first.token != second.token  # type: ignore[attr-defined]
-    assert first.token == again.token  # type: ignore[attr-defined]
+def test_tokens_are_random_80_bits_and_each_email_has_its_own_message_id() -> None:
+    tokens = {new_reply_token() for _ in range(1000)}
+    assert len(tokens) == 1000
+    assert all(re.fullmatch(r"[a-z2-7]{16}", token) for token in tokens)  # 16 x 5 bits
+    assert reference_text("k7q2m6xab3cdef45") == "K7Q2-M6XA-B3CD-EF45"
+    first, again = composed(), composed()
+    assert first.token == again.token == TOKEN  # type: ignore[attr-defined]
     assert first.message_id != again.message_id  # type: ignore[attr-defined]
 
 
 def test_template_errors_name_the_template() -> None:
     broken = EmailTemplates("x", subject="{{ structure.nom }}", body="ok")
     with pytest.raises(TemplateRenderError, match=r"template x.subject: .*nom"):
-        compose(broken, probe_id="p", attempt=1, persona=PERSONA, structure=STRUCTURE,
+        compose(broken, token=TOKEN, persona=PERSONA, structure=STRUCTURE,
                 recipient="a@b.fr", now=NOW)  # fmt: skip
     with pytest.raises(TemplateRenderError, match="not an address"):
-        plus_address("marie.dupont", "abcdefgh")
+        plus_address("marie.dupont", TOKEN)
 
 
 def test_plus_address_tokens() -> None:
-    assert plus_address("marie+mairie@p.org", "abcdefgh") == "marie+mairie+abcdefgh@p.org"
-    assert token_in_address("Marie <marie+mairie+abcdefgh@p.org>") == "abcdefgh"
-    assert token_in_address("MARIE+ABCDEFGH@P.ORG") == "abcdefgh"
+    assert (
+        plus_address("marie+mairie@p.org", "k7q2m6xab3cdef45")
+        == "marie+mairie+k7q2m6xab3cdef45@p.org"
+    )
+    assert token_in_address("Marie <marie+mairie+k7q2m6xab3cdef45@p.org>") == "k7q2m6xab3cdef45"
+    assert token_in_address("MARIE+K7Q2M6XAB3CDEF45@P.ORG") == "k7q2m6xab3cdef45"
     assert token_in_address("marie+mairie@p.org") is None
     assert token_in_address("marie@p.org") is None
 
 
 def test_match_keys_in_order_of_trust() -> None:
     keys = match_keys(
-        in_reply_to="<abcdefgh.1a2b@probes.example.org>",
-        references="<older@x> <abcdefgh.1a2b@probes.example.org>",
-        recipients=["marie.dupont+abcdefgh@probes.example.org", "autre@x.fr"],
-        subject="RE: Demande (réf. ABCDEFGH)",
-        returned_message_ids=["<abcdefgh.1a2b@probes.example.org>"],
+        in_reply_to="<k7q2m6xab3cdef45.1a2b@probes.example.org>",
+        references="<older@x> <k7q2m6xab3cdef45.1a2b@probes.example.org>",
+        recipients=["marie.dupont+k7q2m6xab3cdef45@probes.example.org", "autre@x.fr"],
+        subject="RE: Demande (réf. K7Q2-M6XA-B3CD-EF45)",
+        returned_message_ids=["<k7q2m6xab3cdef45.1a2b@probes.example.org>"],
     )
     assert [key.method for key in keys] == [
         "in_reply_to",
@@ -119,8 +124,14 @@ def test_match_keys_in_order_of_trust() -> None:
         "address_token",
         "subject_token",
     ]
-    assert keys[-1] == MatchKey("subject_token", token="abcdefgh")  # noqa: S106
+    assert keys[-1] == MatchKey("subject_token", token="k7q2m6xab3cdef45")  # noqa: S106
     assert message_ids(None) == []
-    assert token_of_message_id("<abcdefgh.1a2b@probes.example.org>") == "abcdefgh"
+    assert token_of_message_id("<k7q2m6xab3cdef45.1a2b@probes.example.org>") == "k7q2m6xab3cdef45"
     assert token_of_message_id("<CAF=x@mail.gmail.com>") is None
+    # Undashed, as someone may type it back; an 8-character token of the old scheme is nothing.
+    [undashed] = match_keys(in_reply_to=None, references=None, recipients=[],
+                            subject="réf: k7q2m6xab3cdef45")  # fmt: skip
+    assert undashed.token == "k7q2m6xab3cdef45"  # noqa: S105
+    assert match_keys(in_reply_to=None, references=None, recipients=["m+abcdefgh@p.org"],
+                      subject="(réf. ABCDEFGH)") == []  # fmt: skip
     assert match_keys(in_reply_to=None, references=None, recipients=[], subject="Bonjour") == []

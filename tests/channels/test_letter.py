@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from channels.email.compose import reply_token
+from channels.email.compose import new_reply_token, reference_text
 from channels.letter import (
     LetterError,
     LetterTemplates,
@@ -19,7 +19,6 @@ from channels.letter import (
     ProbeLetter,
     compose_letter,
     french_date,
-    letter_reference,
     render_letter_pdf,
 )
 
@@ -44,12 +43,14 @@ PROBE_ID = "0b7c0c4e-5d43-5bd0-9f3c-111111111111"
 
 
 def letter(
-    templates: LetterTemplates = TEMPLATES, *, persona: dict[str, Any] = PERSONA, attempt: int = 1
+    templates: LetterTemplates = TEMPLATES,
+    *,
+    persona: dict[str, Any] = PERSONA,
+    token: str = "k7q2m6xab3cdef45",  # noqa: S107 (a reply token)
 ) -> ProbeLetter:
     return compose_letter(
         templates,
-        probe_id=PROBE_ID,
-        attempt=attempt,
+        token=token,
         persona=persona,
         structure=STRUCTURE,
         recipient_address=RECIPIENT_ADDRESS,
@@ -200,11 +201,11 @@ def test_a_template_syntax_error_names_the_scenario_and_line() -> None:
         letter(broken)
 
 
-def test_the_reference_is_the_email_reply_token_in_capitals() -> None:
-    assert letter_reference(PROBE_ID, 1) == reply_token(PROBE_ID, 1).upper()
-    assert re.fullmatch(r"[A-Z2-7]{8}", letter_reference(PROBE_ID, 1))
-    assert letter_reference(PROBE_ID, 2) != letter_reference(PROBE_ID, 1)
-    assert letter(attempt=2).reference == letter_reference(PROBE_ID, 2)
+def test_the_reference_is_the_email_reply_token_as_people_read_it() -> None:
+    token = new_reply_token()
+    assert letter(token=token).reference == reference_text(token)
+    assert re.fullmatch(r"[A-Z2-7]{4}(-[A-Z2-7]{4}){3}", letter(token=token).reference)
+    assert letter().reference == "K7Q2-M6XA-B3CD-EF45"
 
 
 @pytest.mark.parametrize(

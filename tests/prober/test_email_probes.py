@@ -35,6 +35,7 @@ from tests.support.email_scene import (
     seed_email_probes,
 )
 from tests.support.mailservers import (
+    TEST_DOMAIN,
     MailAccount,
     SmtpServer,
     imap_inbox,
@@ -134,10 +135,12 @@ async def _send_and_answer(
                        Auto_Submitted="auto-replied",
                        Subject="Accusé de réception : " + str(probe["Subject"]))  # fmt: skip
         await deliver(smtp, ack, "", email.sender)
-        # The person answers from another address, without threading headers nor reference.
-        human = reply_to(probe, "etat-civil@mairie.test", "Bonjour, votre acte est en route.",
+        # The person answers from another address of the structure's domain, without threading
+        # headers nor reference.
+        other = f"etat-civil@{TEST_DOMAIN}"
+        human = reply_to(probe, other, "Bonjour, votre acte est en route.",
                          In_Reply_To="", References="", Subject="Votre demande")  # fmt: skip
-        await deliver(smtp, human, "etat-civil@mairie.test", email.sender)
+        await deliver(smtp, human, other, email.sender)
         await watch_until(probes, lambda: len(all_replies(engine)) == 2
                           and all(r.moved_at for r in all_replies(engine)))  # fmt: skip
     finally:
