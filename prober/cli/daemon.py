@@ -9,7 +9,7 @@ import typer
 
 from prober.cli.project import project
 from prober.errors import UsageError
-from prober.runtime.daemon import configure_logging, run_daemon
+from prober.runtime.log_lines import configure_logging
 
 
 def run(
@@ -21,6 +21,8 @@ def run(
     ] = "text",
 ) -> None:
     """Run the daemon: carry running waves out, serve webhooks, read replies, publish events."""
+    from prober.runtime.daemon import run_daemon
+
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format: expected text or json, got {log_format!r}")
     configure_logging(log_format)

@@ -14,7 +14,7 @@ import typer
 
 from prober.cli.output import console
 from prober.errors import ProberError
-from prober.runtime.daemon import configure_logging
+from prober.runtime.log_lines import configure_logging
 
 
 def _require_sandbox() -> None:
@@ -33,7 +33,7 @@ def demo(
     """A whole wave, phone and email, against the simulated world, in about two minutes."""
     _require_sandbox()
     # Loads the sandbox, and only when asked: production code never does.
-    from prober.demo.run import run_demo  # noqa: PLC0415
+    from prober.demo.run import run_demo
 
     configure_logging("text", level=40)  # errors only: the progress bars tell the story
     result = run_demo(folder, console)
@@ -68,7 +68,7 @@ def sandbox(
     --mail-truth, --max-concurrent-requests, --fail-creates-after-commit...) is passed on.
     """
     _require_sandbox()
-    from sandbox.__main__ import main as sandbox_main  # noqa: PLC0415
+    from sandbox.__main__ import main as sandbox_main
 
     arguments = [
         "--host", host,

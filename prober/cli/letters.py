@@ -18,7 +18,6 @@ from prober.cli.output import console, safe
 from prober.cli.output import table as plain_table
 from prober.cli.project import project
 from prober.errors import UsageError
-from prober.probes.letters import LetterDesk, LetterProbeError, LetterProblem, PrintedLetter
 from storage.letters import letter_rows
 
 letter_app = typer.Typer(
@@ -46,6 +45,7 @@ def letter_print(
     ] = False,
 ) -> None:
     """Write the due letters as PDFs (one per structure) and a manifest to post them by."""
+    from prober.probes.letters import LetterDesk, LetterProbeError, LetterProblem, PrintedLetter
 
     opened = project()
     desk = LetterDesk(opened.settings)
@@ -107,6 +107,7 @@ def letter_posted(
     ],
 ) -> None:
     """Record that printed letters were posted: their reply deadlines run from then."""
+    from prober.probes.letters import LetterDesk, LetterProbeError
 
     opened = project()
     desk = LetterDesk(opened.settings)
@@ -145,6 +146,7 @@ def letter_received(
     note: Annotated[str, typer.Option("--note", help="What it says, in a line.")] = "",
 ) -> None:
     """Record an answer to a posted letter, timed from its posting in days and working days."""
+    from prober.probes.letters import LetterDesk
 
     opened = project()
     desk = LetterDesk(opened.settings)

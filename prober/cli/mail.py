@@ -18,9 +18,6 @@ from prober.cli.output import console, plain
 from prober.cli.output import table as plain_table
 from prober.cli.project import project
 from prober.errors import ProberError, UsageError
-from prober.probes.email import remeasure_email_attempt
-from prober.probes.email_now import mailed_probes, send_now, watch
-from prober.probes.events import EventLog
 from storage.mail import assign_reply, replies_with_sender_check, review_sender, unmatched_replies
 
 mail_app = typer.Typer(no_args_is_help=True, help="Email probes: read and classify replies.")
@@ -107,6 +104,7 @@ def mail_send(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per email.")] = False,
 ) -> None:
     """Send planned email probes now (after settling any send a crash interrupted)."""
+    from prober.probes.email_now import send_now
 
     results = asyncio.run(send_now(project(), wave, structure or [], limit))
     _print_mailed(results, as_json=as_json)
@@ -120,6 +118,7 @@ def mail_watch(
     ] = None,
 ) -> None:
     """Read the reply mailbox: store, match and classify every new message, time the replies."""
+    from prober.probes.email_now import watch
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(watch(project(), for_s=seconds))
@@ -131,6 +130,7 @@ def mail_results(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per email.")] = False,
 ) -> None:
     """What every email attempt of a wave measured so far."""
+    from prober.probes.email_now import mailed_probes
 
     opened = project()
     with opened.session() as session:
@@ -269,6 +269,9 @@ def replies_flagged(
 
 
 def _review_sender(reply_id: int, verdict: str, reviewer: str) -> None:
+    from prober.probes.email import remeasure_email_attempt
+    from prober.probes.events import EventLog
+
     if not reviewer.strip():
         raise UsageError("--by: say who reviewed")
     opened = project()
@@ -308,6 +311,8 @@ def replies_assign(
     probe: Annotated[str, typer.Argument(help="The probe it answers (its id).")],
 ) -> None:
     """Attach an unmatched reply to a probe by hand; the probe's timings are recomputed."""
+    from prober.probes.email import remeasure_email_attempt
+    from prober.probes.events import EventLog
 
     try:
         probe_id = uuid.UUID(probe)

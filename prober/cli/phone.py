@@ -10,7 +10,6 @@ import typer
 
 from prober.cli.output import console, print_json_lines, table
 from prober.cli.project import project
-from prober.runtime.phone_now import call_now
 from storage.attempts import MeasuredCall, measured_calls
 
 phone_app = typer.Typer(
@@ -29,6 +28,8 @@ def phone_call(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per call.")] = False,
 ) -> None:
     """Place planned phone probes now, serve Twilio's webhooks, and show what the calls measured."""
+    from prober.runtime.phone_now import call_now
+
     run = asyncio.run(call_now(project(), wave, structure or [], limit))
     _print_calls(run.results, as_json=as_json)
     if not as_json:

@@ -12,15 +12,6 @@ import typer
 from prober.cli.output import console
 from prober.cli.project import criteria_grid, project
 from prober.errors import UsageError
-from prober.results.reports.build import (
-    FORMATS,
-    KINDS,
-    ReportRequest,
-    check_request,
-    write_report,
-)
-from prober.results.scoring.wave import score_wave, store_scoring
-from prober.results.tables import scores_table
 from storage.waves import get_wave
 
 results_app = typer.Typer()
@@ -57,6 +48,8 @@ def score(
     Reads the stored measurements; raw events, calls and replies are never changed, so a
     changed grid is applied by scoring again.
     """
+    from prober.results.scoring.wave import score_wave, store_scoring
+    from prober.results.tables import scores_table
 
     opened = project()
     grid = criteria_grid(opened.settings, criteria)
@@ -104,6 +97,13 @@ def report(
 
     See docs/reports.md for each kind, format and column.
     """
+    from prober.results.reports.build import (
+        FORMATS,
+        KINDS,
+        ReportRequest,
+        check_request,
+        write_report,
+    )
 
     if output_format not in FORMATS:
         raise UsageError(f"--format {output_format}: expected one of {', '.join(FORMATS)}")

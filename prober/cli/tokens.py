@@ -11,7 +11,6 @@ from prober.cli.output import console
 from prober.cli.output import table as plain_table
 from prober.cli.project import project
 from prober.errors import UsageError
-from prober.web.access import SCOPES, new_token, token_digest
 from storage.tokens import add_token, list_tokens, revoke_token
 
 tokens_app = typer.Typer(
@@ -28,6 +27,7 @@ def tokens_add(
     ],
 ) -> None:
     """Create a token and print it, once: only its SHA-256 is kept."""
+    from prober.web.access import SCOPES, new_token, token_digest
 
     name = name.strip()
     if not name or len(name) > MAX_NAME or not name.isprintable():

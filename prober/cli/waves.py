@@ -15,7 +15,6 @@ from prober.cli.output import console, errors, print_json_lines, safe, table
 from prober.cli.project import project
 from prober.cli.structures import PanelOption, panel_filter
 from prober.errors import UsageError
-from prober.probes.planned import write_probes_csv, write_probes_json
 from scheduler.errors import WaveDefinitionError
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage.claims import set_wave_status, wave_progress
@@ -234,6 +233,8 @@ def wave_export(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Export every planned probe (scheduled_at in the structure's local time, with offset)."""
+    from prober.probes.planned import write_probes_csv, write_probes_json
+
     writers = {"json": write_probes_json, "csv": write_probes_csv}
     if file_format not in writers:
         raise UsageError(f"--format {file_format}: expected json or csv")

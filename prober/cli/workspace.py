@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from prober.cli.output import console
 from prober.cli.project import project
-from prober.project.database import Database
-from prober.web.workspace import create_workspace_app
 
 
 def workspace(
@@ -23,6 +20,10 @@ def workspace(
     ] = None,
 ) -> None:
     """Serve the results API (token required) until Ctrl-C; `prober run` serves it too."""
+    import uvicorn
+
+    from prober.project.database import Database
+    from prober.web.workspace import create_workspace_app
 
     opened = project()
     listener = opened.settings.workspace
