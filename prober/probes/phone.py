@@ -96,6 +96,8 @@ class PhoneProbes:
         self._calls: dict[AttemptKey, _Call] = {}
         self._downloads: set[asyncio.Task[Path | None]] = set()
         self._fetching: set[str] = set()
+        # Recording downloads this object started, finished or not (for logs and tests).
+        self.downloads_started = 0
         # Waits before each new try of a recording download that failed for a passing reason.
         self.recording_retry_delays_s: tuple[float, ...] = (2.0, 10.0, 60.0)
         # Calls this process placed that have not ended yet (to let them finish at shutdown).
@@ -461,6 +463,7 @@ class PhoneProbes:
         self._fetching.add(recording_sid)
         task = asyncio.create_task(self._download_with_retries(probe_id, recording_sid))
         self._downloads.add(task)
+        self.downloads_started += 1
 
         def done(finished: asyncio.Task[Path | None]) -> None:
             self._downloads.discard(finished)

@@ -49,10 +49,11 @@ async def _one_recorded_call(
     """Place the probe's call; its recording row once announced and no download is under way."""
     assert await prober.probes.place(probe_id) is not None
 
-    def announced() -> bool:
-        return len(recordings_of(engine, [probe_id])) == 1
+    def download_started() -> bool:
+        # The row is written before the webhook starts the download: wait for the download too.
+        return prober.probes.downloads_started > 0 and len(recordings_of(engine, [probe_id])) == 1
 
-    await wait_until(announced, timeout_s=60, what="the recording announced")
+    await wait_until(download_started, timeout_s=60, what="the recording's download started")
     await prober.probes.drain()
     (recording,) = recordings_of(engine, [probe_id])
     return recording
