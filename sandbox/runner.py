@@ -306,7 +306,13 @@ class CallSession:
             self.amd_answered_by = AMD_VERDICTS[options.machine_detection][answer]
         self.answer_offset_s = self.offset_s
         self.store.advance(
-            self.call.sid, CallStatus.IN_PROGRESS, at=self.at(), answered_by=self.amd_answered_by
+            self.call.sid,
+            CallStatus.IN_PROGRESS,
+            at=self.at(),
+            # The Call resource says only "human" or "machine"; callbacks give the finer value.
+            answered_by=None
+            if self.amd_answered_by is None
+            else ("human" if self.amd_answered_by == "human" else "machine"),
         )
         limits = [options.time_limit_s]
         if self.behaviour.hangup_after_s is not None:
@@ -671,11 +677,20 @@ class CallSession:
         options = self.call.options
         if not options.record or self.answer_offset_s is None:
             return []
+        utterances, start_s = self.utterances, 0
+        if options.trim == "trim-silence" and utterances:
+            # Twilio's default cuts the silence before the first sound and after the last.
+            start_s = min(utterance.start_s for utterance in utterances)
+            end_s = max(utterance.start_s + utterance.duration_s for utterance in utterances)
+            talk_s = min(talk_s, end_s) - start_s
+            utterances = [
+                Utterance(u.speaker, u.start_s - start_s, u.duration_s) for u in utterances
+            ]
         return self._store_recording(
-            self.utterances,
+            utterances,
             duration_s=talk_s,
             dual=options.recording_channels == "dual",
-            started_at=self.started_at + timedelta(seconds=self.answer_offset_s),
+            started_at=self.started_at + timedelta(seconds=self.answer_offset_s + start_s),
             source="OutboundAPI",
             track=options.recording_track,
         )

@@ -22,8 +22,16 @@ from channels.phone.speech import Heard, mentions_opening_hours
 FRANCE_RING_CADENCE_S = 5
 # A person who answers the request within this long did not transfer the call: they answered it.
 DIRECT_ANSWER_S = 3.0
+# `machine` is what the Call resource's `answered_by` says; callbacks give the finer values.
 AMD_MACHINE = frozenset(
-    {"machine_start", "machine_end_beep", "machine_end_silence", "machine_end_other", "fax"}
+    {
+        "machine",
+        "machine_start",
+        "machine_end_beep",
+        "machine_end_silence",
+        "machine_end_other",
+        "fax",
+    }
 )
 FINAL_KINDS = {
     "call.completed": "completed",
@@ -54,7 +62,7 @@ class CallMeasurement:
     outcome: str | None  # answered, busy, no-answer, failed, canceled; None while in progress
     final_status: str | None
     post_dial_delay_s: int | None
-    ring_s: int | None
+    ring_s: int | None  # between the whole-second Timestamps
     rings: int | None
     answered_by: str | None  # human, machine, ivr, unknown
     amd_answered_by: str | None
@@ -70,6 +78,12 @@ class CallMeasurement:
     talk_s: int | None
     sip_response_code: int | None
     recording_sid: str | None
+    # What the true ringing interval may be: the Timestamps are whole seconds, so it is within
+    # a second of ring_s either way; ring_s_likely, from prober's receipt clock within those
+    # bounds, is what the rings are counted from.
+    ring_s_min: float | None = None
+    ring_s_max: float | None = None
+    ring_s_likely: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,11 +114,14 @@ def measure_call(
     post_dial_delay_s = _seconds_between(initiated, ringing)
     ring_end = answered if answered is not None else final
     ring_s = _seconds_between(ringing, ring_end)
+    ring_s_min = ring_s_max = ring_s_likely = None
     rings: int | None = None
     if ring_s is not None:
+        ring_s_min, ring_s_max = float(max(0, ring_s - 1)), float(ring_s + 1)
+        ring_s_likely = _likely_seconds(ringing, ring_end, ring_s, time_scale)
         # Answered during a ring: floor + 1 counts it; unanswered: only whole rings were heard.
         if answered is not None:
-            rings = ring_s // ring_cadence_s + 1
+            rings = math.floor(ring_s_likely / ring_cadence_s) + 1
         else:
             rings = math.ceil(ring_s / ring_cadence_s)
 
@@ -112,8 +129,10 @@ def measure_call(
     greeting = None if greeting_event is None else greeting_event.payload.get("speech")
     amd = first.get("call.amd")
     amd_answered_by = None if amd is None else amd.payload.get("answered_by")
-    if amd_answered_by is None and answered is not None:
-        amd_answered_by = answered.payload.get("answered_by")
+    # Twilio repeats AnsweredBy in later callbacks, the final one included: keep the first given.
+    for carrier in (answered, final):
+        if amd_answered_by is None and carrier is not None:
+            amd_answered_by = carrier.payload.get("answered_by")
     answered_by = _who_answered(outcome, greeting_event, amd_answered_by)
 
     script = first.get("call.script_started")
@@ -137,7 +156,8 @@ def measure_call(
                 transfer_outcome, hold_s = "not_transferred", None
         elif final is not None:
             talk_s = _talk_s(final)
-            limited = time_limit_s is not None and talk_s is not None and talk_s >= time_limit_s
+            # Twilio ends a call at TimeLimit, and CallDuration may say a second less.
+            limited = time_limit_s is not None and talk_s is not None and talk_s >= time_limit_s - 1
             transfer_outcome = "abandoned" if limited else "dropped"
             hold_s = _receipt_seconds(requested, final, time_scale)
 
@@ -146,6 +166,9 @@ def measure_call(
         final_status=final_status,
         post_dial_delay_s=post_dial_delay_s,
         ring_s=ring_s,
+        ring_s_min=ring_s_min,
+        ring_s_max=ring_s_max,
+        ring_s_likely=ring_s_likely,
         rings=rings,
         answered_by=answered_by,
         amd_answered_by=amd_answered_by,
@@ -190,6 +213,25 @@ def _seconds_between(start: EventLike | None, end: EventLike | None) -> int | No
     if start is None or end is None:
         return None
     return max(0, int((end.source_at - start.source_at).total_seconds()))
+
+
+def _likely_seconds(
+    start: EventLike | None, end: EventLike | None, stamped_s: int, time_scale: float
+) -> float:
+    """The likeliest length of an interval known as ``stamped_s`` between whole-second stamps.
+
+    The true length is within a second of ``stamped_s``. Counting from ``stamped_s`` itself
+    overcounts whenever it lands on a ring boundary; prober's receipt clock (both callbacks
+    travel the same way, so their delivery delays mostly cancel out) places it within
+    those bounds. Without usable receipts, the stamped value stays.
+    """
+    received = _receipt_seconds(start, end, time_scale)
+    if received is None or start is None or end is None:
+        return float(stamped_s)
+    if start.received_at == end.received_at:  # one of them was not a callback
+        return float(stamped_s)
+    low, high = max(0.0, stamped_s - 1.0), stamped_s + 1.0
+    return round(min(max(received, low), high), 2)
 
 
 def _receipt_seconds(
