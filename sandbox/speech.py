@@ -168,9 +168,9 @@ class Recogniser:
         hypotheses = [" ".join(all_words[:count]) for count in counts if count]
         if self.noisy and hypotheses:
             # The first guess is often wrong, then corrected.
-            first = hypotheses[0].split()
-            first[-1] = MISHEARD.get(first[-1].lower(), first[-1] + "s")
-            hypotheses[0] = " ".join(first)
+            guess = hypotheses[0].split()
+            guess[-1] = MISHEARD.get(guess[-1].lower(), guess[-1] + "s")
+            hypotheses[0] = " ".join(guess)
         return hypotheses
 
     def spurious(self) -> str:

@@ -3,7 +3,7 @@ second-level menus and a noisy recogniser, as the sandbox plays them to a speech
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -87,6 +87,10 @@ def place(scene: Scene, to: str, document: str, **options: object) -> str:
     )
     sid: str = call.sid
     return sid
+
+
+def recording_posted(scene: Scene, sid: str) -> Callable[[], bool]:
+    return lambda: bool(scene.receiver.for_call(sid, "/recording"))
 
 
 def speech(scene: Scene, sid: str, name: str) -> list[str | None]:
@@ -187,7 +191,7 @@ def test_repeated_recording_event_keys_get_no_recording_callback(rough: Scene) -
         )
         rough.finished(sid)
         if expected:
-            rough.receiver.wait_for(lambda sid=sid: rough.receiver.for_call(sid, "/recording"))
+            rough.receiver.wait_for(recording_posted(rough, sid))
         assert len(rough.receiver.for_call(sid, "/recording")) == expected
 
 
