@@ -198,8 +198,8 @@ class CallSession:
         self._deadline_reason = "callee"
         self.instructions = call.instructions
         self._waiting_since: float | None = None
-        # Real seconds spent waiting for webhooks, not yet made up for (see `wait`).
-        self._webhook_lag_s = 0.0
+        # The real instant (event loop clock) the call's offset 0 maps to (see `wait`).
+        self._real_origin: float | None = None
         self.utterances: list[Utterance] = []
         self.menu_choice: str | None = None
         self.menu_path: list[str] = []
@@ -226,21 +226,12 @@ class CallSession:
             elapsed_s = min(int(real_s / self.runner.timing.time_scale), self._waiting_s)
         return self.at() + timedelta(seconds=elapsed_s)
 
-    async def send(self, url: str, method: str, params: Params) -> httpx.Response | None:
-        """Post a webhook the call waits for; the real time it takes is not lost (see wait)."""
-        loop = asyncio.get_running_loop()
-        sent_at = loop.time()
-        try:
-            return await self.webhooks.send(url, method, params)
-        finally:
-            self._webhook_lag_s += loop.time() - sent_at
-
     async def wait(self, simulated_s: int) -> None:
         """Let simulated time pass, unless the callee, the time limit or the API ends the call.
 
-        A real call does not stop while Twilio waits for the application: the real time spent
-        in webhooks since the last wait is taken off this one's sleep, so the simulated clock
-        keeps pace with the application's.
+        A real call does not stop while Twilio waits for the application: each wait ends at
+        the real instant its simulated end maps to from the call's start, so the time spent in
+        webhooks (and any late wake-up) is made up by the next waits instead of piling up.
         """
         end_by: str | None = None
         if self.deadline_s is not None and self.offset_s + simulated_s >= self.deadline_s:
@@ -249,9 +240,9 @@ class CallSession:
         timing = self.runner.timing
         loop = asyncio.get_running_loop()
         self._waiting_since, self._waiting_s = loop.time(), simulated_s
-        catch_up_s = min(self._webhook_lag_s, simulated_s * timing.time_scale)
-        self._webhook_lag_s -= catch_up_s
-        real_end = self._waiting_since + simulated_s * timing.time_scale - catch_up_s
+        if self._real_origin is None:
+            self._real_origin = self._waiting_since - self.offset_s * timing.time_scale
+        real_end = self._real_origin + (self.offset_s + simulated_s) * timing.time_scale
         try:
             while (remaining := real_end - loop.time()) > 0:
                 await asyncio.sleep(min(remaining, timing.check_interval_s))
@@ -366,7 +357,7 @@ class CallSession:
                 ("CallSid", self.call.sid),
                 ("MachineDetectionDuration", "0"),
             ]
-            await self.send(
+            await self.webhooks.send(
                 options.async_amd_status_callback,
                 options.async_amd_status_callback_method,
                 params,
@@ -472,7 +463,7 @@ class CallSession:
     ) -> tuple[list[Verb], str | None]:
         """Ask the application for TwiML, signed; an unusable answer ends the call."""
         params = [*self.base_params("in-progress"), *self._amd_params(), *extra]
-        response = await self.send(url, method, params)
+        response = await self.webhooks.send(url, method, params)
         if response is None or response.is_error:
             return [], url
         try:
@@ -668,7 +659,7 @@ class CallSession:
             ("UnstableSpeechResult", _without_punctuation(" ".join(words))),
         ]
         self.partial_sequence_number += 1
-        await self.send(url, gather.partial_result_callback_method, params)
+        await self.webhooks.send(url, gather.partial_result_callback_method, params)
 
     async def record(
         self, record: Record, document_url: str | None
@@ -722,7 +713,7 @@ class CallSession:
                     *extra,
                     ("Digits", "hangup"),
                 ]
-                await self.send(action, record.method, params)
+                await self.webhooks.send(action, record.method, params)
             raise ended
         if not action:
             return None
@@ -838,7 +829,7 @@ class CallSession:
             ("CallSid", self.call.sid),
             *recording_params,
         ]
-        await self.send(url, method, params)
+        await self.webhooks.send(url, method, params)
 
     def base_params(self, call_status: str) -> list[tuple[str, str]]:
         """The parameters of every voice webhook, with Twilio's names."""
@@ -878,7 +869,7 @@ class CallSession:
                 self.webhooks, options.status_callback, options.status_callback_method, params
             )
             return
-        await self.send(options.status_callback, options.status_callback_method, params)
+        await self.webhooks.send(options.status_callback, options.status_callback_method, params)
 
 
 def _without_punctuation(speech: str) -> str:

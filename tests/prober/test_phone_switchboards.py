@@ -24,8 +24,9 @@ from tests.phone_scene import (
     wait_until,
 )
 
-TIME_SCALE = 0.1
+TIME_SCALE = 0.5
 HOLD_TOLERANCE_S = 2.0
+CALLS_PER_SECOND = 2.0
 SCENARIOS = {
     "ask": phone_scenario("ask", max_ring_seconds=40, max_call_seconds=120),
     "transfer": phone_scenario(
@@ -221,7 +222,10 @@ def test_prober_measures_real_switchboards_as_the_citizen_lived_them(
 async def _call_everyone(
     engine: Engine, probe_ids: list[uuid.UUID], tmp_path: Path
 ) -> tuple[list[CallTruth], Counter[str]]:
-    with running_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
+    # Two new calls a second, as a real account allows: about thirty under way at once.
+    with running_sandbox(
+        parse_world(WORLD), time_scale=TIME_SCALE, calls_per_second=CALLS_PER_SECOND
+    ) as sandbox:
         async with running_prober(
             engine, sandbox.base_url, tmp_path / "recordings", time_scale=TIME_SCALE
         ) as prober:
