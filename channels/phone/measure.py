@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -84,6 +84,8 @@ class CallMeasurement:
     ring_s_min: float | None = None
     ring_s_max: float | None = None
     ring_s_likely: float | None = None
+    # Every key keyed in, the line's menu first, then second-level menus.
+    menu_path: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,11 +100,20 @@ def measure_call(
 ) -> CallMeasurement:
     """Derive the measurement of one attempt from its events (any order, duplicates ignored)."""
     first: dict[str, EventLike] = {}
+    # Keys and transfer requests of every menu level (a second-level menu adds one each).
+    levels: dict[str, dict[int, EventLike]] = {"call.keyed": {}, "call.transfer_requested": {}}
     for event in sorted(events, key=lambda event: (event.received_at, event.source_at)):
         key = event.kind
         if event.kind in ("call.heard", "call.speech_started"):
             key = f"{event.kind}:{event.payload.get('phase')}"
         first.setdefault(key, event)
+        if event.kind in levels:
+            levels[event.kind].setdefault(int(event.payload.get("level") or 1), event)
+    keys = [levels["call.keyed"][level] for level in sorted(levels["call.keyed"])]
+    requests = [
+        levels["call.transfer_requested"][level]
+        for level in sorted(levels["call.transfer_requested"])
+    ]
 
     initiated, ringing = first.get("call.initiated"), first.get("call.ringing")
     answered = first.get("call.answered")
@@ -136,13 +147,22 @@ def measure_call(
     answered_by = _who_answered(outcome, greeting_event, amd_answered_by)
 
     script = first.get("call.script_started")
-    keyed = first.get("call.keyed")
-    menu_s = _receipt_seconds(script, keyed, time_scale)
+    keyed = keys[0] if keys else None
+    # Up to the last key: a second-level menu is menu time, whatever hold came before it.
+    menu_s = _receipt_seconds(script, keys[-1] if keys else None, time_scale)
 
-    requested = first.get("call.transfer_requested")
-    transfer_requested = None if requested is None else requested.payload.get("via")
+    # The hold runs from the last request (the deepest menu's key) to the first words heard
+    # in the slice that ended it: interim results of slices that heard only music or a hold
+    # cue do not count.
+    requested = requests[-1] if requests else None
+    transfer_requested = None if not requests else requests[0].payload.get("via")
     transferred = first.get("call.heard:transfer")
-    speech_started = first.get("call.speech_started:transfer")
+    hold_slice = None if transferred is None else transferred.payload.get("slice")
+    speech_started = first.get(
+        "call.speech_started:transfer"
+        if hold_slice is None
+        else f"call.speech_started:transfer:{hold_slice}"
+    )
     transfer_outcome: str | None = None
     hold_s: float | None = None
     if requested is not None:
@@ -151,7 +171,7 @@ def measure_call(
             transfer_outcome = "voicemail" if heard == Heard.MACHINE else "human"
             hold_end = speech_started if speech_started is not None else transferred
             hold_s = _receipt_seconds(requested, hold_end, time_scale)
-            direct = transfer_requested == "request" and heard != Heard.MACHINE
+            direct = requested.payload.get("via") == "request" and heard != Heard.MACHINE
             if direct and hold_s is not None and hold_s < DIRECT_ANSWER_S:
                 transfer_outcome, hold_s = "not_transferred", None
         elif final is not None:
@@ -176,6 +196,7 @@ def measure_call(
         greeting_gives_opening_hours=None if greeting is None else mentions_opening_hours(greeting),
         menu_s=menu_s,
         menu_key=None if keyed is None else keyed.payload.get("digits"),
+        menu_path=[str(event.payload.get("digits")) for event in keys],
         transfer_requested=transfer_requested,
         transfer_outcome=transfer_outcome,
         hold_s=hold_s,

@@ -101,3 +101,52 @@ def test_a_hold_cut_a_second_before_the_time_limit_is_abandoned() -> None:
     ]
     assert measure_call(events, time_limit_s=300).transfer_outcome == "abandoned"
     assert measure_call(events, time_limit_s=310).transfer_outcome == "dropped"
+
+
+def receipt(kind: str, at_s: float, **payload: Any) -> ObservedEvent:
+    at = T0 + timedelta(seconds=at_s)
+    return ObservedEvent(kind, "twilio", at, at, None, "receipt", payload)
+
+
+def test_hold_ends_at_the_slice_whose_words_end_it_not_at_a_stray_partial() -> None:
+    events = [
+        event("call.initiated", 0, 0),
+        event("call.ringing", 1, 1),
+        event("call.answered", 7, 7),
+        receipt("call.script_started", 7),
+        receipt("call.heard", 12, phase="greeting", speech="Mairie, bonjour.", heard="human"),
+        receipt("call.transfer_requested", 16, via="request", level=1),
+        # Slice 1.1: a stray partial result on the hold music, then an empty final result.
+        receipt("call.speech_started", 18, phase="transfer:1.1", words="la la"),
+        # Slice 1.2: a hold cue; slice 1.3: the service.
+        receipt("call.speech_started", 30, phase="transfer:1.2", words="Votre appel"),
+        receipt("call.speech_started", 61, phase="transfer:1.3", words="État civil"),
+        receipt(
+            "call.heard", 63, phase="transfer", speech="État civil.", heard="human", slice="1.3"
+        ),
+        event("call.completed", 80, 80, call_duration_s=73),
+    ]
+    measured = measure_call(events)
+    assert (measured.transfer_outcome, measured.hold_s) == ("human", 45.0)
+
+
+def test_a_second_level_menu_counts_as_menu_time_and_its_key_starts_the_hold() -> None:
+    events = [
+        event("call.initiated", 0, 0),
+        event("call.ringing", 1, 1),
+        event("call.answered", 2, 2),
+        receipt("call.script_started", 2),
+        receipt("call.heard", 10, phase="greeting", speech="Tapez 1", heard="ivr"),
+        receipt("call.keyed", 11, digits="1", level=1),
+        receipt("call.transfer_requested", 11, via="menu", level=1),
+        receipt("call.keyed", 30, digits="2", level=2),
+        receipt("call.transfer_requested", 30, via="menu", level=2),
+        receipt("call.speech_started", 50, phase="transfer:2.1", words="État civil"),
+        receipt(
+            "call.heard", 52, phase="transfer", speech="État civil.", heard="human", slice="2.1"
+        ),
+        event("call.completed", 70, 70, call_duration_s=68),
+    ]
+    measured = measure_call(events)
+    assert (measured.menu_key, measured.menu_path, measured.menu_s) == ("1", ["1", "2"], 28.0)
+    assert (measured.transfer_requested, measured.hold_s) == ("menu", 20.0)

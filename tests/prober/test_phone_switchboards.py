@@ -45,7 +45,7 @@ SUBMENU = (
     "Vous êtes au service de l'état civil. [pause 1.5] Pour un acte de naissance, tapez 1. "
     "Pour parler à un agent de l'état civil, tapez 2."
 )
-PASS_ON = "Ne quittez pas, je vous passe le service de l'état civil."
+PASS_ON = "Ne quittez pas, je vous passe le service de l'état civil."  # noqa: S105
 PLEASE_WAIT = "Votre appel est important pour nous, veuillez patienter."
 VOICEMAIL = (
     "Bonjour, vous êtes bien à la mairie. [pause 1] Nos bureaux sont fermés. "
