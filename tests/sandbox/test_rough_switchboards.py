@@ -209,3 +209,15 @@ def test_rough_world_keys_are_checked(entry: str, problem: str) -> None:
     with pytest.raises(WorldFileError) as raised:
         parse_world(world)
     assert problem in str(raised.value)
+
+
+def test_trim_silence_cuts_the_recordings_silent_start_and_end(rough: Scene) -> None:
+    # 12 s of music (no speech in the recording), the greeting (2 s), then 6 s of silence.
+    rough.receiver.documents["quiet"] = "<Response><Pause length='20'/><Hangup/></Response>"
+    durations = {}
+    for trim in ("trim-silence", "do-not-trim"):
+        sid = place(rough, "+33142765102", "quiet", record=True, trim=trim)
+        truth = rough.finished(sid)
+        recording = rough.twilio.recordings(str(truth["recording_sid"])).fetch()
+        durations[trim] = int(recording.duration or 0)
+    assert durations == {"trim-silence": 2, "do-not-trim": 20}
