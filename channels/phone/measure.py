@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from channels.phone.speech import Heard, mentions_opening_hours
@@ -102,7 +102,9 @@ def measure_call(
     first: dict[str, EventLike] = {}
     # Keys and transfer requests of every menu level (a second-level menu adds one each).
     levels: dict[str, dict[int, EventLike]] = {"call.keyed": {}, "call.transfer_requested": {}}
-    for event in sorted(events, key=lambda event: (event.received_at, event.source_at)):
+    for event in sorted(
+        events, key=lambda event: (_aware(event.received_at), _aware(event.source_at))
+    ):
         key = event.kind
         if event.kind in ("call.heard", "call.speech_started"):
             key = f"{event.kind}:{event.payload.get('phase')}"
@@ -249,7 +251,7 @@ def _likely_seconds(
     received = _receipt_seconds(start, end, time_scale)
     if received is None or start is None or end is None:
         return float(stamped_s)
-    if start.received_at == end.received_at:  # one of them was not a callback
+    if _aware(start.received_at) == _aware(end.received_at):  # one was not a callback
         return float(stamped_s)
     low, high = max(0.0, stamped_s - 1.0), stamped_s + 1.0
     return round(min(max(received, low), high), 2)
@@ -260,5 +262,11 @@ def _receipt_seconds(
 ) -> float | None:
     if start is None or end is None:
         return None
-    real_s = (end.received_at - start.received_at).total_seconds()
+    real_s = (_aware(end.received_at) - _aware(start.received_at)).total_seconds()
     return round(max(0.0, real_s) / time_scale, 2)
+
+
+def _aware(instant: datetime) -> datetime:
+    """An instant as stored (SQLite gives it back without its zone, which is UTC) or as
+    received: comparable either way."""
+    return instant if instant.tzinfo is not None else instant.replace(tzinfo=UTC)

@@ -150,3 +150,25 @@ def test_a_second_level_menu_counts_as_menu_time_and_its_key_starts_the_hold() -
     measured = measure_call(events)
     assert (measured.menu_key, measured.menu_path, measured.menu_s) == ("1", ["1", "2"], 28.0)
     assert (measured.transfer_requested, measured.hold_s) == ("menu", 20.0)
+
+
+def test_instants_read_back_without_their_zone_compare_with_fresh_ones() -> None:
+    # SQLite returns stored instants without their zone (UTC); the event just received has it.
+    ringing = event("call.ringing", 1.2, 1.3)
+    stored = ObservedEvent(
+        ringing.kind,
+        ringing.source,
+        ringing.source_at,
+        ringing.received_at.replace(tzinfo=None),
+        None,
+        "source",
+        {},
+    )
+    events = [
+        event("call.initiated", 0.2, 0.3),
+        stored,
+        event("call.answered", 12.4, 12.5),
+        event("call.completed", 40, 40.1, call_duration_s=27),
+    ]
+    measured = measure_call(events)
+    assert (measured.ring_s, measured.ring_s_likely, measured.rings) == (11, 11.2, 3)
