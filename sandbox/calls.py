@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,6 +73,8 @@ class CallOptions:
     recording_status_callback: str | None = None
     recording_status_callback_method: str = "POST"
     recording_status_callback_events: tuple[str, ...] = ("completed",)
+    # `trim-silence` (Twilio's default) cuts the silence before and after the recording's sound.
+    trim: str = "trim-silence"
 
 
 @dataclass(slots=True)
@@ -94,6 +97,8 @@ class Call:
     answered_at: datetime | None = None
     # Where the client reached the API (`https://api.twilio.com` for Twilio): recording URLs.
     api_base_url: str | None = None
+    # When it was created, on the process's monotonic clock (how long it takes to be listed).
+    created_monotonic: float = field(default_factory=time.monotonic)
 
     @property
     def queue_time_ms(self) -> int:

@@ -25,6 +25,12 @@ class Faults:
     # The next N recording media downloads (`GET /Recordings/RE….wav` or `.mp3`) answer
     # 503 / 20503, as Twilio does when busy; the recording stays there for the next try.
     fail_recording_downloads: int = 0
+    # The next N media downloads (after the redirect to media storage) answer 200 with an
+    # HTML error page instead of the audio, as a failing proxy or CDN can.
+    wrong_recording_bodies: int = 0
+    # The Calls list is eventually consistent: a call is listed only this many real seconds
+    # after its create (0: at once).
+    calls_listed_after_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.fail_call_creates_after_commit < 0:
@@ -48,6 +54,13 @@ class Faults:
         if self.fail_call_creates_after_commit <= 0:
             return False
         self.fail_call_creates_after_commit -= 1
+        return True
+
+    def take_wrong_body(self) -> bool:
+        """Whether this media download must answer an error page (and count it as one)."""
+        if self.wrong_recording_bodies <= 0:
+            return False
+        self.wrong_recording_bodies -= 1
         return True
 
     def take_download_failure(self) -> bool:

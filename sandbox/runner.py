@@ -10,7 +10,8 @@ import asyncio
 import logging
 import math
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
@@ -23,6 +24,14 @@ from sandbox.auth import Account
 from sandbox.callbacks import Params, Webhooks
 from sandbox.calls import Call, CallInstructions, CallStatus, CallStore, UnknownCall
 from sandbox.errors import SandboxConfigError
+from sandbox.speech import (
+    SPURIOUS_GIVE_UP_S,
+    Program,
+    Recogniser,
+    SoundKind,
+    answer_program,
+    transfer_program,
+)
 from sandbox.truth import CallTruth, TruthLog
 from sandbox.twiml import (
     Gather,
@@ -54,8 +63,6 @@ AMD_VERDICTS = {
     },
 }
 SPEECH_CONFIDENCE = "0.92"
-# A partial result (`partialResultCallback`) is posted as speech starts: its first words, unsure.
-PARTIAL_RESULT_WORDS = 2
 PARTIAL_RESULT_STABILITY = "0.1"
 # A callee who picks up "at the Nth ring" does so during that ring's tone (1.5 s long in France),
 # so that a caller counting floor(T / cadence) + 1 rings hears exactly N.
@@ -191,13 +198,21 @@ class CallSession:
         self._deadline_reason = "callee"
         self.instructions = call.instructions
         self._waiting_since: float | None = None
+        # The real instant (event loop clock) the call's offset 0 maps to (see `wait`).
+        self._real_origin: float | None = None
         self.utterances: list[Utterance] = []
         self.menu_choice: str | None = None
+        self.menu_path: list[str] = []
         self.transfer: MenuEntry | None = None
         self.transfer_started_s = 0
+        # When the party the transfer leads to starts speaking (or the line goes dead).
+        self.service_at_s = 0
         self._waiting_s = 0
         self._request_made = False
         self.partial_sequence_number = 0
+        # What the far end plays, each program replacing the previous one from its start.
+        self.programs: list[Program] = []
+        self.recogniser = Recogniser(self.behaviour.recognition, seed=call.sid)
 
     def at(self) -> datetime:
         """The simulated instant the call has reached (the start of the current wait)."""
@@ -212,7 +227,12 @@ class CallSession:
         return self.at() + timedelta(seconds=elapsed_s)
 
     async def wait(self, simulated_s: int) -> None:
-        """Let simulated time pass, unless the callee, the time limit or the API ends the call."""
+        """Let simulated time pass, unless the callee, the time limit or the API ends the call.
+
+        A real call does not stop while Twilio waits for the application: each wait ends at
+        the real instant its simulated end maps to from the call's start, so the time spent in
+        webhooks (and any late wake-up) is made up by the next waits instead of piling up.
+        """
         end_by: str | None = None
         if self.deadline_s is not None and self.offset_s + simulated_s >= self.deadline_s:
             simulated_s = self.deadline_s - self.offset_s
@@ -220,7 +240,9 @@ class CallSession:
         timing = self.runner.timing
         loop = asyncio.get_running_loop()
         self._waiting_since, self._waiting_s = loop.time(), simulated_s
-        real_end = self._waiting_since + simulated_s * timing.time_scale
+        if self._real_origin is None:
+            self._real_origin = self._waiting_since - self.offset_s * timing.time_scale
+        real_end = self._real_origin + (self.offset_s + simulated_s) * timing.time_scale
         try:
             while (remaining := real_end - loop.time()) > 0:
                 await asyncio.sleep(min(remaining, timing.check_interval_s))
@@ -306,7 +328,13 @@ class CallSession:
             self.amd_answered_by = AMD_VERDICTS[options.machine_detection][answer]
         self.answer_offset_s = self.offset_s
         self.store.advance(
-            self.call.sid, CallStatus.IN_PROGRESS, at=self.at(), answered_by=self.amd_answered_by
+            self.call.sid,
+            CallStatus.IN_PROGRESS,
+            at=self.at(),
+            # The Call resource says only "human" or "machine"; callbacks give the finer value.
+            answered_by=None
+            if self.amd_answered_by is None
+            else ("human" if self.amd_answered_by == "human" else "machine"),
         )
         limits = [options.time_limit_s]
         if self.behaviour.hangup_after_s is not None:
@@ -320,8 +348,7 @@ class CallSession:
         )
         if options.send_digits:  # keyed in right after the answer, e.g. a menu choice
             self._choose(options.send_digits)
-        greeting_s = Say(self.behaviour.greeting).duration_s if self.behaviour.greeting else 0
-        self.utterances.append(Utterance("callee", 0, greeting_s))
+        self.programs.append(answer_program(self.behaviour, self.offset_s))
         await self.status_callback("answered", "in-progress", self._amd_params())
         if self.amd_answered_by and options.async_amd and options.async_amd_status_callback:
             params = [
@@ -503,68 +530,121 @@ class CallSession:
                 ended_by=ended_by,
                 recording_sid=dict(recording_params).get("RecordingSid"),
                 menu_choice=self.menu_choice,
+                menu_path=list(self.menu_path),
                 transfer_outcome=transfer_outcome,
                 hold_s=hold_s,
             )
         )
 
     def _choose(self, digits: str) -> None:
-        """The caller keyed `digits` into the callee's menu: the first listed key transfers."""
-        if self.transfer is not None:
-            return
+        """The caller keyed `digits`: the first key of the menu playing now transfers."""
+        menu = self._menu_now()
         for key in digits:
-            if key in self.behaviour.menu:
-                self.menu_choice = key
-                self._start_transfer(self.behaviour.menu[key])
+            if key in menu:
+                if self.menu_choice is None:
+                    self.menu_choice = key
+                self.menu_path.append(key)
+                self._start_transfer(menu[key])
                 return
 
+    def _menu_now(self) -> Mapping[str, MenuEntry]:
+        """The menu that listens for keys now: the line's, or a second-level one once it plays."""
+        if self.transfer is None:
+            return self.behaviour.menu
+        if self.transfer.then is AfterHold.MENU and self.offset_s >= self.service_at_s:
+            return self.transfer.menu
+        return {}  # keys pressed on hold go nowhere
+
     def _request_said(self) -> None:
-        """The caller finished its first `<Say>`: a person who transfers on request does so."""
+        """The caller finished its first `<Say>`: a person transfers, or answers it."""
         if self._request_made:
             return
         self._request_made = True
         if self.behaviour.transfer is not None and self.transfer is None:
             self._start_transfer(self.behaviour.transfer)
+        elif self.behaviour.answer is Answer.HUMAN and self.transfer is None:
+            # A person who does not transfer answers (in this world, with the same words).
+            reply = replace(self.behaviour, music_before_greeting_s=0)
+            self.programs.append(answer_program(reply, self.offset_s))
 
     def _start_transfer(self, transfer: MenuEntry) -> None:
-        """Put the call on hold now; after `hold_s` the new party greets, or nobody does."""
+        """Put the call on hold now; `hold_s` later the new party greets, or nobody does."""
+        plan = transfer_program(transfer, self.offset_s)
         self.transfer, self.transfer_started_s = transfer, self.offset_s
+        self.service_at_s = plan.service_at_s
+        self.programs.append(plan.program)
         if transfer.then is AfterHold.DROPPED:
-            dropped_at_s = self.offset_s + transfer.hold_s
-            if self.deadline_s is None or dropped_at_s < self.deadline_s:
-                self.deadline_s, self._deadline_reason = dropped_at_s, "callee"
+            if self.deadline_s is None or plan.service_at_s < self.deadline_s:
+                self.deadline_s, self._deadline_reason = plan.service_at_s, "callee"
 
     def _on_hold_until_s(self) -> int | None:
-        if self.transfer is None:
-            return None
-        return self.transfer_started_s + self.transfer.hold_s
+        return None if self.transfer is None else self.service_at_s
 
     async def _listen(self, gather: Gather, document_url: str | None) -> str | None:
-        """A speech `<Gather>`: what the far end says next, or None after `timeout` of silence.
+        """A speech `<Gather>`: the words heard until the speaker pauses, or None.
 
-        The callee's greeting, or after a transfer the hold (silence) then the new party's.
+        Speech must start within `timeout`; it ends at the first pause (`speechTimeout="auto"`)
+        or at a pause of at least `speechTimeout` seconds. Partial results are posted as the
+        words come. A noisy line hears words in music, then gives up with nothing.
         """
-        timeout_s = gather.timeout_s
-        speaker_greeting = self.behaviour.greeting
-        hold_until_s = self._on_hold_until_s()
-        if self.transfer is not None and hold_until_s is not None:
-            if self.offset_s < hold_until_s:
-                if hold_until_s - self.offset_s > timeout_s:
-                    await self.wait(timeout_s)
+        program = self.programs[-1]
+        start_by_s = self.offset_s + gather.timeout_s
+        end_pause_s = gather.end_pause_s
+        heard: list[str] = []
+        for sound, start_s, end_s in program.from_offset(self.offset_s):
+            if not heard:
+                if start_s >= start_by_s:
+                    await self.wait(start_by_s - self.offset_s)
                     return None
-                await self.wait(hold_until_s - self.offset_s)
-            speaker_greeting = self.transfer.greeting
-        if not speaker_greeting:
-            await self.wait(timeout_s)
+                if sound.kind is SoundKind.MUSIC and self.recogniser.noisy:
+                    await self.wait(max(0, start_s - self.offset_s))
+                    await self.partial_result(gather, document_url, [self.recogniser.spurious()])
+                    await self.wait(max(1, min(SPURIOUS_GIVE_UP_S, start_by_s - self.offset_s)))
+                    return None
+                if sound.kind is not SoundKind.SPEECH:
+                    continue
+                await self.wait(max(0, start_s - self.offset_s))
+            elif sound.kind is not SoundKind.SPEECH:
+                if end_pause_s is None:  # "auto": the first pause ends it
+                    await self.wait(1)
+                    break
+                gap_s = sound.nominal_s if sound.kind is SoundKind.PAUSE else math.inf
+                if gap_s >= end_pause_s:
+                    await self.wait(max(1, math.ceil(end_pause_s)))
+                    break
+                await self.wait(end_s - self.offset_s)
+                continue
+            words = _words_from(sound.text, start_s, end_s, self.offset_s)
+            await self._hear(gather, document_url, heard, words, end_s)
+        if not heard:  # silence until the timeout (the program ends in endless silence)
+            await self.wait(max(0, start_by_s - self.offset_s))
             return None
-        await self.partial_result(gather, document_url, speaker_greeting)
-        speech_s = Say(speaker_greeting).duration_s
-        self._utter("callee", speech_s)
-        await self.wait(speech_s)
-        return speaker_greeting
+        return self.recogniser.final(" ".join(heard)) or None
 
-    async def partial_result(self, gather: Gather, document_url: str | None, speech: str) -> None:
-        """Post the interim result of speech that starts now to `partialResultCallback`."""
+    async def _hear(
+        self,
+        gather: Gather,
+        document_url: str | None,
+        heard: list[str],
+        words: str,
+        end_s: int,
+    ) -> None:
+        """Words being said until `end_s`: partial results as they come, then `heard` grows."""
+        hypotheses = self.recogniser.partials(words)
+        before = [" ".join(heard)] if heard else []
+        for index, hypothesis in enumerate(hypotheses):
+            if index:
+                if self.offset_s + 1 >= end_s:
+                    break
+                await self.wait(1)
+            await self.partial_result(gather, document_url, [*before, hypothesis])
+        await self.wait(max(0, end_s - self.offset_s))
+        heard.append(words)
+
+    async def partial_result(
+        self, gather: Gather, document_url: str | None, words: list[str]
+    ) -> None:
+        """Post an interim result of the speech being heard to `partialResultCallback`."""
         if not gather.partial_result_callback:
             return
         url = urljoin(document_url or "", gather.partial_result_callback)
@@ -576,7 +656,7 @@ class CallSession:
             ("SequenceNumber", str(self.partial_sequence_number)),
             ("Stability", PARTIAL_RESULT_STABILITY),
             ("StableSpeechResult", ""),
-            ("UnstableSpeechResult", _first_words(speech, PARTIAL_RESULT_WORDS)),
+            ("UnstableSpeechResult", _without_punctuation(" ".join(words))),
         ]
         self.partial_sequence_number += 1
         await self.webhooks.send(url, gather.partial_result_callback_method, params)
@@ -645,7 +725,7 @@ class CallSession:
             return []
         start_s -= self.answer_offset_s
         heard = []
-        for utterance in self.utterances:
+        for utterance in self._callee_utterances():
             first = max(utterance.start_s, start_s)
             last = min(utterance.start_s + utterance.duration_s, start_s + duration_s)
             if utterance.speaker == "callee" and last > first:
@@ -653,13 +733,31 @@ class CallSession:
         return heard
 
     def _transfer_truth(self) -> tuple[str | None, int | None]:
-        """The transfer's outcome and the hold actually lived (less if the call ended first)."""
-        hold_until_s = self._on_hold_until_s()
-        if self.transfer is None or hold_until_s is None:
+        """The last transfer's outcome and the hold lived from its request to the first words
+        of the party asked for (less if the call ended first); a second-level menu left
+        without a choice is abandoned."""
+        if self.transfer is None:
             return None, None
-        held_s = min(self.offset_s, hold_until_s) - self.transfer_started_s
-        outcome = str(self.transfer.then) if self.offset_s >= hold_until_s else "abandoned"
-        return outcome, held_s
+        held_s = min(self.offset_s, self.service_at_s) - self.transfer_started_s
+        reached = self.offset_s >= self.service_at_s
+        if not reached or self.transfer.then is AfterHold.MENU:
+            return "abandoned", held_s
+        return str(self.transfer.then), held_s
+
+    def _callee_utterances(self) -> list[Utterance]:
+        """The far end's words so far (each program cut where the next begins), from the answer."""
+        if self.answer_offset_s is None:
+            return []
+        spoken: list[Utterance] = []
+        ends = [program.start_s for program in self.programs[1:]] + [self.offset_s]
+        for program, cut_s in zip(self.programs, ends, strict=True):
+            for sound, start_s, end_s in program.from_offset(program.start_s):
+                if start_s >= cut_s:
+                    break
+                if sound.kind is SoundKind.SPEECH:
+                    duration_s = min(end_s, cut_s) - start_s
+                    spoken.append(Utterance("callee", start_s - self.answer_offset_s, duration_s))
+        return spoken
 
     def _utter(self, speaker: str, duration_s: int) -> None:
         if self.answer_offset_s is not None:
@@ -671,11 +769,20 @@ class CallSession:
         options = self.call.options
         if not options.record or self.answer_offset_s is None:
             return []
+        utterances, start_s = [*self._callee_utterances(), *self.utterances], 0
+        if options.trim == "trim-silence" and utterances:
+            # Twilio's default cuts the silence before the first sound and after the last.
+            start_s = min(utterance.start_s for utterance in utterances)
+            end_s = max(utterance.start_s + utterance.duration_s for utterance in utterances)
+            talk_s = min(talk_s, end_s) - start_s
+            utterances = [
+                Utterance(u.speaker, u.start_s - start_s, u.duration_s) for u in utterances
+            ]
         return self._store_recording(
-            self.utterances,
+            utterances,
             duration_s=talk_s,
             dual=options.recording_channels == "dual",
-            started_at=self.started_at + timedelta(seconds=self.answer_offset_s),
+            started_at=self.started_at + timedelta(seconds=self.answer_offset_s + start_s),
             source="OutboundAPI",
             track=options.recording_track,
         )
@@ -765,7 +872,16 @@ class CallSession:
         await self.webhooks.send(options.status_callback, options.status_callback_method, params)
 
 
-def _first_words(speech: str, count: int) -> str:
-    """The first `count` words of `speech`, without punctuation, as a recognizer hears them."""
+def _without_punctuation(speech: str) -> str:
+    """Words as a recogniser's interim result gives them: no punctuation."""
     words = (word.strip(".,;:!?…") for word in speech.split())
-    return " ".join([word for word in words if word][:count])
+    return " ".join(word for word in words if word)
+
+
+def _words_from(text: str, start_s: int, end_s: int, offset_s: int) -> str:
+    """What is left to hear of `text` (said from `start_s` to `end_s`) from `offset_s` on."""
+    if offset_s <= start_s:
+        return text
+    words = text.split()
+    said = math.floor(len(words) * (offset_s - start_s) / max(1, end_s - start_s))
+    return " ".join(words[said:])

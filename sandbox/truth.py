@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,11 @@ class CallTruth:
     recording_sid: str | None = None
     menu_choice: str | None = None
     transfer_outcome: str | None = None
+    # From the last transfer request (key pressed, request said) to the first words of the
+    # party it leads to: what a citizen waits.
     hold_s: int | None = None
+    # Every key that chose a menu entry, first-level menu first.
+    menu_path: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         # Twilio's parameter names put `from` beside `to`; `from` is a Python keyword.

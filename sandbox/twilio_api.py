@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from urllib.parse import parse_qsl
@@ -11,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -43,6 +44,10 @@ from sandbox.wire import (
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MEDIA_TYPES = {"wav": "audio/x-wav", "mp3": "audio/mpeg"}
+# Where media URLs redirect (Twilio's own storage; no credentials there, the name is the key).
+MEDIA_STORAGE_PATH = "/media-storage/"
+# What a broken download looks like: a 200 whose body is a proxy's error page, not audio.
+WRONG_MEDIA_BODY = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
 NEXT_PAGE_TOKEN_PREFIX = "PA"  # noqa: S105 (a paging marker, not a secret)
 PREVIOUS_PAGE_TOKEN_PREFIX = "PB"  # noqa: S105
 # Twilio's response header with the account's requests in flight (error 20429's advice).
@@ -64,7 +69,8 @@ class BasicAuthMiddleware:
         self.account = account
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # Media storage (where recording downloads are redirected) takes no credentials.
+        if scope["type"] == "http" and not scope["path"].startswith(MEDIA_STORAGE_PATH):
             authorization = Request(scope).headers.get("authorization")
             try:
                 check_basic_auth(authorization, self.account)
@@ -155,10 +161,13 @@ class TwilioApi:
         self._check_account(request)
         query = request.query_params
         filters = [(name, query[name]) for name in ("To", "From", "Status") if name in query]
+        listed_after_s = _faults(request).calls_listed_after_s
+        now = time.monotonic()
         calls = [
             call
             for call in self.store.newest_first()
-            if ("To" not in query or call.to == query["To"])
+            if now - call.created_monotonic >= listed_after_s
+            and ("To" not in query or call.to == query["To"])
             and ("From" not in query or call.from_ == query["From"])
             and ("Status" not in query or call.status == query["Status"])
         ]
@@ -220,14 +229,30 @@ class TwilioApi:
                 self.store.get_recording(sid)
                 if _faults(request).take_download_failure():
                     raise InjectedUnavailable()
-            if extension == "mp3":
-                return Response(await self._mp3(sid), media_type=MEDIA_TYPES[extension])
-            if extension in MEDIA_TYPES:
-                media = self.store.recording_media(sid, extension)
-                return Response(media, media_type=MEDIA_TYPES[extension])
+                # Twilio answers with a redirect to the file in its media storage.
+                base_url = str(request.base_url).rstrip("/")
+                location = f"{base_url}{MEDIA_STORAGE_PATH}{sid}.{extension}"
+                return RedirectResponse(location, status_code=302)
         except UnknownRecording:
             pass
         raise ResourceNotFound(request.url.path)
+
+    async def fetch_media(self, request: Request) -> Response:
+        """A recording's file in media storage, where the API's media URLs redirect."""
+        name: str = request.path_params["name"]
+        sid, _, extension = name.partition(".")
+        try:
+            if extension == "mp3":
+                media = await self._mp3(sid)
+            elif extension in MEDIA_TYPES:
+                media = self.store.recording_media(sid, extension)
+            else:
+                raise UnknownRecording(sid)
+        except UnknownRecording:
+            return Response("<Error><Code>NoSuchKey</Code></Error>", 404, media_type="text/xml")
+        if _faults(request).take_wrong_body():
+            return Response(WRONG_MEDIA_BODY, media_type="text/html")
+        return Response(media, media_type=MEDIA_TYPES[extension])
 
     async def _mp3(self, sid: str) -> bytes:
         """A recording as MP3, encoded from its WAV on the first request and kept."""
@@ -350,6 +375,7 @@ def create_app(
         Route(f"{prefix}/Calls/{{name}}", api.update_call, methods=["POST"]),
         Route(f"{prefix}/Calls/{{name}}", api.delete_call, methods=["DELETE"]),
         Route(f"{prefix}/Recordings/{{name}}", api.fetch_recording, methods=["GET"]),
+        Route(f"{MEDIA_STORAGE_PATH}{{name}}", api.fetch_media, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -76,6 +76,18 @@ class Gather:
     partial_result_callback: str | None = None
     partial_result_callback_method: str = "POST"
     language: str = "en-US"
+    # Speech ends at the first pause ("auto") or at a pause of this many seconds; unset, Twilio
+    # uses `timeout`.
+    speech_timeout: str | None = None
+
+    @property
+    def end_pause_s(self) -> float | None:
+        """The pause that ends speech, in seconds; None for "auto" (the first pause)."""
+        if self.speech_timeout == "auto":
+            return None
+        if self.speech_timeout is None:
+            return float(self.timeout_s)
+        return float(self.speech_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +163,7 @@ def _verb(element: ElementTree.Element) -> Verb:
             partial_result_callback=element.get("partialResultCallback"),
             partial_result_callback_method=_method(element, "partialResultCallbackMethod"),
             language=element.get("language", "en-US"),
+            speech_timeout=_speech_timeout(element),
         )
     if tag == "Record":
         events = tuple(element.get("recordingStatusCallbackEvent", "completed").split())
@@ -180,6 +193,18 @@ def _boolean(element: ElementTree.Element, name: str, default: bool) -> bool:
     if raw.lower() not in ("true", "false"):
         raise TwimlError(f"<{element.tag} {name}={raw!r}> is neither true nor false")
     return raw.lower() == "true"
+
+
+def _speech_timeout(element: ElementTree.Element) -> str | None:
+    value = element.get("speechTimeout")
+    if value is None or value == "auto":
+        return value
+    try:
+        if float(value) < 0:
+            raise ValueError(value)
+    except ValueError:
+        raise TwimlError(f'speechTimeout must be "auto" or seconds, got {value!r}') from None
+    return value
 
 
 def _int(element: ElementTree.Element, name: str, default: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,21 +42,57 @@ class AfterHold(StrEnum):
     HUMAN = "human"
     VOICEMAIL = "voicemail"
     DROPPED = "dropped"
+    MENU = "menu"  # a second-level menu: its own greeting and menu table
+
+
+class HoldSound(StrEnum):
+    """What the caller hears on hold: nothing, or music (which a recogniser may mishear)."""
+
+    SILENCE = "silence"
+    MUSIC = "music"
+
+
+class Recognition(StrEnum):
+    """How well Twilio's recogniser hears the line: clean, or noisy (wrong words, spurious
+    partial results on music)."""
+
+    CLEAN = "clean"
+    NOISY = "noisy"
+
+
+DEFAULT_ANNOUNCEMENT_EVERY_S = 30
 
 
 @dataclass(frozen=True, slots=True)
 class MenuEntry:
-    """A transfer: `hold_s` of ringback or music, then `then` (who speaks `greeting`).
+    """A transfer: `say` at once, then `hold` until `hold_s` after the request, then `then`.
 
-    Used for a menu key's entry and for a person's `transfer` on request.
+    Used for a menu key's entry and for a person's `transfer` on request. `hold_s` counts
+    from the request (key pressed, request said) to the first words of `then` (its
+    `greeting`); `announcement` is repeated every `announcement_every_s` meanwhile. With
+    `then = "menu"`, `greeting` and `menu` are a second-level menu's.
     """
 
     hold_s: int = 0
     then: AfterHold = AfterHold.HUMAN
     greeting: str = "Bonjour, je vous écoute."  # see DEFAULT_TRANSFER_GREETING
+    say: str | None = None
+    hold: HoldSound = HoldSound.SILENCE
+    announcement: str | None = None
+    announcement_every_s: int = DEFAULT_ANNOUNCEMENT_EVERY_S
+    menu: Mapping[str, MenuEntry] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"hold_s": self.hold_s, "then": str(self.then), "greeting": self.greeting}
+        return {
+            "hold_s": self.hold_s,
+            "then": str(self.then),
+            "greeting": self.greeting,
+            "say": self.say,
+            "hold": str(self.hold),
+            "announcement": self.announcement,
+            "announcement_every_s": self.announcement_every_s,
+            "menu": {key: entry.to_json() for key, entry in self.menu.items()},
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +114,9 @@ class Behaviour:
     menu: Mapping[str, MenuEntry] = field(default_factory=dict)
     # A person who transfers the call once the caller has made its request (its first <Say>).
     transfer: MenuEntry | None = None
+    # Music before the greeting (a line that answers with music first), in seconds.
+    music_before_greeting_s: int = 0
+    recognition: Recognition = Recognition.CLEAN
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +129,8 @@ class Behaviour:
             "post_dial_delay_s": self.post_dial_delay_s,
             "menu": {key: entry.to_json() for key, entry in self.menu.items()},
             "transfer": None if self.transfer is None else self.transfer.to_json(),
+            "music_before_greeting_s": self.music_before_greeting_s,
+            "recognition": str(self.recognition),
         }
 
 
@@ -128,9 +170,16 @@ _BEHAVIOUR_KEYS = frozenset(
         "post_dial_delay_s",
         "menu",
         "transfer",
+        "music_before_greeting_s",
+        "recognition",
     }
 )
-_MENU_ENTRY_KEYS = frozenset({"hold_s", "then", "greeting"})
+_MENU_ENTRY_KEYS = frozenset(
+    {"hold_s", "then", "greeting", "say", "hold", "announcement", "announcement_every_s", "menu"}
+)
+# A pause in spoken words: "Mairie de Vincennes, bonjour. [pause 1.5] Tapez 1…"
+PAUSE_MARK = re.compile(r"\[pause (\d+(?:\.\d+)?)\]")
+_ANY_BRACKET = re.compile(r"\[[^\]]*\]")
 DTMF_KEYS = frozenset("0123456789*#")
 # `mailboxes` belongs to the mail world (sandbox/mail), read from the same file.
 _TOP_KEYS = frozenset({"ring_cadence_s", "default", "numbers", "mailboxes"})
@@ -179,9 +228,7 @@ def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
     hangup_after_s = None
     if "hangup_after_s" in table:
         hangup_after_s = _integer(source, f"{key}.hangup_after_s", table, None, minimum=1)
-    greeting = table.get("greeting", DEFAULT_BEHAVIOUR.greeting)
-    if not isinstance(greeting, str):
-        raise WorldFileError(source, f"{key}.greeting", "must be a string")
+    greeting = _words(source, f"{key}.greeting", table.get("greeting", DEFAULT_BEHAVIOUR.greeting))
     digits = table.get("digits")
     if digits is not None and (
         not isinstance(digits, str) or not digits or set(digits) - set("0123456789*#")
@@ -211,7 +258,23 @@ def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
         ),
         menu=menu,
         transfer=transfer,
+        music_before_greeting_s=_integer(source, f"{key}.music_before_greeting_s", table, 0),
+        recognition=_choice(
+            source, f"{key}.recognition", table.get("recognition", "clean"), Recognition
+        ),
     )
+
+
+def _words(source: str, key: str, value: object) -> str:
+    """Spoken words, with `[pause S]` marks (S seconds) where the speaker pauses."""
+    if not isinstance(value, str):
+        raise WorldFileError(source, key, "must be a string")
+    for mark in _ANY_BRACKET.findall(value):
+        if not PAUSE_MARK.fullmatch(mark):
+            raise WorldFileError(
+                source, key, f"{mark!r} is not a pause; write [pause 1.5] (seconds)"
+            )
+    return value
 
 
 def _menu_entry(source: str, key: str, menu_key: str, value: object) -> MenuEntry:
@@ -221,16 +284,36 @@ def _menu_entry(source: str, key: str, menu_key: str, value: object) -> MenuEntr
 
 
 def _transfer(source: str, key: str, value: object) -> MenuEntry:
-    """A menu entry's or a person's transfer table: hold_s, then, greeting."""
+    """A menu entry's or a person's transfer table (see `MenuEntry`)."""
     table = _table(source, key, value)
     _reject_unknown(source, key + ".", table, _MENU_ENTRY_KEYS)
-    greeting = table.get("greeting", DEFAULT_TRANSFER_GREETING)
-    if not isinstance(greeting, str):
-        raise WorldFileError(source, f"{key}.greeting", "must be a string")
+    greeting = _words(source, f"{key}.greeting", table.get("greeting", DEFAULT_TRANSFER_GREETING))
+    then = _choice(source, f"{key}.then", table.get("then", "human"), AfterHold)
+    if "menu" in table and then is not AfterHold.MENU:
+        raise WorldFileError(source, f"{key}.menu", 'needs then = "menu"')
+    menu = {
+        menu_key: _menu_entry(source, f'{key}.menu."{menu_key}"', menu_key, entry)
+        for menu_key, entry in _table(source, f"{key}.menu", table.get("menu", {})).items()
+    }
+    say = table.get("say")
+    announcement = table.get("announcement")
     return MenuEntry(
         hold_s=_integer(source, f"{key}.hold_s", table, 0),
-        then=_choice(source, f"{key}.then", table.get("then", "human"), AfterHold),
+        then=then,
         greeting=greeting,
+        say=None if say is None else _words(source, f"{key}.say", say),
+        hold=_choice(source, f"{key}.hold", table.get("hold", "silence"), HoldSound),
+        announcement=None
+        if announcement is None
+        else _words(source, f"{key}.announcement", announcement),
+        announcement_every_s=_integer(
+            source,
+            f"{key}.announcement_every_s",
+            table,
+            DEFAULT_ANNOUNCEMENT_EVERY_S,
+            minimum=1,
+        ),
+        menu=menu,
     )
 
 

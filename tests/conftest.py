@@ -33,7 +33,7 @@ from tests.support.seeding import add_persona, add_probe, add_scenario, add_stru
 
 SERVICE_FIXTURES = frozenset({"dovecot", "mail_delivery", "mail_account", "mosquitto"})
 # The sandbox's world on loopback, or the command line run in a project from `init` on.
-E2E_FIXTURES = frozenset({"phone_sandbox", "scene", "sandbox", "twilio", "prober_cli"})
+E2E_FIXTURES = frozenset({"phone_sandbox", "scene", "rough", "sandbox", "twilio", "prober_cli"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

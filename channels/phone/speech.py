@@ -10,6 +10,8 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+from channels.phone.phrases import FILLER_WORDS, HOLD_CUES, MENU_CUES, VOICEMAIL_CUES
+
 
 class Heard(StrEnum):
     """Who or what spoke, judged from the words."""
@@ -17,33 +19,10 @@ class Heard(StrEnum):
     HUMAN = "human"
     MACHINE = "machine"  # a voicemail or answering machine
     IVR = "ivr"  # a voice menu asking for a key
-    SILENCE = "silence"
+    HOLD = "hold"  # the call is passed on or queued ("ne quittez pas", "veuillez patienter")
+    SILENCE = "silence"  # nothing, or only what a recogniser makes of music
 
 
-_MENU_CUES = (
-    "tapez",
-    "appuyez",
-    "composez",
-    "touche",
-    "faites le",
-    "press ",
-    "dial ",
-)
-_VOICEMAIL_CUES = (
-    "laissez un message",
-    "laissez votre message",
-    "laisser un message",
-    "apres le bip",
-    "apres le signal",
-    "messagerie",
-    "boite vocale",
-    "repondeur",
-    "leave a message",
-    "leave your message",
-    "after the tone",
-    "after the beep",
-    "voicemail",
-)
 _OPENING_HOURS = re.compile(
     r"\b(?:horaires?|ouverts?|ouverte|fermes?|fermee|du lundi|lundi au|"
     r"\d{1,2} ?h(?: ?\d{2})?|\d{1,2} heures?)\b"
@@ -110,14 +89,20 @@ def normalise(text: str) -> str:
 
 
 def classify_speech(text: str | None) -> Heard:
-    """A voicemail, a voice menu, a person, or nothing heard; voicemail cues win over menu cues."""
-    if not text or not text.strip():
+    """A voicemail, a voice menu, a hold, a person, or nothing heard (see phrases.py).
+
+    Voicemail cues win over menu cues, which win over hold cues; words that are none of
+    these are a person.
+    """
+    plain = normalise(text or "")
+    if all(word in FILLER_WORDS for word in re.findall(r"\w+", plain)):
         return Heard.SILENCE
-    plain = normalise(text)
-    if any(cue in plain for cue in _VOICEMAIL_CUES):
+    if any(cue in plain for cue in VOICEMAIL_CUES):
         return Heard.MACHINE
-    if any(cue in plain for cue in _MENU_CUES) or menu_options(text):
+    if any(cue in plain for cue in MENU_CUES) or menu_options(text or ""):
         return Heard.IVR
+    if any(cue in plain for cue in HOLD_CUES):
+        return Heard.HOLD
     return Heard.HUMAN
 
 

@@ -83,8 +83,11 @@ class RetryPolicy:
     first_backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     request_timeout_s: float = 15.0
-    # Before looking for a call whose create timed out, let Twilio finish creating it.
+    # A create whose fate is unknown is looked for this often, for `reconcile_window_s` in
+    # all: Twilio may take about 26 s to answer a create and its Calls list is eventually
+    # consistent, so a call not listed at once may still appear.
     reconcile_after_s: float = 2.0
+    reconcile_window_s: float = 30.0
 
     def backoff_s(self, retry: int) -> float:
         """Exponential backoff with full jitter."""
@@ -122,6 +125,8 @@ class TwilioPhone:
         self._media = httpx.AsyncClient(
             auth=(self.settings.account_sid, self._auth_token),
             timeout=self.retry.request_timeout_s,
+            # Twilio answers a media URL with a redirect to where the file is stored.
+            follow_redirects=True,
         )
         return self
 
@@ -187,8 +192,7 @@ class TwilioPhone:
                 logger.warning(
                     "call to %s: %s; looking for it before retrying", request.to, last_problem
                 )
-                await asyncio.sleep(self.retry.reconcile_after_s)
-                found = await self.find_placed(request, asked_at, known_sid)
+                found = await self._reconcile(request, asked_at, known_sid)
                 if found is not None:
                     logger.info("call to %s: found %s, not placing it again", request.to, found.sid)
                     return found
@@ -196,6 +200,22 @@ class TwilioPhone:
             f"could not place the call to {request.to} after {self.retry.attempts} tries:"
             f" {last_problem}"
         )
+
+    async def _reconcile(
+        self, request: CallRequest, asked_at: datetime, known_sid: KnownSid | None
+    ) -> PlacedCall | None:
+        """Look for the call of an uncertain create until `reconcile_window_s` has passed.
+
+        Only then is the call surely absent (Twilio has answered or given up on the create,
+        and its list has caught up): the caller may place it again.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry.reconcile_window_s
+        while True:
+            await asyncio.sleep(self.retry.reconcile_after_s)
+            found = await self.find_placed(request, asked_at, known_sid)
+            if found is not None or loop.time() >= deadline:
+                return found
 
     async def find_placed(
         self, request: CallRequest, asked_at: datetime, known_sid: KnownSid | None
@@ -235,7 +255,9 @@ class TwilioPhone:
         }
         if request.machine_detection:
             arguments |= {
-                "machine_detection": "DetectMessageEnd",
+                # Enable: AnsweredBy as soon as the callee is identified (DetectMessageEnd
+                # waits for a voicemail's beep, to leave a message).
+                "machine_detection": "Enable",
                 "async_amd": "true",
                 "async_amd_status_callback": request.urls.amd,
                 "async_amd_status_callback_method": "POST",
@@ -246,7 +268,12 @@ class TwilioPhone:
                 "recording_channels": "dual",
                 "recording_status_callback": request.urls.recording,
                 "recording_status_callback_method": "POST",
-                "recording_status_callback_event": ["completed", "absent"],
+                # Twilio: "Separate multiple values with a space" (one value, unlike
+                # StatusCallbackEvent); repeated keys get a 201 and then no callback at all.
+                "recording_status_callback_event": ["completed absent"],
+                # Twilio's default, trim-silence, would cut the ringback and silences an
+                # auditor must hear.
+                "trim": "do-not-trim",
             }
         return arguments
 
@@ -306,9 +333,15 @@ class TwilioPhone:
             ) from error
         if response.status_code == 404:
             raise PermanentContactError(f"recording {recording_sid} does not exist at Twilio")
-        if response.is_error:
+        if response.is_error or response.is_redirect:
             raise TransientContactError(
                 f"downloading recording {recording_sid} failed: HTTP {response.status_code}"
+            )
+        if not is_audio(response.content, extension):
+            # An error page, a redirect's body, a truncated file: not what was asked for.
+            raise TransientContactError(
+                f"downloading recording {recording_sid} gave {len(response.content)} bytes that"
+                f" are not {extension.upper()} audio ({response.content[:16]!r})"
             )
         return response.content
 
@@ -318,3 +351,12 @@ def _check_call_sid(sid: str) -> None:
         raise PermanentContactError(
             f"{sid[:40]!r} is not a Twilio call SID (CA + 32 hex digits): not asked for"
         )
+
+
+def is_audio(media: bytes, extension: str) -> bool:
+    """Whether ``media`` opens as a WAV (``RIFF…WAVE``) or an MP3 (ID3 tag or frame sync)."""
+    if extension == "mp3":
+        if media.startswith(b"ID3"):
+            return True
+        return len(media) >= 4 and media[0] == 0xFF and media[1] & 0xE0 == 0xE0
+    return len(media) >= 12 and media[:4] == b"RIFF" and media[8:12] == b"WAVE"

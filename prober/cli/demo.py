@@ -29,14 +29,28 @@ def demo(
     folder: Annotated[Path, typer.Argument(help="Where the demo project is (re)created.")] = Path(
         "demo"
     ),
+    world: Annotated[
+        Path | None,
+        typer.Option(help="A sandbox world file (docs/sandbox.md) instead of the bundled one."),
+    ] = None,
+    structures: Annotated[
+        Path | None,
+        typer.Option(help="Structures (CSV or annuaire JSON) instead of the bundled samples."),
+    ] = None,
 ) -> None:
-    """A whole wave, phone and email, against the simulated world, in about two minutes."""
+    """A whole wave, phone and email, against the simulated world, in about two minutes.
+
+    Exits non-zero when a measured call differs from the sandbox's ground truth.
+    """
     _require_sandbox()
+    for path in (world, structures):
+        if path is not None and not path.is_file():
+            raise ProberError(f"{path}: no such file")
     # Loads the sandbox, and only when asked: production code never does.
     from prober.demo.run import run_demo
 
     configure_logging("text", level=40)  # errors only: the progress bars tell the story
-    result = run_demo(folder, console)
+    result = run_demo(folder, console, world=world, structures=structures)
     if result.calls_matching != result.calls or result.replies_stored != result.replies_sent:
         raise ProberError(
             "the measurements differ from the sandbox's ground truth: see the table above"

@@ -43,6 +43,7 @@ from config.settings import (
     WorkspaceSettings,
     load_settings,
 )
+from prober.errors import ProberError
 from prober.project import Project
 from prober.project.importing import import_structures
 from prober.project.starter import write_starter_files
@@ -59,11 +60,12 @@ from sandbox import (
     TruthLog,
     create_app,
 )
+from sandbox.errors import SandboxConfigError
 from sandbox.mail import Dovecot, MailSandbox, MailTruthLog, Relay, parse_mail_world
 from sandbox.mail.delivery import DovecotDelivery
 from sandbox.mail.dovecot import free_port
 from sandbox.serve import serve_in_thread
-from sandbox.world import parse_world
+from sandbox.world import load_world, parse_world
 from scheduler.retry import RetryPolicy
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage import claims
@@ -74,10 +76,12 @@ WAVE = "demo"
 PERSONA = "marie-dupont"
 MAILBOX = "marie.dupont@probes.example.org"  # the persona's reply mailbox (personas.toml)
 ACCOUNT_SID = "AC" + "d3" * 16
-# Calls play 20 times faster than real time: prober times holds on its own clock, and a person
-# answering within 3 s (not a transfer) must stay under 3 s once scaled, webhook round trips
-# included (150 ms real here). Replies come 100 times faster.
-CALL_TIME_SCALE = 0.05
+# Calls play 5 times faster than real time: prober times holds on its own clock, so a webhook
+# round trip of 100 ms real counts 0.5 s, and a hold must be measured within 2 s of the truth
+# over dozens of listening slices (hold music, announcements). Replies come 100 times faster.
+CALL_TIME_SCALE = 0.2
+# How close a measured hold must be to the truth, in call seconds.
+HOLD_TOLERANCE_S = 2.0
 MAIL_TIME_SCALE = 0.01
 WAVE_SECONDS = 45.0  # the demo clock runs through the planned wave in this many real seconds
 
@@ -100,6 +104,25 @@ PHONE_BEHAVIOURS = [
     'rings = 2\ngreeting = "Mairie, bonjour."\n[numbers."{n}".transfer]\nhold_s = 30\n'
     'then = "voicemail"\ngreeting = "Messagerie du service état civil : laissez un message après'
     ' le bip."',
+    # Real switchboards: pauses, music first, hold cues and music, announcements, a second-level
+    # menu, a recogniser that mishears.
+    'rings = 2\nanswer = "ivr"\nrecognition = "noisy"\ngreeting = "Mairie de Lyon, bonjour.'
+    " [pause 1.5] Pour l'état civil, tapez 1. [pause 1] Pour l'urbanisme, tapez 2.\"\n"
+    '[numbers."{n}".menu."1"]\nsay = "Je vous mets en relation."\nhold = "music"\n'
+    'announcement = "Votre appel est important pour nous, veuillez patienter."\n'
+    'announcement_every_s = 15\nhold_s = 45\ngreeting = "État civil, bonjour."',
+    'rings = 3\ngreeting = "Mairie, bonjour."\n[numbers."{n}".transfer]\n'
+    'say = "Ne quittez pas, je vous passe le service de l\'état civil."\nhold = "music"\n'
+    'hold_s = 35\ngreeting = "État civil, je vous écoute."',
+    'rings = 1\nanswer = "ivr"\nmusic_before_greeting_s = 12\ngreeting = "Bienvenue à la'
+    ' mairie. [pause 1.5] Pour l\'état civil, tapez 1."\n[numbers."{n}".menu."1"]\nhold_s = 5\n'
+    'then = "menu"\ngreeting = "Vous êtes au service de l\'état civil. [pause 1.5] Pour un acte'
+    " de naissance, tapez 1. Pour parler à un agent de l'état civil, tapez 2.\"\n"
+    '[numbers."{n}".menu."1".menu."2"]\nhold = "music"\nhold_s = 20\n'
+    'greeting = "Bonjour, état civil."',
+    'rings = 2\nrecognition = "noisy"\ngreeting = "Mairie, bonjour."\n'
+    '[numbers."{n}".transfer]\nsay = "Veuillez patienter."\nhold = "music"\nhold_s = 25\n'
+    'then = "dropped"',
 ]
 MAIL_BEHAVIOURS = [
     'behaviour = "reply"\ndelay_s = 900',
@@ -177,9 +200,19 @@ async def _in_loop(loop: asyncio.AbstractEventLoop, manager: Any) -> Any:
         )
 
 
-def run_demo(folder: Path, console: Console) -> DemoResult:
-    """Set everything up in ``folder``, run the wave to its end, and show the results."""
-    base, engine, world_text, clock = _prepare(folder)
+def run_demo(
+    folder: Path,
+    console: Console,
+    *,
+    world: Path | None = None,
+    structures: Path | None = None,
+) -> DemoResult:
+    """Set everything up in ``folder``, run the wave to its end, and show the results.
+
+    ``world`` (a sandbox world file) and ``structures`` (a structures CSV or annuaire JSON)
+    replace the bundled ones; the bundled world gives each sample structure a behaviour.
+    """
+    base, engine, world_text, clock = _prepare(folder, world=world, structures=structures)
     asyncio.run(_play(folder, base, engine, world_text, clock, console))
     result = _show_results(engine, folder, console)
     _score_and_report(Project(settings=base, engine=engine), folder, console)
@@ -221,8 +254,18 @@ def _score_and_report(project: Project, folder: Path, console: Console) -> None:
     )
 
 
-def _prepare(folder: Path) -> tuple[Settings, Any, str, DemoClock]:
-    """A new project with the samples imported and the demo wave planned and running."""
+def _prepare(
+    folder: Path, *, world: Path | None, structures: Path | None
+) -> tuple[Settings, Any, str, DemoClock]:
+    """A new project with the structures imported and the demo wave planned and running."""
+    # Read (and check) the world before anything is created: a bad file fails at once.
+    given_world = None
+    if world is not None:
+        given_world = world.read_text(encoding="utf-8")
+        try:
+            load_world(world)
+        except SandboxConfigError as error:  # it names the file and the key
+            raise ProberError(str(error)) from None
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -232,8 +275,13 @@ def _prepare(folder: Path) -> tuple[Settings, Any, str, DemoClock]:
     upgrade(engine)
     samples = Path(prober.demo.samples.__file__).parent
     project = Project(settings=base, engine=engine)
-    for sample in ("structures.csv", "annuaire-sample.json"):
-        import_structures(project, samples / sample)
+    sources = (
+        [structures]
+        if structures is not None
+        else [samples / "structures.csv", samples / "annuaire-sample.json"]
+    )
+    for source in sources:
+        import_structures(project, source)
     today = date.today()
     with project.session() as session:
         define_wave(
@@ -253,7 +301,7 @@ def _prepare(folder: Path) -> tuple[Settings, Any, str, DemoClock]:
         )
     with project.session() as session:
         plan_stored_wave(session, WAVE, seed=1, max_wave_days=base.planning.max_wave_days)
-    world_text = _world(engine)
+    world_text = given_world if given_world is not None else _world(engine)
     (folder / "world.toml").write_text(world_text, encoding="utf-8")
     with Session(engine) as session:
         first = min(session.exec(select(Probe.scheduled_at)))
@@ -377,15 +425,34 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def _call_matches(measured: dict[str, Any], truth: dict[str, Any]) -> bool:
-    expected = "answered" if truth["status"] == "completed" else truth["status"]
-    rings = measured.get("rings") or 0
-    return bool(
-        measured.get("outcome") == expected
-        and rings == truth["rings"]
-        and measured.get("answered_by") == truth["answered_by"]
-        and measured.get("transfer_outcome") in (truth["transfer_outcome"], "not_transferred")
-    )
+def call_differences(measured: dict[str, Any], truth: dict[str, Any]) -> list[str]:
+    """How a measured call differs from the sandbox's truth: outcome, who answered, transfer
+    outcome and rings exactly, hold within ``HOLD_TOLERANCE_S``; empty when it does not."""
+    transfer = measured.get("transfer_outcome")
+    if transfer == "not_transferred":  # the person asked answered it: no transfer happened
+        transfer = None
+    got = {
+        "outcome": measured.get("outcome"),
+        "rings": measured.get("rings") or 0,
+        "answered_by": measured.get("answered_by"),
+        "transfer": transfer,
+    }
+    expected = {
+        "outcome": "answered" if truth["status"] == "completed" else truth["status"],
+        "rings": truth["rings"],
+        "answered_by": truth["answered_by"],
+        "transfer": truth["transfer_outcome"],
+    }
+    differences = [
+        f"{name} {got[name]} (vérité {expected[name]})"
+        for name in got
+        if got[name] != expected[name]
+    ]
+    hold_s, true_hold_s = measured.get("hold_s"), truth.get("hold_s")
+    if truth["transfer_outcome"] in ("human", "voicemail") and true_hold_s is not None:
+        if hold_s is None or abs(hold_s - true_hold_s) > HOLD_TOLERANCE_S:
+            differences.append(f"attente {hold_s} s (vérité {true_hold_s} s)")
+    return differences
 
 
 def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
@@ -401,6 +468,7 @@ def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
     truth_by_sid = {entry["sid"]: entry for entry in _read_jsonl(folder / "truth-calls.jsonl")}
     per_structure: dict[str, dict[str, Any]] = {}
     matching = calls = 0
+    differing: list[str] = []
     for structure, probe, attempt in rows:
         entry = per_structure.setdefault(
             structure.official_id, {"name": structure.name, "phone": [], "email": []}
@@ -409,7 +477,10 @@ def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
         truth = truth_by_sid.get(attempt.external_id or "")
         if probe.channel == "phone" and truth is not None:
             calls += 1
-            matching += _call_matches(attempt.measurement, truth)
+            differences = call_differences(attempt.measurement, truth)
+            matching += not differences
+            if differences:
+                differing.append(f"{structure.official_id} : " + ", ".join(differences))
     table = Table("structure", "appel", "sonneries", "décroché par", "transfert", "attente s",
                   "courriel", "réponse")  # fmt: skip
     for official_id, entry in sorted(per_structure.items()):
@@ -431,11 +502,14 @@ def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
             "" if delay is None else f"{delay / 60:.0f} min",
         )
     console.print(table)
+    for line in differing:
+        console.print(f"Écart avec la vérité : {line}", markup=False)
     sent = [m for m in _read_jsonl(folder / "truth-mail.jsonl") if m.get("message_id")]
     replies_stored = sum(1 for m in sent if m["message_id"] in stored)
     console.print(
         f"Vérité terrain du bac à sable : {matching}/{calls} appels mesurés comme ils ont eu lieu"
-        f" (issue, sonneries, qui a décroché, transfert), {replies_stored}/{len(sent)} messages"
+        f" (issue, sonneries, qui a décroché, transfert, attente à {HOLD_TOLERANCE_S:g} s près),"
+        f" {replies_stored}/{len(sent)} messages"
         " des structures reçus, rattachés et classés."
     )
     console.print(

@@ -24,7 +24,8 @@ from channels.errors import InvalidCallbackError, PermanentContactError, Transie
 from channels.events import ObservedEvent
 from channels.phone import script as call_script
 from channels.phone.measure import FINAL_KINDS, measure_call
-from channels.phone.script import CallScript, Step, StepReply, StepUrls
+from channels.phone.script import CallScript, Decision, Step, StepReply, StepUrls
+from channels.phone.speech import Heard
 from channels.phone.twilio_client import CallRequest, CallUrls, PlacedCall, TwilioPhone
 from channels.phone.webhooks import (
     FINAL_STATUSES,
@@ -304,27 +305,48 @@ class PhoneProbes:
             reply = call_script.on_answered(call.script, urls)
             events.append(step_event("call.script_started", call_sid, "script", received_at, {}))
         elif current is Step.GREETING:
-            reply = call_script.on_greeting(call.script, urls, speech)
-            events.append(self._heard(call_sid, "greeting", params, reply, received_at))
+            attempt = _query_number(query, "attempt")
+            reply = call_script.on_greeting(call.script, urls, speech, attempt)
+            if reply.decision is not Decision.LISTEN_AGAIN:
+                events.append(self._heard(call_sid, "greeting", params, reply, received_at))
         elif current in (Step.KEYED, Step.ASKED):
             via = "menu" if current is Step.KEYED else "request"
+            level = _query_number(query, "level")
+            # Level 1 keeps the keys of attempts stored before second-level menus existed.
+            suffix = "" if level == 1 else f":{level}"
             if current is Step.KEYED:
                 events.append(
                     step_event(
-                        "call.keyed", call_sid, "keyed", received_at, {"digits": query.get("key")}
+                        "call.keyed",
+                        call_sid,
+                        f"keyed{suffix}",
+                        received_at,
+                        {"digits": query.get("key"), "level": level},
                     )
                 )
             events.append(
                 step_event(
-                    "call.transfer_requested", call_sid, "transfer", received_at, {"via": via}
+                    "call.transfer_requested",
+                    call_sid,
+                    f"transfer{suffix}",
+                    received_at,
+                    {"via": via, "level": level},
                 )
             )
-            reply = call_script.on_transfer_requested(call.script, urls, current)
+            reply = call_script.on_transfer_requested(call.script, urls, current, level)
         elif current is Step.HOLD:
             via = Step.KEYED if query.get("via") == Step.KEYED.value else Step.ASKED
-            reply = call_script.on_hold(call.script, urls, speech, via)
-            if speech:
-                events.append(self._heard(call_sid, "transfer", params, reply, received_at))
+            level, slice_number = _query_number(query, "level"), _query_number(query, "slice")
+            reply = call_script.on_hold(
+                call.script, urls, speech, via, level=level, slice_number=slice_number
+            )
+            if reply.heard is Heard.IVR:  # a second-level menu
+                phase = f"menu:{level + 1}"
+                events.append(self._heard(call_sid, phase, params, reply, received_at))
+            elif reply.heard in (Heard.HUMAN, Heard.MACHINE):  # the end of the hold
+                heard = self._heard(call_sid, "transfer", params, reply, received_at)
+                heard.payload["slice"] = call_script.hold_slice(level, slice_number)
+                events.append(heard)
         else:
             reply = call_script.on_answer(call.script)
             if speech:
@@ -572,3 +594,9 @@ class PhoneProbes:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _query_number(query: dict[str, str], name: str) -> int:
+    """A step URL's counter (attempt, level, slice): 1 when absent or unreadable."""
+    value = query.get(name, "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1

@@ -201,7 +201,7 @@ def test_calls_beyond_the_rate_queue_with_a_later_start(
 def api(sandbox: RunningSandbox) -> Iterator[httpx.Client]:
     auth = (sandbox.account.sid, sandbox.account.auth_token)
     prefix = f"{sandbox.base_url}/2010-04-01/Accounts/{sandbox.account.sid}"
-    with httpx.Client(base_url=prefix, auth=auth) as client:
+    with httpx.Client(base_url=prefix, auth=auth, follow_redirects=True) as client:
         yield client
 
 

@@ -61,6 +61,11 @@ def test_a_person_may_transfer_on_request() -> None:
         "hold_s": 45,
         "then": "voicemail",
         "greeting": "Vous êtes bien sur la messagerie du service urbanisme",
+        "say": None,
+        "hold": "silence",
+        "announcement": None,
+        "announcement_every_s": 30,
+        "menu": {},
     }
     assert world.behaviour_of("+33199999999").transfer is None
 
