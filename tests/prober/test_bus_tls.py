@@ -129,7 +129,7 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
         await asyncio.sleep(0.02)
 
 
-def test_events_reach_a_tls_broker_that_asks_for_a_client_certificate(
+async def test_events_reach_a_tls_broker_that_asks_for_a_client_certificate(
     engine: Engine, event_probes: dict[uuid.UUID, ProbePlace], tls_broker: Mosquitto, pki: Pki
 ) -> None:
     probe_id = next(iter(event_probes))
@@ -160,7 +160,7 @@ def test_events_reach_a_tls_broker_that_asks_for_a_client_certificate(
                             return received
         raise AssertionError("the subscription ended without a message")
 
-    received = asyncio.run(scene())
+    received = await scene()
     assert received["id"] == str(event_id)
     assert "New connection from 127.0.0.1" in tls_broker.log_tail(200)
 
@@ -168,7 +168,7 @@ def test_events_reach_a_tls_broker_that_asks_for_a_client_certificate(
 # paho-mqtt 2.2 does not close its socket when the TLS handshake fails (client.py,
 # _ssl_wrap_socket): the garbage collector does, with a ResourceWarning.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_broker_certificate_of_another_ca_is_refused_and_the_message_waits(
+async def test_a_broker_certificate_of_another_ca_is_refused_and_the_message_waits(
     engine: Engine,
     event_probes: dict[uuid.UUID, ProbePlace],
     tls_broker: Mosquitto,
@@ -195,7 +195,7 @@ def test_a_broker_certificate_of_another_ca_is_refused_and_the_message_waits(
             return await database.run(outbox.count_pending)
 
     with caplog.at_level(logging.WARNING, logger="prober.runtime.bus"):
-        pending = asyncio.run(scene())
+        pending = await scene()
     assert "check mqtt.ca_file" in caplog.text
     assert "certificate verify failed" in caplog.text
     assert pending == 1
