@@ -194,6 +194,10 @@ class Auth:
                 return None
             if rehash is not None:
                 set_password_hash(session, login, rehash)
+            # Sessions left to expire are forgotten here, the one place they pile up from.
+            close_sessions_before(
+                session, opened_before=now - self.lifetime, idle_since=now - self.idle
+            )
             opened = open_session(
                 session,
                 sha256=_digest(cookie),
@@ -301,17 +305,6 @@ class Auth:
                 given = value if isinstance(value, str) else None
         if not expected or not given or not hmac.compare_digest(given, expected):
             raise CsrfRefused("jeton CSRF absent ou invalide : rechargez la page et recommencez")
-
-    async def purge(self) -> int:
-        """Close every expired session; how many."""
-        now = utcnow()
-
-        def purge(session: Session) -> int:
-            return close_sessions_before(
-                session, opened_before=now - self.lifetime, idle_since=now - self.idle
-            )
-
-        return await self.database.run(purge)
 
 
 # -- Cookies ----------------------------------------------------------------------------------
