@@ -49,6 +49,9 @@ SESSION_BYTES = 32
 # The last-use instant is written at most this often (not on every request).
 TOUCH_EVERY = timedelta(seconds=30)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Sign-ins of one login run one at a time (so parallel guesses cannot outrun the count of
+# failures); logins share this many locks, whatever their number.
+SIGN_IN_LOCKS = 64
 
 SIGN_IN = "sign_in"
 SIGN_IN_FAILED = "sign_in_failed"
@@ -141,6 +144,7 @@ class Auth:
         self.idle = timedelta(minutes=settings.session_idle_minutes)
         self.lifetime = timedelta(hours=settings.session_max_hours)
         self.window = timedelta(minutes=settings.login_window_minutes)
+        self._sign_in_locks = [asyncio.Lock() for _ in range(SIGN_IN_LOCKS)]
 
     # -- Sign-in and sign-out -------------------------------------------------------------
 
@@ -148,6 +152,11 @@ class Auth:
         """A new session for ``login`` if the password is right and no throttle applies;
         SignInRefused otherwise. Every outcome is written in the audit log."""
         login = login.strip()[:100]
+        lock = self._sign_in_locks[int(_digest(login)[:8], 16) % SIGN_IN_LOCKS]
+        async with lock:
+            return await self._sign_in(login, password, address)
+
+    async def _sign_in(self, login: str, password: str, address: str) -> SignedIn:
         now = utcnow()
 
         def look(session: Session) -> tuple[bool, str | None]:
