@@ -21,7 +21,7 @@ from storage.db import session_scope
 from storage.models import AuditEntry, Role
 from storage.websessions import close_sessions_of
 
-PASSWORD = "une phrase de passe longue"
+PASSWORD = "une phrase de passe longue"  # noqa: S105 - the test accounts'
 
 
 @pytest.fixture
