@@ -41,6 +41,8 @@ async def test_sign_in_and_out(site: Site, browser: Browser) -> None:
     await expect(page.get_by_role("heading", level=1)).to_have_text("Accueil")
     await expect(page.get_by_text("c.martin · auditeur ou auditrice")).to_be_visible()
     await expect(page.get_by_role("rowheader", name="printemps")).to_be_visible()
+    queue = page.get_by_role("link", name="File de revue de printemps")
+    await expect(queue).to_have_attribute("href", "/revue/printemps")
     await assert_accessible(page)
     cookie = next(c for c in await context.cookies() if c["name"] == "prober_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and not cookie["secure"]
