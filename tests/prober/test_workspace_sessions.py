@@ -130,3 +130,23 @@ async def test_sign_in_goes_back_to_this_site_only(database: Database) -> None:
                 data={"csrf_token": token, "login": "admin", "password": PASSWORD, "suite": asked},
             )
             assert (answer.status_code, answer.headers["location"]) == (303, went), asked
+
+
+async def test_bodies_past_the_limit_are_refused(database: Database) -> None:
+    async with client(database) as http:
+        token = await signin_token(http)
+        big = {"csrf_token": token, "login": "c.martin", "password": "x" * (2 * 1024 * 1024)}
+        answer = await http.post("/connexion", data=big)
+        assert answer.status_code == 413
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(40):
+                yield b"x" * 65536
+
+        streamed = await http.post(
+            "/connexion",
+            content=chunks(),
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert streamed.status_code == 413
+        assert (await sign_in(http, "c.martin", PASSWORD)).status_code == 303
