@@ -10,6 +10,7 @@ from channels.errors import ChannelError
 from config.errors import ConfigError
 from prober.cli import demo, setup
 from prober.cli.catalogue import check_app
+from prober.cli.corrections import corrections
 from prober.cli.daemon import run
 from prober.cli.letters import letter_app
 from prober.cli.mail import mail_app, replies_app
@@ -44,6 +45,7 @@ app.add_typer(letter_app, name="letter")
 app.add_typer(tokens_app, name="tokens")
 app.registered_commands.extend(results_app.registered_commands)
 app.command()(run)
+app.command()(corrections)
 app.command("workspace")(workspace)
 app.command()(demo.demo)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(

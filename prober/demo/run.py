@@ -123,6 +123,8 @@ PHONE_BEHAVIOURS = [
     'rings = 2\nrecognition = "noisy"\ngreeting = "Mairie, bonjour."\n'
     '[numbers."{n}".transfer]\nsay = "Veuillez patienter."\nhold = "music"\nhold_s = 25\n'
     'then = "dropped"',
+    # A number the directory publishes but nobody holds any more (SIP 404).
+    'outcome = "failed"',
 ]
 MAIL_BEHAVIOURS = [
     'behaviour = "reply"\ndelay_s = 900',
