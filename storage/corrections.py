@@ -1,4 +1,4 @@
-"""Queries for directory corrections: what a wave observed of each structure's published contacts.
+"""Queries on what the directory publishes of structures, and on what a wave observed of it.
 
 One read of a wave: the structures' directory entries (phones, addresses, websites, hours), each
 attempt with the contact it used and its outcome, the events that evidence the outcome, and the
@@ -203,3 +203,38 @@ def wave_observations(session: Session, wave_id: int) -> WaveObservations:
                 diagnostic=report.get("diagnostic"),
             )
     return WaveObservations(_entries(session, wave_id), attempts, bounces)
+
+
+def directory_entry(session: Session, structure_id: int) -> DirectoryEntry | None:
+    """What the directory publishes of one structure (None for an unknown structure)."""
+    structure = session.get(Structure, structure_id)
+    if structure is None or structure.id is None:
+        return None
+    points: dict[str, list[str]] = defaultdict(list)
+    for kind, value in session.execute(
+        select(col(ContactPoint.kind), col(ContactPoint.value))
+        .where(col(ContactPoint.structure_id) == structure_id)
+        .order_by(col(ContactPoint.position), col(ContactPoint.id))
+    ):
+        points[kind].append(value)
+    return DirectoryEntry(
+        structure_id=structure.id,
+        official_id=structure.official_id,
+        name=structure.name,
+        opening_hours=structure.opening_hours,
+        phones=tuple(points.get("phone", ())),
+        emails=tuple(points.get("email", ())),
+        websites=tuple(points.get("web", ())),
+    )
+
+
+def open_attempts(session: Session, channel: str) -> list[tuple[int, uuid.UUID]]:
+    """Attempts on ``channel`` that started and never ended: (attempt id, probe id)."""
+    return [
+        (attempt_id, probe_id)
+        for attempt_id, probe_id in session.execute(
+            select(col(Attempt.id), col(Attempt.probe_id))
+            .join(Probe, col(Probe.id) == col(Attempt.probe_id))
+            .where(col(Probe.channel) == channel, col(Attempt.ended_at).is_(None))
+        )
+    ]
