@@ -43,6 +43,7 @@ from config.settings import (
     WorkspaceSettings,
     load_settings,
 )
+from prober.demo.corrections import check_corrections, summary
 from prober.errors import ProberError
 from prober.project import Project
 from prober.project.importing import import_structures
@@ -158,6 +159,7 @@ class DemoResult:
     calls: int
     replies_stored: int
     replies_sent: int
+    corrections_differing: list[str]
 
 
 def _world(engine: Any) -> str:
@@ -218,6 +220,14 @@ def run_demo(
     asyncio.run(_play(folder, base, engine, world_text, clock, console))
     result = _show_results(engine, folder, console)
     _score_and_report(Project(settings=base, engine=engine), folder, console)
+    checked = check_corrections(engine, WAVE, folder)
+    console.print(summary(checked), markup=False)
+    for value, problem in checked.missing:
+        console.print(f"Correction manquante : {problem} {value}", markup=False)
+        result.corrections_differing.append(f"missing {problem} {value}")
+    for value, problem in checked.unexpected:
+        console.print(f"Correction en trop : {problem} {value}", markup=False)
+        result.corrections_differing.append(f"unexpected {problem} {value}")
     engine.dispose()
     return result
 
@@ -519,4 +529,4 @@ def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
         f" {folder}/replies/ (courriels), {folder}/world.toml et {folder}/truth-*.jsonl"
         " (le monde simulé et sa vérité)."
     )
-    return DemoResult(folder, matching, calls, replies_stored, len(sent))
+    return DemoResult(folder, matching, calls, replies_stored, len(sent), [])
