@@ -30,6 +30,7 @@ from prober.project import Project
 from prober.project.importing import import_structures
 from prober.project.starter import write_starter_files
 from prober.results.corrections import find_corrections
+from prober.results.reports.build import ReportRequest, write_report
 from prober.results.scoring.wave import score_wave
 from prober.runtime.daemon import Daemon, DaemonOptions
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
@@ -295,6 +296,19 @@ async def test_a_wave_of_site_checks_is_stored_scored_and_corrected_as_the_sites
         grid = load_criteria(project.settings.resolve(project.settings.criteria_file))
         scoring = score_wave(session, wave, grid, with_evidence=True)
         found = find_corrections(wave_observations(session, wave.id or 0))
+        detailed = tmp_path / "ok.html"
+        ok_id = BY_HOST["ok.test"].official_id
+        write_report(
+            session, project.settings, grid, ReportRequest(WAVE, "html", detailed, structure=ok_id)
+        )
+        write_report(
+            session, project.settings, grid, ReportRequest(WAVE, "html", tmp_path / "w.html")
+        )
+
+    # The structure's report shows its site as checked.
+    html = detailed.read_text(encoding="utf-8")
+    assert "Site internet" in html and "totalement conforme" in html
+    assert "Site internet" in (tmp_path / "w.html").read_text(encoding="utf-8")
 
     official = {info.id: info.official_id for info in scoring.structures.values()}
     for score in scoring.scores:
