@@ -33,6 +33,7 @@ from prober.results.corrections import find_corrections
 from prober.results.reports.build import ReportRequest, write_report
 from prober.results.scoring.wave import score_wave
 from prober.runtime.daemon import Daemon, DaemonOptions
+from scheduler.retry import RetryPolicy
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage import claims
 from storage.corrections import wave_observations
@@ -237,7 +238,14 @@ def _prepare(tmp_path: Path, urls: dict[str, str]) -> Project:
 
 async def _run_until_done(project: Project) -> None:
     stop = asyncio.Event()
-    options = DaemonOptions(clock=Clock(), tick_s=0.2, serve_web=False, watch_mail=False)
+    # One check per site: a site down is not tried again (the retry is the policy's business).
+    options = DaemonOptions(
+        clock=Clock(),
+        tick_s=0.2,
+        serve_web=False,
+        watch_mail=False,
+        retry=RetryPolicy(max_attempts=1),
+    )
     daemon = asyncio.create_task(Daemon(project, options).run(stop))
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not daemon.done():
