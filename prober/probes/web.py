@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "web"
 EVENT_KIND = "site.checked"
+CHECK_FAILED = "check_failed"
+"""The outcome of a check that prober itself could not carry out (a fault on our side)."""
 # Beyond the checker's own site timeout: what a check may take before it is abandoned here.
 GUARD_S = 5.0
 
@@ -143,6 +145,14 @@ class WebProbes:
             )
         except TimeoutError:
             report = abandoned_report(started.url, self.guard_s, began)
+        except Exception as error:
+            # prober's own fault, not the site's: recorded as such, never as a site down.
+            logger.exception("probe %s: checking %s failed", probe_id, started.url)
+            failure = error
+            await self.database.run(
+                lambda session: self._settle_failed(session, probe_id, started, failure)
+            )
+            return None
         await self.database.run(lambda session: self._record(session, probe_id, started, report))
         return report
 
@@ -184,6 +194,29 @@ class WebProbes:
         )
         if self.after_attempt is not None:
             self.after_attempt(session, probe_id, report.outcome)
+
+    def _settle_failed(
+        self, session: Session, probe_id: uuid.UUID, started: _Started, error: Exception
+    ) -> None:
+        now = utcnow()
+        payload = {"url": started.url, "error": f"{type(error).__name__}: {error}"[:500]}
+        self.events.attempt_step(
+            session,
+            probe_id=probe_id,
+            attempt_id=started.attempt_id,
+            kind="site.check_failed",
+            step="check_failed",
+            at=now,
+            payload=payload,
+        )
+        attempts.finish_attempt(
+            session,
+            started.attempt_id,
+            outcome=CHECK_FAILED,
+            ended_at=now,
+            measurement={"outcome": CHECK_FAILED, **payload},
+            probe_state=ProbeState.FAILED,
+        )
 
     def _settle_without_site(self, session: Session, probe_id: uuid.UUID, attempt_id: int) -> None:
         now = utcnow()

@@ -28,7 +28,7 @@ PHONE_REACHED = frozenset({"answered", "busy", "no-answer"})
 EMAIL_REACHED = frozenset({"sent", "acknowledged", "replied", "bounced", "out_of_office"})
 """Email outcomes of a message that surely left (not ``composed``, ``uncertain``, ``not_sent``)."""
 TRANSFER_SUCCEEDED = frozenset({"human", "not_transferred"})
-WEB_NOT_CHECKED = frozenset({"robots_disallowed"})
+WEB_NOT_CHECKED = frozenset({"robots_disallowed", "check_failed", "no_website", "interrupted"})
 """Site check outcomes where prober chose not to look: no contact with the structure's site."""
 NUMBER_NOT_IN_SERVICE = frozenset({404, 410, 484, 604})
 """SIP answers saying the dialled number does not exist: the structure published a dead number."""
