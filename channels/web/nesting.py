@@ -21,7 +21,7 @@ _NOT_NESTING = frozenset(
 
 # Nesting deeper than MAX_DEPTH needs a long run of opening tags with no closing tag between:
 # looking for one is cheap, and lets ordinary pages skip the tag-by-tag walk.
-_LONG_RUN = re.compile(r"(?:<[A-Za-z][^<>]{0,2000}>[^<]{0,2000}){%d}" % (MAX_DEPTH // 2))
+_LONG_RUN = re.compile(r"(?:<[A-Za-z][^<>]{0,2000}>[^<]{0,2000}){" + str(MAX_DEPTH // 2) + "}")
 
 
 def flattened(html: str, max_depth: int = MAX_DEPTH) -> tuple[str, bool]:

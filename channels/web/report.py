@@ -13,8 +13,8 @@ ACCESSIBILITY_LEVELS: tuple[AccessibilityLevel, ...] = (
     "non conforme",
 )
 
-# How a check ended. "ok", "too_large" and "too_deep" read a home page (a too large one up to the size cap);
-# every other outcome read none and says why in ``SiteReport.error``.
+# How a check ended. "ok", "too_large" and "too_deep" read a home page (a too large one up to
+# the size cap); every other outcome read none. ``SiteReport.error`` says why in a sentence.
 Outcome = Literal[
     "ok",
     "not_http",  # the URL is not http(s)
