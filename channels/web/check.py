@@ -18,6 +18,7 @@ import httpx
 from channels.web.decode import page_text
 from channels.web.extract import TOPIC_WORDS, Link, PageFacts, page_facts
 from channels.web.fetch import Fetcher, FetchFailed, Page, build_client, days_left
+from channels.web.nesting import MAX_DEPTH
 from channels.web.policy import CheckPolicy
 from channels.web.report import AccessibilityLevel, SiteReport
 
@@ -134,6 +135,9 @@ async def _check(fetcher: Fetcher, url: str, phone_region: str, checked_at: date
     if answer.truncated:
         cap = fetcher.policy.max_bytes
         return _ended(report, FetchFailed("too_large", f"page d'accueil coupée à {cap} octets"))
+    if facts.too_deep:
+        message = f"page d'accueil imbriquée au-delà de {MAX_DEPTH} niveaux : l'excès est ignoré"
+        return _ended(report, FetchFailed("too_deep", message))
     return report
 
 

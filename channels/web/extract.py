@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
@@ -16,6 +17,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from channels.web.nesting import flattened
 from channels.web.report import ACCESSIBILITY_LEVELS, AccessibilityLevel
 
 MAX_TEXT_CHARS = 400_000
@@ -23,6 +25,8 @@ MAX_LINKS = 2_000
 MAX_CANDIDATES = 200
 MAX_HOURS_CHARS = 500
 MAX_LABEL_CHARS = 40
+MAX_NODES = 500_000
+MAX_HOURS_NODES = 5_000
 
 Topic = str  # "contact" | "accessibility" | "legal" | "hours"
 # Words (lowercase, without accents) that mark a link to one of the pages worth reading.
@@ -64,6 +68,7 @@ _BLOCK_TAGS = frozenset(
     "header aside nav address br hr form".split()
 )
 _HEADING_TAGS = frozenset("h1 h2 h3 h4 h5 h6".split())
+_INLINE_TAGS = frozenset("span strong b em i u a abbr small label font".split())
 _MESSAGE_FIELD = re.compile(r"message|commentaire|demande|question|texte", re.I)
 
 
@@ -88,6 +93,8 @@ class PageFacts:
     mobile_viewport: bool
     social: tuple[str, ...]
     links: tuple[Link, ...]
+    # Tags nested deeper than nesting.MAX_DEPTH were removed before parsing (an HTML bomb).
+    too_deep: bool
 
 
 def folded(text: str) -> str:
@@ -98,6 +105,7 @@ def folded(text: str) -> str:
 
 def page_facts(html: str, url: str, phone_region: str) -> PageFacts:
     """Parse ``html`` (served at ``url``) and read what it publishes."""
+    html, too_deep = flattened(html)
     tree = LexborHTMLParser(html)
     for junk in tree.css("script, style, noscript, template"):
         junk.decompose()
@@ -115,6 +123,7 @@ def page_facts(html: str, url: str, phone_region: str) -> PageFacts:
         mobile_viewport=_mobile_viewport(tree),
         social=tuple(sorted({link.url for link in links if _is_social(link.url)})),
         links=links,
+        too_deep=too_deep,
     )
 
 
@@ -202,30 +211,54 @@ def _lines(node: LexborNode) -> list[str]:
     """The text of ``node`` as a reader sees it: one line per block, inline parts joined."""
     lines: list[str] = []
     current: list[str] = []
-    for child in node.traverse(include_text=True):
+    for visited, child in enumerate(node.traverse(include_text=True)):
         if child.tag in _BLOCK_TAGS and current:
             lines.append(" ".join(" ".join(current).split()))
             current = []
         elif child.tag == "-text" and (piece := (child.text_content or "").strip()):
             current.append(piece)
-        if sum(map(len, lines)) > MAX_HOURS_CHARS:
+        if visited > MAX_HOURS_NODES or sum(map(len, lines)) > MAX_HOURS_CHARS:
             break
     if current:
         lines.append(" ".join(" ".join(current).split()))
     return [line for line in lines if line]
 
 
+def _hours_labels(tree: LexborHTMLParser) -> Iterator[LexborNode]:
+    """Elements whose whole text is a short "Horaires..." label, in document order.
+
+    Text nodes are scanned, not elements: an element's text is its whole subtree, and asking it
+    of every element of a deeply nested page would be quadratic.
+    """
+    body = tree.body
+    if body is None:
+        return
+    for visited, node in enumerate(body.traverse(include_text=True)):
+        if visited > MAX_NODES:
+            return
+        text = (node.text_content or "").strip() if node.tag == "-text" else ""
+        if len(text) > MAX_LABEL_CHARS or not _HOURS_LABEL.match(folded(text)):
+            continue
+        label = node.parent
+        # <h3><span>Horaires</span></h3>: the label is the heading the inline element fills.
+        while (
+            label is not None
+            and label.tag in _INLINE_TAGS
+            and label.parent is not None
+            and label.parent.text(separator=" ").strip() == text
+        ):
+            label = label.parent
+        if label is not None:
+            yield label
+
+
 def _opening_hours(tree: LexborHTMLParser) -> str | None:
     """The text under the first "Horaires..." label that names a day of the week."""
-    labels = tree.css("h1, h2, h3, h4, h5, h6, dt, th, strong, b, p, span, div, li")
-    for label in labels[:5_000]:
-        own = label.text(separator=" ").strip()
-        if len(own) > MAX_LABEL_CHARS or not _HOURS_LABEL.match(folded(own)):
-            continue
-        lines = list(itertools.takewhile(_about_hours, _hours_after(label)))
+    for label in itertools.islice(_hours_labels(tree), 20):
+        after = itertools.dropwhile(lambda line: not _about_hours(line), _hours_after(label))
+        lines = list(itertools.takewhile(_about_hours, after))
         if lines and _DAY.search(folded(" ".join(lines))):
-            text = "; ".join(lines).lstrip(":; ")
-            return text[:MAX_HOURS_CHARS]
+            return "; ".join(lines).lstrip(":; ")[:MAX_HOURS_CHARS]
     return None
 
 
@@ -235,12 +268,20 @@ def _about_hours(line: str) -> bool:
     return bool(re.search(r"\d|ferme|ouvert|sur rendez-vous", plain) or _DAY.search(plain))
 
 
-def _hours_after(label: LexborNode, *, fallback: bool = False) -> list[str]:
-    """The lines after ``label`` up to the next heading (or the next label like it)."""
+def _hours_after(label: LexborNode) -> list[str]:
+    """The lines after ``label`` up to the next heading (or the next label like it); for an
+    inline label with nothing after it (``<p><b>Horaires :</b> lundi...</p>``), its parent's."""
+    lines = _lines_after(label, stop_tag=label.tag)
+    if not lines and label.tag not in _HEADING_TAGS and label.parent is not None:
+        lines = _lines_after(label.parent, stop_tag=None)
+    return lines
+
+
+def _lines_after(label: LexborNode, *, stop_tag: str | None) -> list[str]:
     lines: list[str] = []
     sibling = label.next
     while sibling is not None and len(lines) < 12:
-        if sibling.tag in _HEADING_TAGS or (not fallback and sibling.tag == label.tag):
+        if sibling.tag in _HEADING_TAGS or sibling.tag == stop_tag:
             break
         if sibling.tag == "-text":
             if piece := " ".join((sibling.text_content or "").split()).lstrip(": "):
@@ -248,6 +289,4 @@ def _hours_after(label: LexborNode, *, fallback: bool = False) -> list[str]:
         elif sibling.tag != "br":
             lines.extend(_lines(sibling))
         sibling = sibling.next
-    if not lines and label.tag not in _HEADING_TAGS and label.parent is not None:
-        return _hours_after(label.parent, fallback=True)
     return lines

@@ -37,8 +37,12 @@ class CheckPolicy:
     phone_region: str = "FR"
 
     @classmethod
-    def from_settings(cls, sites: SitesSettings) -> CheckPolicy:
-        """The policy the ``[sites]`` settings describe."""
+    def from_settings(cls, sites: SitesSettings, *, base_dir: Path | None = None) -> CheckPolicy:
+        """The policy the ``[sites]`` settings describe; a relative ``ca_file`` is taken
+        against ``base_dir`` (the settings file's folder, ``Settings.base_dir``)."""
+        ca_file = sites.ca_file
+        if ca_file is not None and base_dir is not None and not ca_file.is_absolute():
+            ca_file = base_dir / ca_file
         contact = f" (+{sites.contact_url})" if sites.contact_url else ""
         return cls(
             user_agent=f"{PRODUCT}/0.1{contact}",
@@ -49,7 +53,7 @@ class CheckPolicy:
             max_redirects=sites.max_redirects,
             respect_robots=sites.respect_robots,
             concurrency=sites.concurrency,
-            ca_file=sites.ca_file,
+            ca_file=ca_file,
             resolve=tuple(sorted(sites.resolve.items())),
         )
 

@@ -13,8 +13,8 @@ ACCESSIBILITY_LEVELS: tuple[AccessibilityLevel, ...] = (
     "non conforme",
 )
 
-# How a check ended. "ok" and "too_large" read a home page (a too large one up to the size cap);
-# every other outcome read none and says why in ``SiteReport.error``.
+# How a check ended. "ok", "too_large" and "too_deep" read a home page (a too large one up to
+# the size cap); every other outcome read none. ``SiteReport.error`` says why in a sentence.
 Outcome = Literal[
     "ok",
     "not_http",  # the URL is not http(s)
@@ -25,6 +25,7 @@ Outcome = Literal[
     "too_many_redirects",  # more hops than the policy allows
     "bad_certificate",  # HTTPS refused: expired, self-signed, wrong name...
     "too_large",  # the home page exceeds the size cap; what came before the cap was read
+    "too_deep",  # the home page nests tags absurdly deep (HTML bomb); read without the excess
     "robots_disallowed",  # robots.txt forbids prober the home page
     "unreadable",  # the server answered something that is not a web page prober can read
 ]

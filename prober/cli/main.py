@@ -18,6 +18,7 @@ from prober.cli.phone import phone_app
 from prober.cli.project import on_exit
 from prober.cli.results import results_app
 from prober.cli.reviews import review_app
+from prober.cli.sites import site_app
 from prober.cli.structures import structures_app
 from prober.cli.tokens import tokens_app
 from prober.cli.waves import wave_app
@@ -43,6 +44,7 @@ app.add_typer(replies_app, name="replies")
 app.add_typer(review_app, name="review")
 app.add_typer(letter_app, name="letter")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(site_app, name="site")
 app.registered_commands.extend(results_app.registered_commands)
 app.command()(run)
 app.command()(corrections)
