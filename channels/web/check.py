@@ -87,13 +87,14 @@ def topic_links(links: tuple[Link, ...], home: str, max_links: int) -> list[Link
     return chosen[:max_links]
 
 
-async def _read(page: Page, phone_region: str) -> PageFacts | None:
+async def _read(fetcher: Fetcher, page: Page, phone_region: str) -> PageFacts | None:
     content_type = page.answer.content_type
     if content_type and not content_type.lower().startswith(HTML_TYPES):
         return None
     text = page_text(page.answer.body, content_type)
     # Parsing is CPU work of up to max_bytes: off the event loop, other checks go on meanwhile.
-    return await asyncio.to_thread(page_facts, text, page.url, phone_region)
+    async with fetcher.parse_slots:
+        return await asyncio.to_thread(page_facts, text, page.url, phone_region)
 
 
 async def _check(fetcher: Fetcher, url: str, phone_region: str, checked_at: datetime) -> SiteReport:
@@ -125,7 +126,7 @@ async def _check(fetcher: Fetcher, url: str, phone_region: str, checked_at: date
             report, FetchFailed("http_error", f"la page d'accueil répond {answer.status}")
         )
     report = replace(report, reachable=True)
-    facts = await _read(home, phone_region)
+    facts = await _read(fetcher, home, phone_region)
     if facts is None:
         kind = (answer.content_type or "?")[:80]
         return _ended(
@@ -153,7 +154,10 @@ async def _linked_pages(
             linked = await fetcher.page(link.url)
         except FetchFailed:
             continue  # a broken inner page is not the site being down
-        if linked.answer.status >= 400 or (more := await _read(linked, phone_region)) is None:
+        if (
+            linked.answer.status >= 400
+            or (more := await _read(fetcher, linked, phone_region)) is None
+        ):
             continue
         pages.append(more)
         if "accessibilite" in link.text or "accessibilite" in link.url:

@@ -60,6 +60,7 @@ _EMAIL = re.compile(
 _FOOTER_LEVEL = re.compile(
     r"accessibilite[^.:]{0,40}:\s*(?:site\s+)?(totalement|partiellement|non)\s+conforme\b"
 )
+_ACCESSIBILITY_WORD = re.compile(r"accessibilit", re.I)
 _STATEMENT_LEVEL = re.compile(r"\b(totalement|partiellement|non)\s+conforme\b(?!s)")
 _HOURS_LABEL = re.compile(r"^horaires\b")
 _DAY = re.compile(r"\b(lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche)\b")
@@ -111,15 +112,14 @@ def page_facts(html: str, url: str, phone_region: str) -> PageFacts:
         junk.decompose()
     body = tree.body
     text = body.text(separator=" ")[:MAX_TEXT_CHARS] if body is not None else ""
-    plain = folded(text)
     links = _links(tree, url)
     return PageFacts(
         phones=_phones(text, tree, phone_region),
         emails=_emails(text, tree),
         opening_hours_text=_opening_hours(tree),
         contact_form=_contact_form(tree),
-        footer_accessibility=_level(_FOOTER_LEVEL, plain),
-        statement_accessibility=_level(_STATEMENT_LEVEL, plain),
+        footer_accessibility=_footer_level(text),
+        statement_accessibility=_level(_STATEMENT_LEVEL, text.lower()),
         mobile_viewport=_mobile_viewport(tree),
         social=tuple(sorted({link.url for link in links if _is_social(link.url)})),
         links=links,
@@ -175,6 +175,16 @@ def _emails(text: str, tree: LexborHTMLParser) -> tuple[str, ...]:
 def candidate_local(candidate: str) -> str:
     """The local part of a (maybe obfuscated) address found in a page."""
     return re.split(_AT, candidate, maxsplit=1, flags=re.I)[0]
+
+
+def _footer_level(text: str) -> AccessibilityLevel | None:
+    """The level next to "Accessibilité" (the mention the law requires on every page)."""
+    for mention in itertools.islice(_ACCESSIBILITY_WORD.finditer(text), 50):
+        # Only this window is folded: folding a whole large page would cost ten times its size.
+        window = folded(text[mention.start() : mention.start() + 120])
+        if level := _level(_FOOTER_LEVEL, window):
+            return level
+    return None
 
 
 def _level(pattern: re.Pattern[str], plain: str) -> AccessibilityLevel | None:

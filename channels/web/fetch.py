@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from httpcore._backends.base import SOCKET_OPTION
 
 MAX_ROBOTS_BYTES = 512_000
+WALL_GRACE_S = 1.0
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
@@ -158,6 +159,8 @@ class Fetcher:
     policy: CheckPolicy
     client: httpx.AsyncClient
     gates: HostGates = field(default_factory=HostGates)
+    # Parsing holds about twenty times a page's size: two at a time (2 cores) caps the memory.
+    parse_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
     _robots: dict[str, RobotFileParser] = field(default_factory=dict)
 
     async def page(self, url: str) -> Page:
@@ -188,7 +191,10 @@ class Fetcher:
         cap = self.policy.max_bytes if max_bytes is None else max_bytes
         async with self.gates.hold(host):
             try:
-                async with asyncio.timeout(self.policy.timeout_s):
+                # httpx's own timeouts end a silent server cleanly at timeout_s; this wall-clock
+                # limit only stops a server that drips its bytes (cancelling a TLS handshake
+                # half-way would leak its socket, hence the grace).
+                async with asyncio.timeout(self.policy.timeout_s + WALL_GRACE_S):
                     return await self._get(url, start, cap)
             except TimeoutError:
                 raise FetchFailed(
