@@ -55,6 +55,7 @@ def demo(
     if (
         result.calls_matching != result.calls
         or result.replies_stored != result.replies_sent
+        or result.sites_matching != result.sites
         or result.corrections_differing
     ):
         raise ProberError(

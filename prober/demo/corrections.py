@@ -2,7 +2,8 @@
 
 What the simulated world really did (the truth logs of calls, mail and sites) says which
 directory values are wrong: numbers that do not exist, numbers nobody ever answered, mailboxes
-that bounce, sites that publish other contacts. ``prober corrections`` must list exactly those.
+that bounce, sites down, moved or publishing other contacts. ``prober corrections`` must list
+exactly those.
 """
 
 from __future__ import annotations
@@ -33,6 +34,16 @@ from storage.models import Wave
 Finding = tuple[str, str]
 """(directory value, problem)."""
 
+# The sandbox's behaviours whose site publishes something other than the directory, or leads
+# nowhere: the corrections the demo's wave must propose, and only those.
+FINDINGS = {
+    "phone_differs": "phone_differs_from_site",
+    "hours_differ": "opening_hours_differ_from_site",
+    "moved": "website_moved",
+    "down": "website_down",
+    "server_error": "website_down",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class CheckedCorrections:
@@ -52,9 +63,7 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def expected_findings(
-    calls: Iterable[dict[str, Any]],
-    mail: Iterable[dict[str, Any]],
-    site_findings: Iterable[Finding] = (),
+    calls: Iterable[dict[str, Any]], mail: Iterable[dict[str, Any]]
 ) -> set[Finding]:
     """What the truth logs say is wrong with the directory."""
     expected: set[Finding] = set()
@@ -70,12 +79,28 @@ def expected_findings(
         elif len(made) >= MIN_UNANSWERED_ATTEMPTS and all(c["status"] == "no-answer" for c in made):
             expected.add((number, "number_never_answered"))
     expected |= {(m["mailbox"], "address_bounces") for m in mail if m.get("kind") == "bounce"}
-    return expected | set(site_findings)
+    return expected
 
 
-def check_corrections(
-    engine: Engine, wave: str, folder: Path, site_findings: Iterable[Finding] = ()
-) -> CheckedCorrections:
+def site_findings(truths: Iterable[dict[str, Any]], dead_numbers: set[str]) -> set[Finding]:
+    """The corrections the sites call for. A number found dead is reported as such (with the
+    site's number proposed), not as differing from the site."""
+    found: set[Finding] = set()
+    for truth in truths:
+        problem = FINDINGS.get(truth["behaviour"])
+        if problem is None:
+            continue
+        value = {
+            "phone_differs_from_site": truth["directory_phone"],
+            "opening_hours_differ_from_site": truth["directory_hours"],
+        }.get(problem, truth["url"])
+        if problem == "phone_differs_from_site" and value in dead_numbers:
+            continue
+        found.add((value, problem))
+    return found
+
+
+def check_corrections(engine: Engine, wave: str, folder: Path) -> CheckedCorrections:
     """Write ``folder/corrections.csv`` for ``wave`` and compare it with the truth logs."""
     with Session(engine) as session:
         wave_row = session.exec(select(Wave).where(col(Wave.name) == wave)).one()
@@ -86,10 +111,10 @@ def check_corrections(
     path = folder / "corrections.csv"
     write_atomically(path, buffer.getvalue().encode("utf-8"))
     expected = expected_findings(
-        read_jsonl(folder / "truth-calls.jsonl"),
-        read_jsonl(folder / "truth-mail.jsonl"),
-        site_findings,
+        read_jsonl(folder / "truth-calls.jsonl"), read_jsonl(folder / "truth-mail.jsonl")
     )
+    dead = {value for value, problem in expected if problem == "number_not_in_service"}
+    expected |= site_findings(read_jsonl(folder / "truth-sites.jsonl"), dead)
     got = {(c.directory_value, c.problem) for c in found}
     return CheckedCorrections(path, found, sorted(expected - got), sorted(got - expected))
 
