@@ -2,9 +2,10 @@
 loopback: what is stored (events dated by the check, measurements), scored and proposed as
 directory corrections matches what each site really is.
 
-The sites are served here by host name on one loopback port, beside a port that accepts
-connections and never answers and one where nothing listens; each site's truth is written
-next to its page, never read from prober's output.
+The sandbox's showcase sites (one per behaviour: down, silent, slow, loops, certificates, bombs,
+other contacts...) come with their ground truth; a few sites served here by host name make
+the corrections' cases plain (each site's truth is written next to its page). Nothing expected
+is read from prober's output.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from prober.results.corrections import find_corrections
 from prober.results.reports.build import ReportRequest, write_report
 from prober.results.scoring.wave import score_wave
 from prober.runtime.daemon import Daemon, DaemonOptions
+from sandbox.web import WebSandbox, site_truth
 from scheduler.retry import RetryPolicy
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage import claims
@@ -41,6 +43,7 @@ from storage.db import make_engine, upgrade
 from storage.models import Attempt, Event, Probe, Structure, Wave, WaveStatus
 from tests.support.loopback import serve
 from tests.support.phone_scene import free_listener
+from tests.support.web_scene import assert_matches_truth
 
 pytestmark = pytest.mark.e2e
 
@@ -170,18 +173,34 @@ def url_of(site: Site, port: int, silent: int, closed: int) -> str:
     return f"http://{site.host}:{chosen}/"
 
 
-def write_structures(path: Path, urls: dict[str, str]) -> None:
+Row = tuple[str, str, str, str, str]
+"""A structure of the CSV: official id, phone, email, website, opening hours."""
+
+
+def write_structures(path: Path, rows: list[Row]) -> None:
     with path.open("w", encoding="utf-8", newline="") as out:
         writer = csv.writer(out)
         writer.writerow(
             ["official_id", "name", "kind", "departement", "phone", "email", "website",
              "opening_hours"]
         )  # fmt: skip
-        for site in SITES:
+        for official_id, phone, email, website, hours in rows:
             writer.writerow(
-                [site.official_id, f"Mairie {site.host}", "mairie", "75", site.phone, site.email,
-                 urls[site.host], HOURS]
+                [official_id, f"Mairie {official_id}", "mairie", "75", phone, email, website,
+                 hours]
             )  # fmt: skip
+
+
+def site_checks(session: Session) -> dict[str, tuple[Attempt, Event]]:
+    """Each structure's site check and its ``site.checked`` event, by official id."""
+    rows = session.exec(
+        select(Structure, Attempt, Event)
+        .join(Probe, col(Probe.structure_id) == col(Structure.id))
+        .join(Attempt, col(Attempt.probe_id) == col(Probe.id))
+        .join(Event, col(Event.attempt_id) == col(Attempt.id))
+        .where(col(Event.kind) == "site.checked")
+    )
+    return {structure.official_id: (attempt, event) for structure, attempt, event in rows}
 
 
 class Clock:
@@ -194,13 +213,11 @@ class Clock:
         return START + timedelta(seconds=time.monotonic() - self._origin)
 
 
-def _prepare(tmp_path: Path, urls: dict[str, str]) -> Project:
+def _prepare(tmp_path: Path, rows: list[Row], sites: SitesSettings) -> Project:
     write_starter_files(tmp_path, force=True)
     settings = load_settings(tmp_path / "prober.toml").model_copy(
         update={
-            "sites": SitesSettings(
-                timeout_s=TIMEOUT_S, site_timeout_s=SITE_TIMEOUT_S, resolve={"*.test": "127.0.0.1"}
-            ),
+            "sites": sites,
             "web": WebSettings(port=closed_port()),
             "workspace": WorkspaceSettings(port=closed_port()),
         }
@@ -208,7 +225,7 @@ def _prepare(tmp_path: Path, urls: dict[str, str]) -> Project:
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     project = Project(settings=settings, engine=engine)
-    write_structures(tmp_path / "structures.csv", urls)
+    write_structures(tmp_path / "structures.csv", rows)
     import_structures(project, tmp_path / "structures.csv")
     with project.session() as session:
         define_wave(
@@ -264,20 +281,17 @@ async def test_a_wave_of_site_checks_is_stored_scored_and_corrected_as_the_sites
     with serve(sites_app()) as base:
         port = int(base.rsplit(":", 1)[1])
         urls = {site.host: url_of(site, port, silent_port, closed) for site in SITES}
-        project = _prepare(tmp_path, urls)
+        rows = [(s.official_id, s.phone, s.email, urls[s.host], HOURS) for s in SITES]
+        sites = SitesSettings(
+            timeout_s=TIMEOUT_S, site_timeout_s=SITE_TIMEOUT_S, resolve={"*.test": "127.0.0.1"}
+        )
+        project = _prepare(tmp_path, rows, sites)
         await _run_until_done(project)
 
     with Session(project.engine) as session:
         wave = session.exec(select(Wave)).one()
         assert wave.status == WaveStatus.DONE
-        rows = session.exec(
-            select(Structure, Attempt, Event)
-            .join(Probe, col(Probe.structure_id) == col(Structure.id))
-            .join(Attempt, col(Attempt.probe_id) == col(Probe.id))
-            .join(Event, col(Event.attempt_id) == col(Attempt.id))
-            .where(col(Event.kind) == "site.checked")
-        ).all()
-        by_id = {structure.official_id: (attempt, event) for structure, attempt, event in rows}
+        by_id = site_checks(session)
         assert sorted(by_id) == sorted(site.official_id for site in SITES)
         ended: dict[str, datetime] = {}
         for site in SITES:
@@ -346,3 +360,96 @@ async def test_a_wave_of_site_checks_is_stored_scored_and_corrected_as_the_sites
     other = next(c for c in found if c.problem == "phone_differs_from_site")
     assert other.proposed_value == "+33153279999"
     assert all(c.evidence for c in found)
+
+
+# The sandbox's directory hours (STANDARD_HOURS), as the directory writes them.
+SANDBOX_HOURS = "Mo-Fr 08:30-12:00,13:30-17:00; Sa 09:00-12:00"
+# What each sandbox behaviour calls for in the directory (the others call for nothing).
+SANDBOX_FINDINGS = {
+    "moved": "website_moved",
+    "down": "website_down",
+    "silent": "website_down",
+    "server_error": "website_down",
+    "redirect_loop": "website_down",
+    "redirect_chain": "website_down",
+    "phone_differs": "phone_differs_from_site",
+    "hours_differ": "opening_hours_differ_from_site",
+}
+
+
+async def test_the_sandbox_sites_through_a_wave_are_stored_and_scored_as_their_truth_says(
+    tmp_path: Path, web_sandbox: WebSandbox
+) -> None:
+    # The directory cannot list an ftp:// address: import refuses it (structures.md).
+    showcase = [site for site in web_sandbox.sites if site.behaviour != "not_http"]
+    ids = {site.slug: f"2100000{index:07d}" for index, site in enumerate(showcase)}
+    rows = [
+        (ids[site.slug], site.directory_phone, site.directory_email, web_sandbox.url_of(site),
+         SANDBOX_HOURS)
+        for site in showcase
+    ]  # fmt: skip
+    # Generous: the sandbox serves its bombs and its 50 MB page from one thread meanwhile.
+    sites = SitesSettings(
+        timeout_s=10,
+        site_timeout_s=40,
+        ca_file=web_sandbox.ca_file,
+        resolve=web_sandbox.resolve,
+    )
+    project = _prepare(tmp_path, rows, sites)
+    await _run_until_done(project)
+
+    with Session(project.engine) as session:
+        wave = session.exec(select(Wave)).one()
+        assert wave.status == WaveStatus.DONE
+        stored = site_checks(session)
+        grid = load_criteria(project.settings.resolve(project.settings.criteria_file))
+        scoring = score_wave(session, wave, grid, with_evidence=True)
+        found = find_corrections(wave_observations(session, wave.id or 0))
+
+    assert len(stored) == len(showcase)
+    for site in showcase:
+        attempt, event = stored[ids[site.slug]]
+        truth = site_truth(site, web_sandbox)
+        payload = {key: event.payload[key] for key in truth.expected}
+        assert_matches_truth(payload, site, web_sandbox)
+        assert attempt.outcome == event.payload["outcome"] == truth.outcome, site.behaviour
+        assert attempt.measurement == event.payload
+        assert attempt.ended_at is not None
+        assert attempt.started_at <= event.source_at <= attempt.ended_at
+
+    verdicts = {
+        score.structure_id: {r.criterion_id: r.verdict for r in score.contact_scores[0].results}
+        for score in scoring.scores
+    }
+    structure_of = {info.official_id: sid for sid, info in scoring.structures.items()}
+    for site in showcase:
+        truth = site_truth(site, web_sandbox)
+        expected = truth.expected
+        got = verdicts[structure_of[ids[site.slug]]]
+        if truth.outcome != "ok":
+            assert got["web.site_reachable"] == "failed", site.behaviour
+            assert {got[c] for c in got if c != "web.site_reachable"} == {"not_applicable"}
+            continue
+        phones, emails = expected["phones"], expected["emails"]
+        assert isinstance(phones, list) and isinstance(emails, list)
+        consistent = bool(phones or emails) and (
+            (not phones or site.directory_phone in phones)
+            and (not emails or site.directory_email in emails)
+        )
+
+        def verdict(passed: bool) -> str:
+            return "passed" if passed else "failed"
+
+        assert got == {
+            "web.site_reachable": "passed",
+            "web.accessibility_statement": verdict(expected["accessibility"] is not None),
+            "web.contact_information_consistent": verdict(consistent),
+            "web.contact_form": verdict(bool(expected["contact_form"])),
+        }, site.behaviour
+
+    got_findings = {(c.official_id, c.problem) for c in found}
+    assert got_findings == {
+        (ids[site.slug], SANDBOX_FINDINGS[site.behaviour])
+        for site in showcase
+        if site.behaviour in SANDBOX_FINDINGS
+    }
