@@ -245,6 +245,10 @@ class Fetcher:
             async with asyncio.timeout(self.policy.timeout_s):
                 not_after = await _unverified_not_after(self.policy, url)
             failure.certificate_days_left = days_left(not_after)
+            if not_after < datetime.now(UTC):
+                since = -failure.certificate_days_left
+                failure = FetchFailed("bad_certificate", f"certificat expiré depuis {since} jours")
+                failure.certificate_days_left = -since
         return failure
 
     async def _check_robots(self, url: str) -> None:
