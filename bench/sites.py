@@ -28,12 +28,17 @@ NATIONAL_SITES = 35_000
 REAL_SITE_S = 5 * 0.3
 
 
-def _matches(report: SiteReport, truth: dict[str, object]) -> bool:
-    found = report.to_json()
-    expected = dict(truth["expected"])  # type: ignore[call-overload]
+def _differences(report: SiteReport, truth: dict[str, object]) -> dict[str, object]:
+    """The fields of ``report`` that differ from the truth: {field: (found, expected)}."""
+    found = report.to_json() | {"outcome": report.outcome}
+    expected = dict(truth["expected"]) | {"outcome": truth["outcome"]}  # type: ignore[call-overload]
     load_s, _ = found.pop("load_s"), expected.pop("load_s")
-    load_ok = (load_s is None) == (truth["min_load_s"] is None)
-    return found == expected and report.outcome == truth["outcome"] and load_ok
+    differences: dict[str, object] = {
+        k: (found[k], v) for k, v in expected.items() if found[k] != v
+    }
+    if (load_s is None) != (truth["min_load_s"] is None):
+        differences["load_s"] = (load_s, truth["min_load_s"])
+    return differences
 
 
 async def check_all(policy: CheckPolicy, urls: list[str]) -> tuple[list[SiteReport], float]:
@@ -77,7 +82,12 @@ def main() -> None:
             server.wait(timeout=60)
         server_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
-    matching = sum(_matches(report, truth) for report, truth in zip(reports, truths, strict=True))
+    differing = [
+        (report, differences)
+        for report, truth in zip(reports, truths, strict=True)
+        if (differences := _differences(report, truth))
+    ]
+    matching = len(reports) - len(differing)
     outcomes: dict[str, int] = {}
     for report in reports:
         outcomes[report.outcome] = outcomes.get(report.outcome, 0) + 1
@@ -87,6 +97,8 @@ def main() -> None:
     )
     print(f"outcomes                 {', '.join(f'{k} {v}' for k, v in sorted(outcomes.items()))}")
     print(f"equal to ground truth    {matching}/{count}")
+    for report, differences in differing[:5]:
+        print(f"  differs: {report.url} {report.error or ''} {differences}")
     print(f"wall time                {wall_s:.1f} s  ({count / wall_s:.0f} sites/s)")
     print(f"prober CPU               {cpu_s:.1f} s  ({1000 * cpu_s / count:.1f} ms a site)")
     print(f"sandbox CPU (not ours)   {server_cpu.ru_utime + server_cpu.ru_stime:.1f} s")
