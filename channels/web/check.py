@@ -17,7 +17,15 @@ import httpx
 
 from channels.web.decode import page_text
 from channels.web.extract import TOPIC_WORDS, Link, PageFacts, page_facts
-from channels.web.fetch import Fetcher, FetchFailed, Page, build_client, days_left
+from channels.web.fetch import (
+    Fetcher,
+    FetchFailed,
+    HostGates,
+    Page,
+    build_client,
+    days_left,
+    ssl_context,
+)
 from channels.web.nesting import MAX_DEPTH
 from channels.web.policy import CheckPolicy
 from channels.web.report import AccessibilityLevel, SiteReport
@@ -210,16 +218,21 @@ async def check_site(
 
 
 class SiteChecker:
-    """Checks many sites at once: ``policy.concurrency`` sites, one request per host at a time."""
+    """Checks many sites at once: ``policy.concurrency`` sites, one request per host at a time.
+
+    Each check has its own small HTTP client (its pool holds that site's connections only:
+    httpcore scans a whole pool at every request, which a shared pool of thousands of hosts
+    would make quadratic); the TLS context, host gates and parsing slots are shared.
+    """
 
     def __init__(self, policy: CheckPolicy) -> None:
         self.policy = policy
-        self._client = build_client(policy)
-        self._fetcher = Fetcher(policy, self._client)
+        self._context = ssl_context(policy)
+        self._gates = HostGates()
         self._slots = asyncio.Semaphore(policy.concurrency)
+        self._parse_slots = asyncio.Semaphore(2)
 
     async def __aenter__(self) -> SiteChecker:
-        await self._client.__aenter__()
         return self
 
     async def __aexit__(
@@ -228,9 +241,13 @@ class SiteChecker:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        await self._client.__aexit__(exc_type, exc, traceback)
+        return None
 
     async def check(self, url: str, *, phone_region: str | None = None) -> SiteReport:
         """Check ``url`` when a slot is free; never raises for what the site does."""
-        async with self._slots:
-            return await _check_within_budget(self._fetcher, url, phone_region)
+        async with (
+            self._slots,
+            build_client(self.policy, context=self._context, connections=4) as client,
+        ):
+            fetcher = Fetcher(self.policy, client, gates=self._gates, parse_slots=self._parse_slots)
+            return await _check_within_budget(fetcher, url, phone_region)

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -95,24 +96,31 @@ def site_check(
             "accessibilité",
             "formulaire",
             "téléphones",
-            "courriels",
-            "horaires",
-            rows=(
-                (
-                    report.url,
-                    report.outcome if not report.error else f"{report.outcome}: {report.error}",
-                    report.status,
-                    f"{'oui' if report.https else 'non'} ({report.certificate_days_left})"
-                    if report.certificate_days_left is not None
-                    else ("oui" if report.https else "non"),
-                    report.load_s,
-                    report.accessibility,
-                    "oui" if report.contact_form else "non",
-                    " ".join(report.phones),
-                    " ".join(report.emails),
-                    report.opening_hours_text,
-                )
-                for report in reports
-            ),
+            rows=(_row(report) for report in reports),
         )
+    )
+    for report in reports:
+        if report.error:
+            console.print(f"{_site_name(report.url)} : {report.error}", markup=False)
+    console.print("Courriels, horaires et réseaux sociaux : --json.")
+
+
+def _site_name(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.hostname or url if parts.scheme in {"http", "https"} else url
+
+
+def _row(report: SiteReport) -> tuple[object, ...]:
+    https = "oui" if report.https else "non"
+    if report.certificate_days_left is not None:
+        https += f" ({report.certificate_days_left})"
+    return (
+        _site_name(report.url),
+        report.outcome,
+        report.status,
+        https,
+        report.load_s,
+        report.accessibility,
+        "oui" if report.contact_form else "non",
+        " ".join(report.phones),
     )

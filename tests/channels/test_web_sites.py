@@ -187,4 +187,4 @@ async def test_an_expired_certificate_says_since_when(web_sandbox: WebSandbox) -
     )
     assert report.outcome == "bad_certificate" and not report.https
     assert report.certificate_days_left == -10
-    assert "expired" in (report.error or "")
+    assert report.error == "certificat expiré depuis 10 jours"
