@@ -49,6 +49,10 @@ Metric = Literal[
     "email_bounced",
     "letter_ack_days",
     "letter_reply_working_days",
+    "site_reachable",
+    "accessibility_statement_published",
+    "contact_information_consistent",
+    "contact_form",
 ]
 """The measurable facts a rule can test; scoring computes them from a probe's events."""
 
@@ -66,6 +70,10 @@ METRIC_CHANNELS: Mapping[Metric, Channel] = {
     "email_bounced": "email",
     "letter_ack_days": "letter",
     "letter_reply_working_days": "letter",
+    "site_reachable": "web",
+    "accessibility_statement_published": "web",
+    "contact_information_consistent": "web",
+    "contact_form": "web",
 }
 
 BOOLEAN_METRICS: frozenset[Metric] = frozenset(
@@ -75,6 +83,10 @@ BOOLEAN_METRICS: frozenset[Metric] = frozenset(
         "transfer_succeeded",
         "off_hours_message_gives_hours",
         "email_bounced",
+        "site_reachable",
+        "accessibility_statement_published",
+        "contact_information_consistent",
+        "contact_form",
     }
 )
 """Yes/no metrics; every other metric is a number."""

@@ -2,7 +2,8 @@
 
 A scenario has exactly one section, named after its channel: ``[phone]`` holds the call script,
 ``[email]`` and ``[letter]`` hold Jinja2 templates (inline text, or a ``.j2`` file relative to the
-scenario file). Templates are not rendered here.
+scenario file), ``[web]`` marks a visit of the structure's website. Templates are not rendered
+here.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pydantic import AfterValidator, Field, ValidationError, ValidationInfo, mod
 from config._tomlfile import FileModel, Identifier, Text, invalid, read_toml, show
 from config.errors import ConfigError, InvalidFileError, Problem
 
-Channel = Literal["phone", "email", "letter"]
+Channel = Literal["phone", "email", "letter", "web"]
 """The ways a mystery citizen contacts a structure."""
 
-CHANNELS: tuple[Channel, ...] = ("phone", "email", "letter")
+CHANNELS: tuple[Channel, ...] = ("phone", "email", "letter", "web")
 
 TEMPLATE_SUFFIX = ".j2"
 
@@ -101,6 +102,11 @@ class LetterTemplate(FileModel):
     body: Template
 
 
+class WebVisit(FileModel):
+    """A visit of a structure's website: how it is checked is the ``[sites]`` settings' business
+    (the same for every wave), so the section holds nothing yet."""
+
+
 class Scenario(FileModel):
     """One scripted request on one channel; the section named after ``channel`` holds it."""
 
@@ -112,6 +118,7 @@ class Scenario(FileModel):
     phone: PhoneScript | None = None
     email: EmailTemplate | None = None
     letter: LetterTemplate | None = None
+    web: WebVisit | None = None
 
     @model_validator(mode="after")
     def _section_matches_channel(self) -> Self:

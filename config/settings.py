@@ -193,6 +193,24 @@ class PlanningSettings(_Section):
     max_wave_days: int = Field(default=366, ge=1, le=3660)
 
 
+class SitesSettings(_Section):
+    """How structures' websites are checked (``prober site check``, web probes)."""
+
+    # Where a webmaster reads who runs prober and why; sent in the User-Agent of every request.
+    contact_url: str = ""
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    site_timeout_s: float = Field(default=30.0, gt=0, le=1800)
+    max_bytes: int = Field(default=2_000_000, ge=10_000, le=100_000_000)
+    max_pages: int = Field(default=6, ge=1, le=50)
+    max_redirects: int = Field(default=5, ge=0, le=30)
+    respect_robots: bool = True
+    concurrency: int = Field(default=100, ge=1, le=5000)
+    # Extra certificate authorities (PEM) trusted besides the system's, e.g. the sandbox's.
+    ca_file: Path | None = None
+    # Host name (or "*.domain") -> IP address, like curl's --resolve; empty: DNS.
+    resolve: dict[str, str] = Field(default_factory=dict)
+
+
 PeerKey = Literal["kind", "population_band", "region", "departement"]
 
 
@@ -246,6 +264,7 @@ class Settings(BaseSettings):
     dispatch: DispatchSettings = DispatchSettings()
     planning: PlanningSettings = PlanningSettings()
     scoring: ScoringSettings = ScoringSettings()
+    sites: SitesSettings = SitesSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.
     base_dir: Path = Field(default=Path(), exclude=True)

@@ -9,7 +9,8 @@ Rules every planned instant obeys:
 - never on a public holiday of the structure's region (Alsace-Moselle, overseas...);
 - probes of one channel to one structure fall on distinct days; calls alternate between
   morning and afternoon when the day allows it;
-- two probes to the same structure are at least ``min_spacing`` apart, whatever the channel;
+- two probes to the same structure are at least ``min_spacing`` apart, whatever the channel
+  (website checks excepted: nobody at the structure is bothered by them);
 - no more than ``max_calls_per_minute`` calls (``max_emails_per_minute`` emails) start in any
   one minute across the whole wave;
 - off-hours calls fall on working days (Monday to Friday, not a holiday) between 07:00 and
@@ -188,7 +189,9 @@ class _StructurePlanner:
         return all(abs(instant - other) >= spacing for other in self.chosen)
 
     def pick(self, channel: str, day: date, windows: Sequence[Interval]) -> datetime | None:
-        """A free instant in ``windows`` of ``day``, or None when none is free and spaced."""
+        """A free instant in ``windows`` of ``day``, or None when none is free and spaced
+        (website checks need no spacing: they bother nobody)."""
+        spaced = channel != "web"
         total = sum(end - start for start, end in windows)
         if total <= 0:
             return None
@@ -203,11 +206,12 @@ class _StructurePlanner:
             instant = local_instant(day, minute, self.zone)
             if cap is not None and not cap.has_room(_epoch_minute(instant)):
                 continue
-            if not self._spaced(instant):
+            if spaced and not self._spaced(instant):
                 continue
             if cap is not None:
                 cap.take(_epoch_minute(instant))
-            self.chosen.append(instant)
+            if spaced:
+                self.chosen.append(instant)
             return instant
         return None
 
@@ -298,7 +302,7 @@ def _plan_structure(
         )
         used_days.add(instant.astimezone(planner.zone).date())
 
-    for channel in ("phone", "email", "letter"):
+    for channel in ("phone", "email", "letter", "web"):
         count = wanted.get(channel, 0)
         if count == 0:
             continue

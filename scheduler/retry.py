@@ -43,8 +43,13 @@ class RetryPolicy:
 
     max_attempts: int = 3
     min_delay: timedelta = timedelta(hours=2)
+    # Calls and emails that did not get through; websites that did not answer (checked again
+    # in another slot, so that one bad moment is not reported as a site down).
     retry_outcomes: frozenset[str] = field(
-        default=frozenset({"busy", "no-answer", "failed", "not_placed", "not_sent"})
+        default=frozenset(
+            {"busy", "no-answer", "failed", "not_placed", "not_sent"}
+            | {"unreachable", "timeout", "http_error"}
+        )
     )
 
 

@@ -31,9 +31,9 @@ from storage.waves import create_wave, get_wave, replace_plan
 
 _T = TypeVar("_T")
 
-CHANNELS = ("phone", "email", "letter")
+CHANNELS = ("phone", "email", "letter", "web")
 # The contact point each channel needs.
-CONTACT_KIND = {"phone": "phone", "email": "email", "letter": "postal"}
+CONTACT_KIND = {"phone": "phone", "email": "email", "letter": "postal", "web": "web"}
 # Names appear in file names, sheet titles, URLs and MQTT topics: keep them plain.
 WAVE_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 WAVE_NAME_RULE = (
@@ -54,6 +54,7 @@ class WaveSpec:
     calls_per_structure: int | None = None
     emails_per_structure: int | None = None
     letters_per_structure: int = 1
+    site_checks_per_structure: int = 1
     off_hours_calls: int | None = None
     min_spacing_hours: float | None = None
     max_calls_per_minute: int | None = None
@@ -139,6 +140,7 @@ def define_wave(session: Session, settings: Settings, spec: WaveSpec) -> Wave:
         "phone": _default(spec.calls_per_structure, planning.calls_per_structure),
         "email": _default(spec.emails_per_structure, planning.emails_per_structure),
         "letter": spec.letters_per_structure,
+        "web": spec.site_checks_per_structure,
     }
     quotas = {channel: quotas[channel] for channel in spec.channels}
     if any(count < 0 for count in quotas.values()):

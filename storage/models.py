@@ -25,6 +25,7 @@ class Channel(StrEnum):
     PHONE = "phone"
     EMAIL = "email"
     LETTER = "letter"
+    WEB = "web"
 
 
 class ContactKind(StrEnum):

@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from sandbox.mail import Dovecot
+from sandbox.web import WebSandbox, showcase_sites
 from storage.db import make_engine, normalise_database_url, session_scope, upgrade
 from storage.outbox import ProbePlace
 from tests.support.mailservers import (
@@ -33,7 +34,9 @@ from tests.support.seeding import add_persona, add_probe, add_scenario, add_stru
 
 SERVICE_FIXTURES = frozenset({"dovecot", "mail_delivery", "mail_account", "mosquitto"})
 # The sandbox's world on loopback, or the command line run in a project from `init` on.
-E2E_FIXTURES = frozenset({"phone_sandbox", "scene", "rough", "sandbox", "twilio", "prober_cli"})
+E2E_FIXTURES = frozenset(
+    {"phone_sandbox", "scene", "rough", "sandbox", "twilio", "prober_cli", "web_sandbox"}
+)
 # A real browser (Debian's chromium through Playwright): the `browser` lane, within e2e.
 BROWSER_FIXTURES = frozenset({"browser"})
 
@@ -186,6 +189,17 @@ def event_probes(engine: Engine) -> dict[uuid.UUID, ProbePlace]:
                 )
                 places[probe_id] = ProbePlace(EVENT_WAVE, official_id, channel)
     return places
+
+
+# -- The sandbox's websites (tests/support/web_scene.py) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def web_sandbox() -> Iterator[WebSandbox]:
+    """Every showcase site (one per behaviour) served on loopback for the module's tests.
+    Asking for it puts the test in the `e2e` lane."""
+    with WebSandbox(showcase_sites()) as sandbox:
+        yield sandbox
 
 
 # -- The sandbox: Twilio's API and the structures' phones (tests/support/phone_scene.py) -------

@@ -40,7 +40,8 @@ def demo(
 ) -> None:
     """A whole wave, phone and email, against the simulated world, in about two minutes.
 
-    Exits non-zero when a measured call differs from the sandbox's ground truth.
+    Exits non-zero when a measured call, a reply or a directory correction differs from the
+    sandbox's ground truth.
     """
     _require_sandbox()
     for path in (world, structures):
@@ -51,7 +52,12 @@ def demo(
 
     configure_logging("text", level=40)  # errors only: the progress bars tell the story
     result = run_demo(folder, console, world=world, structures=structures)
-    if result.calls_matching != result.calls or result.replies_stored != result.replies_sent:
+    if (
+        result.calls_matching != result.calls
+        or result.replies_stored != result.replies_sent
+        or result.sites_matching != result.sites
+        or result.corrections_differing
+    ):
         raise ProberError(
             "the measurements differ from the sandbox's ground truth: see the table above"
         )

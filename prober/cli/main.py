@@ -10,6 +10,7 @@ from channels.errors import ChannelError
 from config.errors import ConfigError
 from prober.cli import demo, setup
 from prober.cli.catalogue import check_app
+from prober.cli.corrections import corrections
 from prober.cli.daemon import run
 from prober.cli.letters import letter_app
 from prober.cli.mail import mail_app, replies_app
@@ -17,6 +18,7 @@ from prober.cli.phone import phone_app
 from prober.cli.project import on_exit
 from prober.cli.results import results_app
 from prober.cli.reviews import review_app
+from prober.cli.sites import site_app
 from prober.cli.structures import structures_app
 from prober.cli.tokens import tokens_app
 from prober.cli.users import users_app
@@ -44,8 +46,10 @@ app.add_typer(review_app, name="review")
 app.add_typer(letter_app, name="letter")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
+app.add_typer(site_app, name="site")
 app.registered_commands.extend(results_app.registered_commands)
 app.command()(run)
+app.command()(corrections)
 app.command("workspace")(workspace)
 app.command()(demo.demo)
 app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(

@@ -35,7 +35,8 @@ OPTION_OF_FIELD = {
     "panel": "--panel",
     "scenarios": "--scenario",
     "personas": "--persona",
-    "quotas": "--calls-per-structure/--emails-per-structure/--letters-per-structure",
+    "quotas": "--calls-per-structure/--emails-per-structure/--letters-per-structure"
+    "/--site-checks-per-structure",
 }
 
 
@@ -64,12 +65,15 @@ def wave_create(
     start: Annotated[str, typer.Option("--start", help="First day, YYYY-MM-DD.")],
     end: Annotated[str, typer.Option("--end", help="Last day, YYYY-MM-DD (included).")],
     channels: Annotated[
-        str, typer.Option("--channels", help="Comma-separated: phone,email,letter.")
+        str, typer.Option("--channels", help="Comma-separated: phone,email,letter,web.")
     ] = "phone,email",
     panel: PanelOption = None,
     calls_per_structure: Annotated[int | None, typer.Option(min=0)] = None,
     emails_per_structure: Annotated[int | None, typer.Option(min=0)] = None,
     letters_per_structure: Annotated[int, typer.Option(min=0)] = 1,
+    site_checks_per_structure: Annotated[
+        int, typer.Option(min=0, help="Checks of each structure's website (web channel).")
+    ] = 1,
     off_hours_calls: Annotated[
         int | None,
         typer.Option(min=0, help="Calls per structure placed just outside opening hours."),
@@ -101,6 +105,7 @@ def wave_create(
         calls_per_structure=calls_per_structure,
         emails_per_structure=emails_per_structure,
         letters_per_structure=letters_per_structure,
+        site_checks_per_structure=site_checks_per_structure,
         off_hours_calls=off_hours_calls,
         min_spacing_hours=min_spacing_hours,
         max_calls_per_minute=max_calls_per_minute,

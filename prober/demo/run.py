@@ -1,7 +1,9 @@
-"""``prober demo``: a whole wave, phone and email, against the sandbox, in a couple of minutes.
+"""``prober demo``: a whole wave, phone, email and websites, against the sandbox, in a couple of
+minutes.
 
 Everything runs on loopback and in this process, and is stopped before it returns: the sandbox
-(a Twilio-compatible API playing simulated structures, and their mailboxes), prober's own mail
+(a Twilio-compatible API playing simulated structures, their mailboxes and their websites, each
+structure's website contact pointing at its simulated site), prober's own mail
 provider (a throw-away Dovecot and an SMTP server delivering into it), and the daemon. The wave
 is planned as usual over the bundled sample structures; a **demo clock** then runs through its
 weeks in about a minute, so that probes are claimed at their planned instants, inside opening
@@ -37,12 +39,15 @@ from config.criteria import load_criteria
 from config.settings import (
     ImapSettings,
     Settings,
+    SitesSettings,
     SmtpSettings,
     TwilioSettings,
     WebSettings,
     WorkspaceSettings,
     load_settings,
 )
+from prober.demo.corrections import check_corrections, read_jsonl, summary
+from prober.demo.sites import SITE_BEHAVIOURS, check_differences, french_hours
 from prober.errors import ProberError
 from prober.project import Project
 from prober.project.importing import import_structures
@@ -65,6 +70,8 @@ from sandbox.mail import Dovecot, MailSandbox, MailTruthLog, Relay, parse_mail_w
 from sandbox.mail.delivery import DovecotDelivery
 from sandbox.mail.dovecot import free_port
 from sandbox.serve import serve_in_thread
+from sandbox.web import SiteSpec, WebSandbox, site_truth
+from sandbox.web.world import OTHER_HOURS
 from sandbox.world import load_world, parse_world
 from scheduler.retry import RetryPolicy
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
@@ -123,6 +130,8 @@ PHONE_BEHAVIOURS = [
     'rings = 2\nrecognition = "noisy"\ngreeting = "Mairie, bonjour."\n'
     '[numbers."{n}".transfer]\nsay = "Veuillez patienter."\nhold = "music"\nhold_s = 25\n'
     'then = "dropped"',
+    # A number the directory publishes but nobody holds any more (SIP 404).
+    'outcome = "failed"',
 ]
 MAIL_BEHAVIOURS = [
     'behaviour = "reply"\ndelay_s = 900',
@@ -156,6 +165,9 @@ class DemoResult:
     calls: int
     replies_stored: int
     replies_sent: int
+    sites_matching: int
+    sites: int
+    corrections_differing: list[str]
 
 
 def _world(engine: Any) -> str:
@@ -172,6 +184,75 @@ def _world(engine: Any) -> str:
         behaviour = MAIL_BEHAVIOURS[index % len(MAIL_BEHAVIOURS)]
         lines += [f'[mailboxes."{address}"]', behaviour, ""]
     return "\n".join(lines) + "\n"
+
+
+def _site_specs(engine: Any) -> list[tuple[ContactPoint, SiteSpec, str]]:
+    """A simulated site for every structure that publishes a website, the behaviours given in
+    turn: (its website contact point, the site, the directory's opening hours)."""
+    specs: list[tuple[ContactPoint, SiteSpec, str]] = []
+    with Session(engine) as session:
+        structures = session.exec(select(Structure).order_by(col(Structure.official_id))).all()
+        points = session.exec(select(ContactPoint).order_by(col(ContactPoint.position))).all()
+    first: dict[tuple[int, str], ContactPoint] = {}
+    for point in points:
+        first.setdefault((point.structure_id, point.kind), point)
+    for structure in structures:
+        website = first.get((structure.id or 0, "web"))
+        if website is None:
+            continue
+        behaviour: Any = SITE_BEHAVIOURS[len(specs) % len(SITE_BEHAVIOURS)]
+        phone = first.get((structure.id or 0, "phone"))
+        email = first.get((structure.id or 0, "email"))
+        directory_phone = phone.value if phone else ""
+        directory_email = email.value if email else f"accueil@s{structure.official_id}.fr"
+        hours = french_hours(structure.opening_hours)
+        site = SiteSpec(
+            slug=f"s{structure.official_id}",
+            town=structure.name,
+            behaviour=behaviour,
+            phone=f"+3338899{len(specs):04d}" if behaviour == "phone_differs" else directory_phone,
+            email=directory_email,
+            hours=OTHER_HOURS if behaviour == "hours_differ" else hours,
+            accessibility=None if behaviour == "no_statement" else "partiellement conforme",
+            directory_phone=directory_phone,
+            directory_email=directory_email,
+            directory_hours=hours,
+        )
+        specs.append((website, site, structure.opening_hours or ""))
+    return specs
+
+
+@contextlib.contextmanager
+def _start_sites(engine: Any, folder: Path) -> Iterator[WebSandbox]:
+    """Serve the structures' simulated sites, point their website contacts at them, and write
+    the truth of each site (``truth-sites.jsonl``)."""
+    specs = _site_specs(engine)
+    with WebSandbox([site for _, site, _ in specs]) as web:
+        lines = []
+        with Session(engine) as session:
+            for point, site, hours in specs:
+                stored = session.get(ContactPoint, point.id)
+                assert stored is not None  # noqa: S101 - read just before
+                stored.value = web.url_of(site)
+                session.add(stored)
+                truth = site_truth(site, web)
+                lines.append(
+                    {
+                        "url": stored.value,
+                        "behaviour": site.behaviour,
+                        "outcome": truth.outcome,
+                        "expected": truth.expected,
+                        "min_load_s": truth.min_load_s,
+                        "directory_phone": site.directory_phone,
+                        "directory_hours": hours,
+                    }
+                )
+            session.commit()
+        (folder / "truth-sites.jsonl").write_text(
+            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines),
+            encoding="utf-8",
+        )
+        yield web
 
 
 @contextlib.contextmanager
@@ -216,6 +297,14 @@ def run_demo(
     asyncio.run(_play(folder, base, engine, world_text, clock, console))
     result = _show_results(engine, folder, console)
     _score_and_report(Project(settings=base, engine=engine), folder, console)
+    checked = check_corrections(engine, WAVE, folder)
+    console.print(summary(checked), markup=False)
+    for value, problem in checked.missing:
+        console.print(f"Correction manquante : {problem} {value}", markup=False)
+        result.corrections_differing.append(f"missing {problem} {value}")
+    for value, problem in checked.unexpected:
+        console.print(f"Correction en trop : {problem} {value}", markup=False)
+        result.corrections_differing.append(f"unexpected {problem} {value}")
     engine.dispose()
     return result
 
@@ -291,7 +380,7 @@ def _prepare(
                 name=WAVE,
                 starts_on=today + timedelta(days=1),
                 ends_on=today + timedelta(days=14),
-                channels=("phone", "email"),
+                channels=("phone", "email", "web"),
                 panel={},
                 calls_per_structure=1,
                 emails_per_structure=1,
@@ -305,7 +394,13 @@ def _prepare(
     (folder / "world.toml").write_text(world_text, encoding="utf-8")
     with Session(engine) as session:
         first = min(session.exec(select(Probe.scheduled_at)))
-        last = max(session.exec(select(Probe.scheduled_at)))
+        calls_and_emails = select(Probe.scheduled_at).where(col(Probe.channel) != "web")
+        last = max(session.exec(calls_and_emails))
+        # The sites are checked once the calls are placed: the demo plays calls five times
+        # faster than real time, and its holds are timed to two seconds on a loaded machine.
+        for probe in session.exec(select(Probe).where(col(Probe.channel) == "web")):
+            probe.scheduled_at = last
+            session.add(probe)
         wave = session.exec(select(Wave).where(col(Wave.name) == WAVE)).one()
         wave.status = WaveStatus.RUNNING
         session.add(wave)
@@ -342,6 +437,7 @@ async def _play(
         sandbox_url = stack.enter_context(
             serve_in_thread(create_app(account, store, runner=runner))
         )
+        web = stack.enter_context(_start_sites(engine, folder))
         mail_loop = stack.enter_context(_thread_loop("demo-mailboxes"))
         web_port = free_port()
         settings = base.model_copy(
@@ -355,6 +451,9 @@ async def _play(
                     time_scale=CALL_TIME_SCALE,
                 ),
                 "web": WebSettings(host="127.0.0.1", port=web_port),
+                "sites": SitesSettings(
+                    resolve=web.resolve, ca_file=web.ca_file, timeout_s=5, site_timeout_s=15
+                ),
                 "workspace": WorkspaceSettings(host="127.0.0.1", port=free_port()),
                 "imap": ImapSettings(
                     host=dovecot.host,
@@ -378,6 +477,10 @@ async def _play(
             options = DaemonOptions(
                 clock=clock,
                 tick_s=0.2,
+                # A claim lasts a real minute: on the demo clock ten minutes pass in a few
+                # milliseconds, and a claim that expires while its probe is carried out would
+                # let another tick claim (and send) it again.
+                lease=timedelta(seconds=60 * clock.speed),
                 retry=RetryPolicy(max_attempts=2, min_delay=timedelta(hours=2)),
                 drain_s=30,
             )
@@ -405,7 +508,9 @@ async def _run_wave(
                 total = sum(states.values())
                 finished = states.get("done", 0) + states.get("failed", 0)
                 if channel not in bars:
-                    label = {"phone": "appels", "email": "courriels"}.get(channel, channel)
+                    label = {"phone": "appels", "email": "courriels", "web": "sites"}.get(
+                        channel, channel
+                    )
                     bars[channel] = progress.add_task(label, total=total)
                 progress.update(bars[channel], completed=finished, total=total)
             if state.status == WaveStatus.DONE and replies_pending == 0:
@@ -466,14 +571,22 @@ def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
         ).all()
         stored = {r.message_id for r in session.exec(select(Reply))}
     truth_by_sid = {entry["sid"]: entry for entry in _read_jsonl(folder / "truth-calls.jsonl")}
+    truth_by_url = {entry["url"]: entry for entry in read_jsonl(folder / "truth-sites.jsonl")}
     per_structure: dict[str, dict[str, Any]] = {}
-    matching = calls = 0
+    matching = calls = sites_matching = sites = 0
     differing: list[str] = []
     for structure, probe, attempt in rows:
         entry = per_structure.setdefault(
-            structure.official_id, {"name": structure.name, "phone": [], "email": []}
+            structure.official_id, {"name": structure.name, "phone": [], "email": [], "web": []}
         )
         entry[probe.channel].append(attempt)
+        site_truth = truth_by_url.get(attempt.measurement.get("url") or "")
+        if probe.channel == "web" and site_truth is not None and attempt.outcome is not None:
+            sites += 1
+            site_differences = check_differences(attempt.measurement, site_truth)
+            sites_matching += not site_differences
+            if site_differences:
+                differing.append(f"{structure.official_id} site : " + ", ".join(site_differences))
         truth = truth_by_sid.get(attempt.external_id or "")
         if probe.channel == "phone" and truth is not None:
             calls += 1
@@ -482,7 +595,7 @@ def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
             if differences:
                 differing.append(f"{structure.official_id} : " + ", ".join(differences))
     table = Table("structure", "appel", "sonneries", "décroché par", "transfert", "attente s",
-                  "courriel", "réponse")  # fmt: skip
+                  "courriel", "réponse", "site")  # fmt: skip
     for official_id, entry in sorted(per_structure.items()):
         phone_attempts: list[Attempt] = entry["phone"]
         last = phone_attempts[-1].measurement if phone_attempts else {}
@@ -500,6 +613,7 @@ def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
             "" if last.get("hold_s") is None else f"{last['hold_s']:.0f}",
             str(reply.get("outcome") or (emails[-1].outcome if emails else "")),
             "" if delay is None else f"{delay / 60:.0f} min",
+            " → ".join(str(a.outcome or "…") for a in entry["web"]),
         )
     console.print(table)
     for line in differing:
@@ -510,11 +624,13 @@ def _show_results(engine: Any, folder: Path, console: Console) -> DemoResult:
         f"Vérité terrain du bac à sable : {matching}/{calls} appels mesurés comme ils ont eu lieu"
         f" (issue, sonneries, qui a décroché, transfert, attente à {HOLD_TOLERANCE_S:g} s près),"
         f" {replies_stored}/{len(sent)} messages"
-        " des structures reçus, rattachés et classés."
+        " des structures reçus, rattachés et classés,"
+        f" {sites_matching}/{sites} vérifications de sites conformes (issue, statut, HTTPS,"
+        " certificat, accessibilité, formulaire, téléphones, courriels, horaires, réseaux)."
     )
     console.print(
         f"Données : {folder}/prober.db (mesures), {folder}/recordings/ (enregistrements),"
         f" {folder}/replies/ (courriels), {folder}/world.toml et {folder}/truth-*.jsonl"
         " (le monde simulé et sa vérité)."
     )
-    return DemoResult(folder, matching, calls, replies_stored, len(sent))
+    return DemoResult(folder, matching, calls, replies_stored, len(sent), sites_matching, sites, [])

@@ -24,7 +24,7 @@ from storage.models import Score, Wave
 from storage.waves import get_wave
 
 RESULTS_FORMAT_VERSION = 1
-CHANNEL_ORDER = {"phone": 0, "email": 1, "letter": 2}
+CHANNEL_ORDER = {"phone": 0, "email": 1, "letter": 2, "web": 3}
 
 
 def structure_facts_json(info: stored.StructureInfo, group: str) -> dict[str, Any]:
@@ -74,7 +74,7 @@ class WaveResults:
     def channels(self) -> list[str]:
         """The channels scored in this wave, in the usual order."""
         present = {score.channel for score in self.scores}
-        return [channel for channel in ("phone", "email", "letter") if channel in present]
+        return [channel for channel in CHANNEL_ORDER if channel in present]
 
     def row_json(self, score: Score) -> dict[str, Any]:
         """One structure × channel with its comparisons."""

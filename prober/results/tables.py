@@ -21,7 +21,7 @@ def scores_table(scores: Sequence[ChannelScore], title: str) -> Table:
         "channel", "structures", "contacts", "pending", "mean score", "accessibility",
         "responsiveness", "quality", title=title,
     )  # fmt: skip
-    for channel in ("phone", "email", "letter"):
+    for channel in ("phone", "email", "letter", "web"):
         rows = [row for row in scores if row.channel == channel]
         if rows:
             table.add_row(

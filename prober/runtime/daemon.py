@@ -2,7 +2,8 @@
 
 It holds, for its whole life: the webhook listener (Twilio's webhooks), the workspace listener
 (the results API, token required), the dispatcher (claims due probes
-from the database and carries them out), the reply-mailbox watcher, and the event bus. On start
+from the database and carries them out), the reply-mailbox watcher, the site checker (web
+probes) and the event bus. On start
 it checks what it needs and reconciles what a previous run left unfinished (calls in flight,
 emails between composing and sending, recordings not downloaded); on SIGTERM/SIGINT it stops
 claiming, lets the probes under way finish (their callbacks keep arriving at the web app),
@@ -29,10 +30,12 @@ from starlette.types import ASGIApp
 
 from channels.email.imap import Mailbox, MailboxError
 from channels.phone.twilio_client import TwilioPhone
+from channels.web import CheckPolicy, SiteChecker
 from config.settings import DispatchSettings, WebSettings, WorkspaceSettings
 from prober.errors import ProberError
 from prober.probes.email import EmailProbes
 from prober.probes.phone import PhoneProbes
+from prober.probes.web import WebProbes
 from prober.project import Project
 from prober.project.database import Database
 from prober.runtime.bus import EventBus
@@ -169,6 +172,8 @@ class Daemon:
             channels.add("phone")
         if self.settings.imap.username:
             channels.add("email")
+        # Websites need nothing but the network: the checker always serves.
+        channels.add("web")
         return channels
 
     async def _start(
@@ -186,6 +191,12 @@ class Daemon:
             self.settings, database, phone, after_attempt=self._after_attempt
         )
         email_probes = EmailProbes(self.settings, database, after_attempt=self._after_attempt)
+        checker: SiteChecker | None = None
+        if "web" in channels:
+            checker = await stack.enter_async_context(
+                SiteChecker(CheckPolicy.from_settings(self.settings.sites))
+            )
+        web_probes = WebProbes(self.settings, database, checker, after_attempt=self._after_attempt)
         bus = await stack.enter_async_context(
             EventBus(
                 self.settings.mqtt,
@@ -203,7 +214,9 @@ class Daemon:
             await stack.enter_async_context(
                 _serving(workspace, self.settings.workspace, "workspace", tasks)
             )
-        running = _Running(database, phone_probes, email_probes, bus, channels)
+        running = _Running(database, phone_probes, email_probes, web_probes, bus, channels)
+        if checker is not None:
+            await web_probes.reconcile()
         if phone is not None:
             await phone_probes.reconcile()
             running.tasks.append(
@@ -220,6 +233,7 @@ class Daemon:
     async def _dispatch_until(self, stop: asyncio.Event, running: _Running) -> None:
         """Claim and carry out due probes until ``stop`` is set."""
         phone_probes, email_probes, bus = running.phone, running.email, running.bus
+        web_probes = running.web
 
         async def place_call(claimed: ClaimedProbe) -> None:
             await phone_probes.place(claimed.probe_id)
@@ -229,7 +243,11 @@ class Daemon:
             await email_probes.send(claimed.probe_id)
             bus.wake()
 
-        execute = {"phone": place_call, "email": send_email}
+        async def check_site(claimed: ClaimedProbe) -> None:
+            await web_probes.check(claimed.probe_id)
+            bus.wake()
+
+        execute = {"phone": place_call, "email": send_email, "web": check_site}
         dispatcher = Dispatcher(
             running.database,
             daemon_id=self.options.daemon_id,
@@ -316,6 +334,7 @@ class _Running:
     database: Database
     phone: PhoneProbes
     email: EmailProbes
+    web: WebProbes
     bus: EventBus
     channels: set[str]
     tasks: list[asyncio.Task[None]] = field(default_factory=list)

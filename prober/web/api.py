@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 API_PREFIX = "/api"
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
-CHANNELS = ("phone", "email", "letter")
+CHANNELS = ("phone", "email", "letter", "web")
 # Waves whose loaded results are kept (each holds every structure's scores of the wave).
 CACHED_WAVES = 4
 
@@ -88,7 +88,7 @@ class ApiError(ProberError):
 
 # -- Response models: the OpenAPI document's schemas (never used to build responses) -----------
 
-Channel = Literal["phone", "email", "letter"]
+Channel = Literal["phone", "email", "letter", "web"]
 Measure = Literal["score", "accessibility", "responsiveness", "quality"]
 Verdict = Literal["passed", "failed", "not_applicable", "pending", "to_review"]
 

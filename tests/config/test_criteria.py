@@ -68,15 +68,21 @@ def test_shipped_grid_encodes_the_commitments(shipped_grid: CriteriaGrid) -> Non
 
 
 def test_shipped_grid_covers_every_channel_and_both_kinds(shipped_grid: CriteriaGrid) -> None:
-    for channel in ("phone", "email", "letter"):
+    channels = ("phone", "email", "letter", "web")
+    for channel in channels:
         criteria = shipped_grid.for_channel(channel)
         assert criteria, channel
         assert {c.channel for c in criteria} == {channel}
     kinds = {(c.channel, c.kind) for c in shipped_grid.criteria}
     assert {("phone", "reviewed"), ("email", "reviewed")} <= kinds
-    assert len(shipped_grid.for_channel("phone")) + len(shipped_grid.for_channel("email")) + len(
-        shipped_grid.for_channel("letter")
-    ) == len(shipped_grid.criteria)
+    assert sum(len(shipped_grid.for_channel(c)) for c in channels) == len(shipped_grid.criteria)
+    web = {c.id: c.rule.metric for c in shipped_grid.for_channel("web") if c.rule is not None}
+    assert web == {
+        "web.site_reachable": "site_reachable",
+        "web.accessibility_statement": "accessibility_statement_published",
+        "web.contact_information_consistent": "contact_information_consistent",
+        "web.contact_form": "contact_form",
+    }
 
 
 def test_yes_no_metric_refuses_a_number(tmp_path: Path) -> None:

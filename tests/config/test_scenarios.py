@@ -48,6 +48,7 @@ def test_shipped_scenarios_load() -> None:
         "horaires-phone": "phone",
         "etat-civil-email": "email",
         "demande-courrier": "letter",
+        "site-web": "web",
     }
     civil_status = scenarios["etat-civil-phone"].phone
     assert civil_status is not None and civil_status.transfer_to
@@ -128,7 +129,7 @@ def test_wrong_channel_says_what_is_expected(tmp_path: Path) -> None:
         load_scenario(path)
 
     assert caught.value.problems == [
-        Problem("expected one of phone, email, letter, got 'fax'", line=2, column="channel")
+        Problem("expected one of phone, email, letter, web, got 'fax'", line=2, column="channel")
     ]
     assert str(path) in str(caught.value)
 

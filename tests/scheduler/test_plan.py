@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -289,3 +290,30 @@ def test_scenarios_and_personas_rotate() -> None:
     calls = sorted((p for p in plan.probes if p.channel == "phone"), key=lambda p: p.slot_index)
     assert [p.scenario_id for p in calls] == ["call-a", "call-b", "call-a"]
     assert len({p.persona_id for p in calls}) == 2
+
+
+def test_site_checks_need_no_spacing_and_use_the_website() -> None:
+    # One open day of four hours: room for one call and one email 4 hours apart at most, yet
+    # the site check fits beside them, inside the hours.
+    targets = [
+        replace(t, contact_ids={**t.contact_ids, "web": t.structure_id * 10 + 2})
+        for t in (target(i, PARIS, "Mo 09:00-13:15") for i in range(1, 6))
+    ]
+    plan = plan_wave(
+        targets,
+        rules(
+            date(2026, 3, 2),
+            date(2026, 3, 2),
+            quotas={"phone": 1, "web": 1},
+            scenarios={"phone": ("call-a",), "web": ("site",)},
+            min_spacing=timedelta(hours=4),
+        ),
+    )
+
+    assert not plan.shortfalls
+    for structure_id, probes in by_structure(plan).items():
+        assert sorted(p.channel for p in probes) == ["phone", "web"]
+        web = next(p for p in probes if p.channel == "web")
+        assert web.contact_point_id == structure_id * 10 + 2
+        assert web.scenario_id == "site"
+        assert inside(local(web, "Europe/Paris"), {0: [(time(9, 0), time(13, 0))]})

@@ -67,3 +67,12 @@ def test_an_off_hours_call_is_retried_off_hours_at_the_same_local_time() -> None
     assert decide("no-answer", now=evening, scheduled_at=evening, off_hours=True) == paris(
         "2026-03-04", "18:30"
     )
+
+
+def test_a_site_that_did_not_answer_is_checked_again_in_another_slot_not_one_that_did() -> None:
+    at = paris("2026-03-03", "10:00")  # Tuesday morning
+    for outcome in ("timeout", "unreachable", "http_error"):
+        again = decide(outcome, now=at, scheduled_at=at)
+        assert again is not None and again.astimezone(PARIS) >= paris("2026-03-03", "13:30")
+    for outcome in ("ok", "bad_certificate", "redirect_loop", "robots_disallowed"):
+        assert decide(outcome, now=at, scheduled_at=at) is None

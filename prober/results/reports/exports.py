@@ -47,6 +47,8 @@ SYNTHETIC_COLUMNS = (
     "reply_rate",
     "median_reply_hours",
     "median_reply_working_days",
+    "site_reachable_rate",
+    "median_load_s",
 )
 """Columns of the synthetic CSV and XLSX exports, documented in docs/reports.md."""
 
@@ -58,6 +60,8 @@ _FIGURE_COLUMNS = (
     "reply_rate",
     "median_reply_hours",
     "median_reply_working_days",
+    "site_reachable_rate",
+    "median_load_s",
 )
 
 

@@ -40,6 +40,22 @@ def channel_figures(channel: str, scores: Sequence[ContactScore]) -> dict[str, f
             "median_hold_s": _median(m.get("hold_s") for m in answered),
         }
 
+    if channel == "web":
+        reachable = [m for m in measurements if m.get("reachable") and m.get("outcome") == "ok"]
+        return {
+            "checks": len(scores),
+            "site_reachable_rate": _share([m in reachable for m in measurements]),
+            "statement_rate": _share(
+                [
+                    m.get("accessibility") is not None
+                    or m.get("accessibility_statement_url") is not None
+                    for m in reachable
+                ]
+            ),
+            "contact_form_rate": _share([bool(m.get("contact_form")) for m in reachable]),
+            "median_load_s": _median(m.get("load_s") for m in reachable),
+        }
+
     def elapsed(key: str) -> list[float | None]:
         return [(m.get(key) or {}).get("elapsed_s") for m in measurements]
 

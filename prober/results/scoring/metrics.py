@@ -7,7 +7,8 @@ replies that decided it. Absences are decided here, once, for every grid:
 - a criterion about what follows the answer (rings, menu, transfer, hold) does not apply to an
   unanswered call; a call that was not transferred has no hold time;
 - a missing email reply is *pending* until the rule's deadline has passed, then failed (the
-  value shown is how late it already is); a bounced email fails every reply criterion.
+  value shown is how late it already is); a bounced email fails every reply criterion;
+- what a website publishes is judged only on a site that was reached.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ PHONE_REACHED = frozenset({"answered", "busy", "no-answer"})
 EMAIL_REACHED = frozenset({"sent", "acknowledged", "replied", "bounced", "out_of_office"})
 """Email outcomes of a message that surely left (not ``composed``, ``uncertain``, ``not_sent``)."""
 TRANSFER_SUCCEEDED = frozenset({"human", "not_transferred"})
+WEB_NOT_CHECKED = frozenset({"robots_disallowed", "check_failed", "no_website", "interrupted"})
+"""Site check outcomes where prober chose not to look: no contact with the structure's site."""
 NUMBER_NOT_IN_SERVICE = frozenset({404, 410, 484, 604})
 """SIP answers saying the dialled number does not exist: the structure published a dead number."""
 
@@ -40,6 +43,8 @@ def reached_structure(contact: Contact) -> bool:
         return contact.outcome in PHONE_REACHED or _dead_number(contact)
     if contact.channel in ("email", "letter"):
         return contact.outcome in EMAIL_REACHED
+    if contact.channel == "web":
+        return contact.outcome is not None and contact.outcome not in WEB_NOT_CHECKED
     return False
 
 
@@ -291,6 +296,78 @@ _reply_working_days = _reply_metric(
     "first_human_reply", _working_days, _working_days_since, "reply", "working days"
 )
 
+
+def _site_evidence(contact: Contact) -> tuple[EventRef, ...]:
+    return _events(contact, "site.checked")
+
+
+def _site_reachable(contact: Contact) -> Measured:
+    m = contact.measurement
+    reachable = bool(m.get("reachable")) and m.get("outcome") == "ok"
+    status = m.get("status")
+    note = f"{m.get('outcome')}" + (f", HTTP {status}" if status is not None else "")
+    if m.get("error"):
+        note += f": {m['error']}"
+    return Measured(reachable, note=note, evidence=_site_evidence(contact))
+
+
+def _statement(contact: Contact) -> Measured:
+    m = contact.measurement
+    level, url = m.get("accessibility"), m.get("accessibility_statement_url")
+    published = level is not None or url is not None
+    note = f"accessibilité : {level}" if level else "no accessibility statement found"
+    if url:
+        note += f" ({url})"
+    return Measured(published, note=note, evidence=_site_evidence(contact))
+
+
+def contact_consistency(
+    site_phones: Iterable[str],
+    site_emails: Iterable[str],
+    directory_phones: Iterable[str],
+    directory_emails: Iterable[str],
+) -> tuple[bool, str]:
+    """Whether a site publishes a way to reach the structure that the directory lists too.
+
+    Consistent: the site publishes a phone or an address, and for each kind the directory and
+    the site both list, they share one value. Returns the verdict and why.
+    """
+    phones, emails = set(site_phones), {e.casefold() for e in site_emails}
+    listed_phones, listed_emails = set(directory_phones), {e.casefold() for e in directory_emails}
+    if not phones and not emails:
+        return False, "the site publishes no phone number nor email address"
+    differing = []
+    if phones and listed_phones and not phones & listed_phones:
+        differing.append(
+            f"phone {', '.join(sorted(phones))} (directory {', '.join(sorted(listed_phones))})"
+        )
+    if emails and listed_emails and not emails & listed_emails:
+        differing.append(
+            f"email {', '.join(sorted(emails))} (directory {', '.join(sorted(listed_emails))})"
+        )
+    if differing:
+        return False, "the site publishes another " + "; another ".join(differing)
+    return True, "the site publishes the directory's contact information"
+
+
+def _consistent(contact: Contact) -> Measured:
+    m = contact.measurement
+    directory = m.get("directory") or {}
+    value, note = contact_consistency(
+        m.get("phones") or (),
+        m.get("emails") or (),
+        directory.get("phones") or (),
+        directory.get("emails") or (),
+    )
+    return Measured(value, note=note, evidence=_site_evidence(contact))
+
+
+def _contact_form(contact: Contact) -> Measured:
+    form = bool(contact.measurement.get("contact_form"))
+    note = "a contact form" if form else "no contact form found"
+    return Measured(form, note=note, evidence=_site_evidence(contact))
+
+
 _AT_ONCE: Mapping[Metric, Callable[[Contact], Measured]] = {
     "answered": _answered,
     "answered_by_human": _answered_by_human,
@@ -301,6 +378,10 @@ _AT_ONCE: Mapping[Metric, Callable[[Contact], Measured]] = {
     "hold_seconds": _hold_seconds,
     "off_hours_message_gives_hours": _off_hours_message,
     "email_bounced": _bounced,
+    "site_reachable": _site_reachable,
+    "accessibility_statement_published": _statement,
+    "contact_information_consistent": _consistent,
+    "contact_form": _contact_form,
 }
 _OVER_TIME: Mapping[Metric, Callable[[Contact, datetime], Measured]] = {
     "email_ack_days": _ack_days,
@@ -331,6 +412,18 @@ def figures(contact: Contact) -> dict[str, Any]:
             "hold_s",
             "talk_s",
             "greeting_gives_opening_hours",
+        )
+        return {key: m.get(key) for key in keys}
+    if contact.channel == "web":
+        keys = (
+            "status",
+            "final_url",
+            "https",
+            "certificate_days_left",
+            "load_s",
+            "accessibility",
+            "contact_form",
+            "mobile_viewport",
         )
         return {key: m.get(key) for key in keys}
     data: dict[str, Any] = {"sent_at": m.get("sent_at"), "replies": m.get("replies", 0)}
