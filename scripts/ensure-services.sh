@@ -70,7 +70,8 @@ ensure_mosquitto() {
     apt_install mosquitto
 }
 
-ensure_report_tools() {
+ensure_report_tools
+ensure_chromium() {
     # PDF reports: WeasyPrint needs Pango and a font; the report tests read PDFs back with
     # poppler's pdftoppm and pdftotext.
     local missing=()
@@ -83,7 +84,15 @@ ensure_report_tools() {
     apt_install "${missing[@]}"
 }
 
+# Debian's chromium, for the optional JavaScript check of websites (Playwright drives it).
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ]; then return 0; fi
+    echo "setup: installing chromium (JavaScript checks of websites and their test)" >&2
+    apt_install chromium
+}
+
 ensure_postgresql
 ensure_dovecot
 ensure_mosquitto
 ensure_report_tools
+ensure_chromium
