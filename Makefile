@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	bash scripts/ensure-python.sh "$(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,sandbox]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,sandbox,javascript]'
 	touch $@
 
 services:

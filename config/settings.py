@@ -209,6 +209,9 @@ class SitesSettings(_Section):
     ca_file: Path | None = None
     # Host name (or "*.domain") -> IP address, like curl's --resolve; empty: DNS.
     resolve: dict[str, str] = Field(default_factory=dict)
+    # Run pages' JavaScript in chromium (Playwright, the "javascript" extra) before reading them.
+    javascript: bool = False
+    chromium_path: Path = Path("/usr/bin/chromium")
 
 
 PeerKey = Literal["kind", "population_band", "region", "departement"]

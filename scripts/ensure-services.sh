@@ -87,7 +87,7 @@ ensure_chromium() {
     # The workspace's browser tests drive Debian's chromium through Playwright
     # (tests/support/browser.py); Playwright's own browser downloads are never used.
     if [ -x /usr/bin/chromium ]; then return 0; fi
-    echo "setup: installing Chromium (Debian package chromium, for the browser tests)" >&2
+    echo "setup: installing Chromium (Debian package chromium, for the workspace's browser tests and the JavaScript check of websites)" >&2
     apt_install chromium
 }
 

@@ -28,6 +28,7 @@ from channels.web.fetch import (
 )
 from channels.web.nesting import MAX_DEPTH
 from channels.web.policy import CheckPolicy
+from channels.web.render import Renderer
 from channels.web.report import AccessibilityLevel, SiteReport
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -100,6 +101,9 @@ async def _read(fetcher: Fetcher, page: Page, phone_region: str) -> PageFacts | 
     if content_type and not content_type.lower().startswith(HTML_TYPES):
         return None
     text = page_text(page.answer.body, content_type)
+    if fetcher.renderer is not None:
+        async with fetcher.gates.hold(urlsplit(page.url).hostname or ""):
+            text = await fetcher.renderer.render(page.url) or text
     # Parsing is CPU work of up to max_bytes: off the event loop, other checks go on meanwhile.
     async with fetcher.parse_slots:
         return await asyncio.to_thread(page_facts, text, page.url, phone_region)
@@ -213,7 +217,11 @@ async def check_site(
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
             client = await stack.enter_async_context(build_client(policy))
-        return await _check_within_budget(Fetcher(policy, client), url, phone_region)
+        renderer = None
+        if policy.javascript:
+            renderer = await stack.enter_async_context(Renderer(policy))
+        fetcher = Fetcher(policy, client, renderer=renderer)
+        return await _check_within_budget(fetcher, url, phone_region)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -231,8 +239,11 @@ class SiteChecker:
         self._gates = HostGates()
         self._slots = asyncio.Semaphore(policy.concurrency)
         self._parse_slots = asyncio.Semaphore(2)
+        self._renderer = Renderer(policy) if policy.javascript else None
 
     async def __aenter__(self) -> SiteChecker:
+        if self._renderer is not None:
+            await self._renderer.__aenter__()
         return self
 
     async def __aexit__(
@@ -241,7 +252,8 @@ class SiteChecker:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        return None
+        if self._renderer is not None:
+            await self._renderer.__aexit__(exc_type, exc, traceback)
 
     async def check(self, url: str, *, phone_region: str | None = None) -> SiteReport:
         """Check ``url`` when a slot is free; never raises for what the site does."""
@@ -249,5 +261,11 @@ class SiteChecker:
             self._slots,
             build_client(self.policy, context=self._context, connections=4) as client,
         ):
-            fetcher = Fetcher(self.policy, client, gates=self._gates, parse_slots=self._parse_slots)
+            fetcher = Fetcher(
+                self.policy,
+                client,
+                gates=self._gates,
+                parse_slots=self._parse_slots,
+                renderer=self._renderer,
+            )
             return await _check_within_budget(fetcher, url, phone_region)

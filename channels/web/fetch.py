@@ -24,6 +24,7 @@ import httpx
 from cryptography import x509
 
 from channels.web.policy import PRODUCT, CheckPolicy
+from channels.web.render import Renderer
 from channels.web.report import Outcome
 
 if TYPE_CHECKING:
@@ -166,6 +167,8 @@ class Fetcher:
     gates: HostGates = field(default_factory=HostGates)
     # Parsing holds about twenty times a page's size: two at a time (2 cores) caps the memory.
     parse_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(2))
+    # Set when the policy asks for JavaScript: pages are read as chromium renders them.
+    renderer: Renderer | None = None
     _robots: dict[str, RobotFileParser] = field(default_factory=dict)
 
     async def page(self, url: str) -> Page:

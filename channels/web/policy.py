@@ -35,6 +35,9 @@ class CheckPolicy:
     resolve: tuple[tuple[str, str], ...] = ()
     # Region of national phone numbers written without a country code (FR, RE, GP...).
     phone_region: str = "FR"
+    # Run the pages' JavaScript in Debian's chromium (Playwright) before reading them.
+    javascript: bool = False
+    chromium_path: Path = Path("/usr/bin/chromium")
 
     @classmethod
     def from_settings(cls, sites: SitesSettings, *, base_dir: Path | None = None) -> CheckPolicy:
@@ -55,6 +58,8 @@ class CheckPolicy:
             concurrency=sites.concurrency,
             ca_file=ca_file,
             resolve=tuple(sorted(sites.resolve.items())),
+            javascript=sites.javascript,
+            chromium_path=sites.chromium_path,
         )
 
     def address_for(self, host: str) -> str:

@@ -68,6 +68,12 @@ def site_check(
     region: Annotated[
         str | None, typer.Option(help="Phone region of national numbers (FR, RE, GP...).")
     ] = None,
+    javascript: Annotated[
+        bool | None,
+        typer.Option(
+            "--javascript/--no-javascript", help="Run pages' JavaScript in chromium ([sites])."
+        ),
+    ] = None,
 ) -> None:
     """Check websites now: reachability, HTTPS, load time, what they publish."""
     settings = load_settings()
@@ -81,6 +87,8 @@ def site_check(
         changes["resolve"] = policy.resolve + _resolve_entries(resolve)
     if region is not None:
         changes["phone_region"] = region.upper()
+    if javascript is not None:
+        changes["javascript"] = javascript
     policy = dataclasses.replace(policy, **changes)  # type: ignore[arg-type]
     reports = asyncio.run(check_all(policy, _urls(urls or [], from_file)))
     if as_json:

@@ -3,6 +3,8 @@ mentions), not shaped for any parser."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from html import escape
 
 from sandbox.web.world import NESTING_DEPTH, SiteSpec
@@ -241,6 +243,13 @@ def simple(spec: SiteSpec, title: str, links: tuple[tuple[str, str], ...] = ()) 
     items = "".join(f'<li><a href="{href}">{escape(text)}</a></li>' for href, text in links)
     main = f"<h1>{escape(title)}</h1>\n<p>Page en cours de mise à jour.</p>\n<ul>{items}</ul>"
     return _page(spec, title, main)
+
+
+def javascript_app(spec: SiteSpec) -> str:
+    """The script that builds the JavaScript-only site's home page in the browser."""
+    page = home(replace(spec, behaviour="ok"))
+    body = page.split("<body>", 1)[1].rsplit("</body>", 1)[0]
+    return f"document.body.innerHTML = {json.dumps(body)};\n"
 
 
 def javascript_shell(spec: SiteSpec) -> str:

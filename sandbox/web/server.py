@@ -135,6 +135,8 @@ class SiteApp:
             step = int(path.rsplit("/", 1)[-1]) if path.startswith("/r/") else 0
             if step < 9:
                 return RedirectResponse(f"/r/{step + 1}", 302)
+        if behaviour == "javascript_only" and path == "/static/js/app.3f2a1c.js":
+            return Response(pages.javascript_app(site), media_type="text/javascript")
         if path != "/":
             return None
         if behaviour == "slow":

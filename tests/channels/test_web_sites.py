@@ -8,11 +8,12 @@ import itertools
 import time
 import tracemalloc
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 
 from channels.web import CheckPolicy, SiteChecker, SiteReport, check_site
-from sandbox.web import SiteSpec, WebSandbox
+from sandbox.web import SiteSpec, WebSandbox, site_truth
 from sandbox.web.world import HUGE_BYTES, Behaviour
 from tests.support.web_scene import assert_matches_truth, policy_for, served_when
 
@@ -188,3 +189,16 @@ async def test_an_expired_certificate_says_since_when(web_sandbox: WebSandbox) -
     assert report.outcome == "bad_certificate" and not report.https
     assert report.certificate_days_left == -10
     assert report.error == "certificat expiré depuis 10 jours"
+
+
+async def test_javascript_pages_rendered_by_chromium_when_asked(web_sandbox: WebSandbox) -> None:
+    pytest.importorskip("playwright.async_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's chromium is not installed (scripts/ensure-services.sh installs it)")
+    site = _site(web_sandbox, "javascript_only")
+    policy = policy_for(web_sandbox, javascript=True)
+    async with SiteChecker(policy) as checker:
+        report = await checker.check(web_sandbox.url_of(site))
+    truth = site_truth(site, web_sandbox, javascript=True)
+    assert report.phones == (site.phone,) and report.contact_form
+    assert_matches_truth(report, site, web_sandbox, truth)
