@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from sandbox.sound import signals
+from sandbox.sound.files import RATE_HZ
 from sandbox.sound.render import render
 from sandbox.sound.scene import MUSIC_STYLES, Piece, PlacedPiece, Rendered, Scene
 
@@ -72,7 +73,8 @@ ANSWERS = (
     "Je vous en prie, bonne journée, au revoir.",
 )
 VOICEMAIL = (
-    "Bonjour, vous êtes bien sur la messagerie du service social. Laissez votre message après le bip.",
+    "Bonjour, vous êtes bien sur la messagerie du service social. "
+    "Laissez votre message après le bip.",
 )
 CLOSED = (
     "Nos bureaux sont actuellement fermés. Ils sont ouverts du lundi au vendredi de huit heures "
@@ -233,7 +235,7 @@ class _Writer:
     def _length(self, piece: Piece) -> float:
         from sandbox.sound.render import spoken_clip  # noqa: PLC0415 - a cached clip's length
 
-        return len(spoken_clip(piece, Scene((), 0.0, seed=self.scene_seed))) / signals.RATE_HZ
+        return len(spoken_clip(piece, Scene((), 0.0, seed=self.scene_seed))) / RATE_HZ
 
 
 def _answer_cut(rng: np.random.Generator) -> float:
@@ -241,7 +243,7 @@ def _answer_cut(rng: np.random.Generator) -> float:
     return float(rng.uniform(0.0, signals.RING_ON_S + signals.RING_OFF_S))
 
 
-def _scene(situation: str, rng: np.random.Generator, *, seed: int) -> Scene:  # noqa: C901, PLR0915 - one branch a situation
+def _scene(situation: str, rng: np.random.Generator, *, seed: int) -> Scene:  # noqa: PLR0915 - one branch a situation
     w = _Writer(rng, seed)
     rings = int(rng.integers(1, 7))
     if situation == "from_answer":

@@ -36,8 +36,10 @@ def features(frames: Frames, sound: NDArray[np.bool_]) -> NDArray[np.float32]:
     """The cues of each frame, one column each (in the order of `FEATURES`)."""
     width = max(3, round(WINDOW_S / FRAME_S) | 1)
 
-    def mean(values: NDArray[np.float32]) -> NDArray[np.float32]:
-        return uniform_filter1d(values.astype(np.float32), width, mode="nearest")
+    def mean(values: NDArray[np.floating]) -> NDArray[np.float32]:
+        return np.asarray(
+            uniform_filter1d(values.astype(np.float32), width, mode="nearest"), dtype=np.float32
+        )
 
     weight = np.where(sound, 10 ** (frames.level_db / 20), 0).astype(np.float32)
     stability = mean(frames.similarity * weight) / (mean(weight) + 1e-9)

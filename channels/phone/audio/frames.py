@@ -106,11 +106,11 @@ def _measure_chunk(samples: NDArray[np.float32], count: int) -> tuple[NDArray[np
 def _lobe_energy(power: NDArray[np.float32], peak: NDArray[np.intp]) -> NDArray[np.float32]:
     rows = np.arange(len(power))
     width = power.shape[1]
-    return sum(  # type: ignore[return-value]
-        power[rows, np.clip(peak + offset, 0, width - 1)]
-        * ((peak + offset >= 0) & (peak + offset < width))
-        for offset in range(-2, 3)
-    )
+    total = np.zeros(len(power), np.float32)
+    for offset in range(-2, 3):
+        inside = (peak + offset >= 0) & (peak + offset < width)
+        total += power[rows, np.clip(peak + offset, 0, width - 1)] * inside
+    return total
 
 
 def _refined_bin(power: NDArray[np.float32], peak: NDArray[np.intp]) -> NDArray[np.float32]:
@@ -122,7 +122,7 @@ def _refined_bin(power: NDArray[np.float32], peak: NDArray[np.intp]) -> NDArray[
     right = np.log(power[rows, np.clip(peak + 1, 0, width - 1)] + 1e-12)
     denominator = left - 2 * centre + right
     shift = np.where(np.abs(denominator) > 1e-9, 0.5 * (left - right) / denominator, 0.0)
-    return (peak + np.clip(shift, -0.5, 0.5)).astype(np.float32)
+    return np.asarray(peak + np.clip(shift, -0.5, 0.5), dtype=np.float32)
 
 
 def _voiced(samples: NDArray[np.float32]) -> NDArray[np.bool_]:

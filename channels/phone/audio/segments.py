@@ -4,7 +4,7 @@ left of the sound, with gaps and fragments merged to sane minimum durations."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -19,10 +19,10 @@ SegmentKind = Literal["ringback", "busy", "speech", "music", "silence", "tone"]
 ABOVE_FLOOR_DB = 9.0
 SOUND_DB_BOUNDS = (-55.0, -35.0)
 # A sound's onset is followed back while it stays this far above the floor (soft attacks).
-ONSET_ABOVE_FLOOR_DB = 4.0
-ONSET_LOOKBACK_S = 0.2
+ONSET_ABOVE_FLOOR_DB = 6.0
+ONSET_LOOKBACK_S = 0.1
 TONE_PURITY = 0.8
-DUAL_TONE_PURITY = 0.85
+DUAL_TONE_PURITY = 0.93
 # Quiet shorter than this between sounds is the inside of one sound (between syllables, notes).
 SOUND_GAP_S = 0.3
 MIN_SOUND_S = 0.1
@@ -32,6 +32,8 @@ MUSIC_GAP_S = 0.6
 # Speech or music shorter than this inside a stretch of the other kind belongs to it.
 MIN_KIND_S = 0.6
 MIN_TONE_S = 0.06
+GUARD_S = 0.1
+SIGNAL_ABOVE_SURROUNDINGS_DB = 15.0
 SMOOTHING_S = 0.7
 
 
@@ -57,12 +59,17 @@ def segments_of(measured: Frames) -> list[Segment]:
     labels = np.full(count, "silence", dtype="<U8")
     for burst in tones.bursts(measured, heard, FRAME_S):
         labels[burst.first : burst.last] = burst.kind
+    guard = _guarded(labels)
     pure = measured.tone_purity > TONE_PURITY
-    signal = heard & (labels == "silence") & (pure | (measured.dual_purity > DUAL_TONE_PURITY))
-    for first, last in tones.runs(signal, bridge=1):
-        if (last - first) * FRAME_S >= MIN_TONE_S and _stands_alone(heard, first, last):
+    dual = measured.dual_purity > DUAL_TONE_PURITY
+    for first, last in tones.runs(heard & (labels == "silence") & (pure | dual), bridge=1):
+        if (
+            (last - first) * FRAME_S >= MIN_TONE_S
+            and _stands_alone(measured.level_db, first, last)
+            and (dual[first:last].mean() > 0.5 or tones.steady(measured, (first, last)))
+        ):
             labels[first:last] = "tone"
-    sound = _sound(measured, heard, labels == "silence", floor)
+    sound = _sound(measured, heard, (labels == "silence") & ~guard, floor)
     score = discriminate.music_score(measured, sound)
     smoothed = median_filter(score, size=max(1, round(SMOOTHING_S / FRAME_S)) | 1, mode="nearest")
     labels[sound] = np.where(smoothed[sound] > 0, "music", "speech")
@@ -96,11 +103,26 @@ def _sound(
     return sound
 
 
-def _stands_alone(heard: NDArray[np.bool_], first: int, last: int) -> bool:
+def _stands_alone(level_db: NDArray[np.float32], first: int, last: int) -> bool:
     """A signal (DTMF, a beep) has quiet on both sides; a pure stretch inside a voice or a
-    melody (a held vowel, a flute note) belongs to that sound."""
+    melody (a held vowel, a flute note) belongs to that sound. Quiet is relative (a codec smears
+    a tone's edges), looked for one frame further than the signal's edge frames."""
     margin = 3
-    return not heard[max(0, first - margin) : first].any() and not heard[last : last + margin].any()
+    quiet = float(np.median(level_db[first:last])) - SIGNAL_ABOVE_SURROUNDINGS_DB
+    before = level_db[max(0, first - 1 - margin) : max(0, first - 1)]
+    after = level_db[last + 1 : last + 1 + margin]
+    return bool(np.all(before < quiet)) and bool(np.all(after < quiet))
+
+
+def _guarded(labels: NDArray[np.str_]) -> NDArray[np.bool_]:
+    """Frames just around a ringback or busy burst: its edges (a codec's smear, a filter's ringing
+    after the tone is cut) are not the callee's sound."""
+    guard = np.zeros(len(labels), np.bool_)
+    width = round(GUARD_S / FRAME_S)
+    for first, last in tones.runs(np.isin(labels, ("ringback", "busy"))):
+        guard[max(0, first - width) : first] = True
+        guard[last : last + width] = True
+    return guard
 
 
 def _runs_of(labels: NDArray[np.str_]) -> list[Segment]:
@@ -109,7 +131,7 @@ def _runs_of(labels: NDArray[np.str_]) -> list[Segment]:
     starts = [0, *changes.tolist()]
     ends = [*changes.tolist(), len(labels)]
     for start, end in zip(starts, ends, strict=True):
-        kind: SegmentKind = labels[start]  # type: ignore[assignment]
+        kind = cast(SegmentKind, str(labels[start]))
         segments.append(Segment(kind, round(start * FRAME_S, 2), round(end * FRAME_S, 2)))
     return segments
 

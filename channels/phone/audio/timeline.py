@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 from numpy.typing import NDArray
 
-from channels.phone.audio import decode, frames
-from channels.phone.audio.segments import Segment, SegmentKind, segments_of
+from channels.phone.audio import decode, frames, tones
+from channels.phone.audio.segments import Segment, segments_of
 
 # Speech between two stretches of music, this close to each, is a hold announcement.
 ANNOUNCEMENT_GAP_S = 2.0
@@ -109,10 +110,23 @@ def _figures(segments: list[Segment], *, duration_s: float) -> Timeline:
     if busy and (answered_at_s is None or not rings_at):
         rings: int | None = 0 if not rings_at else len(rings_at)
     elif rings_at:
-        rings = len([s for s in rings_at if answered_at_s is None or s.start_s < answered_at_s])
+        rings = len(
+            [
+                s
+                for s in rings_at
+                if (answered_at_s is None or s.start_s < answered_at_s)
+                and s.duration_s >= tones.MIN_RING_S - 0.01
+            ]
+        )
     else:
         rings = None
-    after = [s for s in rings_at if answered_at_s is not None and s.start_s >= answered_at_s]
+    after = [
+        s
+        for s in rings_at
+        if answered_at_s is not None
+        and s.start_s >= answered_at_s
+        and s.duration_s >= tones.MIN_RING_S - 0.01
+    ]
     announcement_indexes = _announcements(segments)
     live = [
         s

@@ -27,6 +27,9 @@ RING_OFF_S = (2.8, 4.2)
 BUSY_ON_S = (0.3, 0.7)
 BUSY_OFF_S = (0.3, 0.7)
 MIN_BURST_S = 0.1
+# A burst heard for less than this is shown but not counted as a ring (a ring the answer cut at
+# once is not one the caller heard).
+MIN_RING_S = 0.2
 # Frames of something else a burst may hold (a click, a codec glitch) and still be one burst.
 BRIDGE_FRAMES = 3
 
@@ -97,11 +100,15 @@ def bursts(measured: Frames, heard: NDArray[np.bool_], frame_s: float) -> list[B
 
 def _clean(measured: Frames, span: tuple[int, int]) -> bool:
     purity = measured.tone_purity[span[0] : span[1]]
+    return float(np.median(purity)) >= RING_MEDIAN_PURITY and steady(measured, span)
+
+
+def steady(measured: Frames, span: tuple[int, int]) -> bool:
+    """The pitch of a tone holds (a signal does; a voice's and an instrument's move)."""
     pitch = measured.tone_hz[span[0] : span[1]]
     pitch = pitch[pitch > 0]
     return (
-        float(np.median(purity)) >= RING_MEDIAN_PURITY
-        and len(pitch) > 0
+        len(pitch) > 0
         and float(np.percentile(pitch, 90) - np.percentile(pitch, 10)) <= RING_PITCH_SPREAD_HZ
     )
 
