@@ -78,7 +78,7 @@ def _print(path: Path, timeline: Timeline) -> None:
     ring = 0
     rows = []
     for segment in timeline.segments:
-        label = segment.kind
+        label: str = segment.kind
         if segment.kind == "ringback":
             ring += 1
             label = f"ringback #{ring}"

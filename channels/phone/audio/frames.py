@@ -121,7 +121,8 @@ def _refined_bin(power: NDArray[np.float32], peak: NDArray[np.intp]) -> NDArray[
     centre = np.log(power[rows, peak] + 1e-12)
     right = np.log(power[rows, np.clip(peak + 1, 0, width - 1)] + 1e-12)
     denominator = left - 2 * centre + right
-    shift = np.where(np.abs(denominator) > 1e-9, 0.5 * (left - right) / denominator, 0.0)
+    curved = np.abs(denominator) > 1e-9
+    shift = np.where(curved, 0.5 * (left - right) / np.where(curved, denominator, 1.0), 0.0)
     return np.asarray(peak + np.clip(shift, -0.5, 0.5), dtype=np.float32)
 
 
