@@ -135,7 +135,8 @@ def corpus(count: int, *, seed: int = 14) -> Iterator[Recording]:
     for index in range(count):
         rng = np.random.default_rng([seed, index])
         situation = SITUATIONS[index % len(SITUATIONS)]
-        scene = _scene(situation, rng, seed=seed * 100_000 + index)
+        style = MUSIC_STYLES[(index // len(SITUATIONS)) % len(MUSIC_STYLES)]
+        scene = _scene(situation, rng, seed=seed * 100_000 + index, music_style=style)
         formats, weights = zip(*_FORMATS, strict=True)
         file_format = formats[int(rng.choice(len(formats), p=weights))]
         rendered = render(scene)
@@ -243,7 +244,7 @@ def _answer_cut(rng: np.random.Generator) -> float:
     return float(rng.uniform(0.0, signals.RING_ON_S + signals.RING_OFF_S))
 
 
-def _scene(situation: str, rng: np.random.Generator, *, seed: int) -> Scene:  # noqa: PLR0915 - one branch a situation
+def _scene(situation: str, rng: np.random.Generator, *, seed: int, music_style: str) -> Scene:  # noqa: PLR0915 - one branch a situation
     w = _Writer(rng, seed)
     rings = int(rng.integers(1, 7))
     if situation == "from_answer":
@@ -280,6 +281,9 @@ def _scene(situation: str, rng: np.random.Generator, *, seed: int) -> Scene:  # 
         w.pause(0.3, 1.0)
         w.say("speech", w.pick(HOLD_LINES))
         w.pause(0.3, 1.5)
+        if rng.random() < 0.4:  # some music while the switchboard finds the extension
+            w.music(float(rng.uniform(4.0, 9.0)))
+            w.pause(0.0, 0.6)
         w.rings(int(rng.integers(1, 4)), cut_s=_answer_cut(rng))
         w.pause(0.2, 0.8)
         w.say("speech", w.pick(AGENT_LINES))
@@ -325,7 +329,7 @@ def _scene(situation: str, rng: np.random.Generator, *, seed: int) -> Scene:  # 
         noise_db=float(rng.uniform(-72.0, -42.0)),
         mulaw=bool(rng.random() < 0.7),
         seed=seed,
-        music_style=MUSIC_STYLES[int(rng.integers(len(MUSIC_STYLES)))],
+        music_style=music_style,
     )
 
 
