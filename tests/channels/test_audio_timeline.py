@@ -247,3 +247,14 @@ def test_the_command_prints_a_table_with_numbered_rings(
     assert result.exit_code == 0, result.stderr
     assert "rings 2, answered at 6.5 s, busy no" in result.stdout
     assert "ringback #1" in result.stdout and "ringback #2" in result.stdout
+
+
+def test_the_callee_may_be_on_channel_2_of_a_dial_recording() -> None:
+    rendered = scene(Piece("ringback", 0.0, 6.0), Piece("music", 6.5, 3.0), duration_s=10, seed=8)
+    swapped = wav_bytes([rendered.caller, rendered.callee], rate_hz=8000)
+    assert timeline_of_bytes(swapped, name="dial.wav").rings is None  # channel 1: prober's side
+    on_two = timeline_of_bytes(swapped, name="dial.wav", channel=2)
+    assert on_two.rings == 2
+    assert on_two.answered_at_s == pytest.approx(6.5, abs=0.1)
+    # A mono recording has one channel, whichever is asked.
+    assert timeline_of_bytes(rendered.mono_wav(), name="mono.wav", channel=2).rings == 2

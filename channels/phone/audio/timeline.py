@@ -48,14 +48,15 @@ class Timeline:
         return None
 
 
-def timeline_of_file(path: Path) -> Timeline:
-    """The timeline of a WAV (8/16 kHz, mono or dual: callee on channel 1) or MP3 recording."""
-    return timeline_of_bytes(decode.read_file(path), name=str(path))
+def timeline_of_file(path: Path, *, channel: int = 1) -> Timeline:
+    """The timeline of a WAV (8/16 kHz, mono or dual) or MP3 recording; `channel` is the
+    callee's in a dual recording (1 as Twilio records calls, 2 for `<Dial>` recordings)."""
+    return timeline_of_bytes(decode.read_file(path), name=str(path), channel=channel)
 
 
-def timeline_of_bytes(data: bytes, *, name: str) -> Timeline:
+def timeline_of_bytes(data: bytes, *, name: str, channel: int = 1) -> Timeline:
     """The timeline of a recording's bytes; `name` is the file named in errors."""
-    return timeline_of_samples(decode.decode(data, name=name).samples)
+    return timeline_of_samples(decode.decode(data, name=name, channel=channel).samples)
 
 
 def timeline_of_samples(samples: NDArray[np.float32]) -> Timeline:
