@@ -302,3 +302,15 @@ def test_hold_runs_from_the_request_to_the_first_live_words_after_the_hold_sound
     direct = hold_timeline(("speech", 2.0, 4.0), ("silence", 4.0, 9.0), ("speech", 9.0, 11.0))
     assert direct.hold_s(5.0) == pytest.approx(4.0)
     assert direct.hold_s(12.0) is None
+
+
+def test_music_long_after_a_conversation_does_not_make_a_hold() -> None:
+    timeline = hold_timeline(
+        ("speech", 2.0, 4.0),
+        ("silence", 4.0, 6.0),
+        ("speech", 6.0, 14.0),  # the person answers the request at length: no transfer
+        ("silence", 14.0, 15.0),
+        ("music", 15.0, 30.0),  # later on, another transfer
+        ("speech", 31.0, 33.0),
+    )
+    assert timeline.hold_s(5.0) == pytest.approx(1.0)
