@@ -33,7 +33,7 @@ class Decoded:
     samples: NDArray[np.float32]
     source_rate_hz: int
     channels: int
-    container: str  # "WAV" or "MP3"
+    container: str  # libsndfile's name of the format: "WAV", "MP3" (others it reads too: "FLAC"...)
 
     @property
     def duration_s(self) -> float:
@@ -79,7 +79,7 @@ def decode(data: bytes, *, name: str, channel: int = 1) -> Decoded:
         raise AudioError(name, f"not a readable WAV or MP3 recording ({exc})") from exc
     if rate != ANALYSIS_RATE_HZ:
         callee = resample_poly(callee, ANALYSIS_RATE_HZ, rate).astype(np.float32)
-    return Decoded(callee, rate, channels, "MP3" if container == "MP3" else "WAV")
+    return Decoded(callee, rate, channels, container)
 
 
 def _read_callee(sound: soundfile.SoundFile, index: int, *, name: str) -> NDArray[np.float32]:
