@@ -63,4 +63,4 @@ def music_score(frames: Frames, sound: NDArray[np.bool_]) -> NDArray[np.float32]
     """A score per frame, above 0 for music and below for speech (meaningful on sound frames)."""
     standardised = (features(frames, sound) - MEANS) / SCALES
     # An elementwise sum, not `@`: BLAS may raise spurious floating-point warnings in matmul.
-    return ((standardised * WEIGHTS).sum(axis=1) + BIAS).astype(np.float32)
+    return np.asarray((standardised * WEIGHTS).sum(axis=1) + BIAS, dtype=np.float32)
