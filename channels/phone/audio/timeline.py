@@ -17,6 +17,9 @@ ANNOUNCEMENT_GAP_S = 2.0
 # Speech between the transfer request and the hold sound ("ne quittez pas, je vous passe le
 # service") is at most this long; more is a conversation, and the hold ends there.
 HOLD_LEAD_SPEECH_S = 5.0
+# A burst measured on 32 ms windows 20 ms apart looks about a window's overhang (12 ms) longer
+# than it is: a ring is counted when its measured length makes up for it.
+_MIN_RING_MEASURED_S = tones.MIN_RING_S + (frames.WINDOW - frames.HOP) / decode.ANALYSIS_RATE_HZ
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +129,7 @@ def _figures(segments: list[Segment], *, duration_s: float) -> Timeline:
                 s
                 for s in rings_at
                 if (answered_at_s is None or s.start_s < answered_at_s)
-                and s.duration_s >= tones.MIN_RING_S - 0.01
+                and s.duration_s >= _MIN_RING_MEASURED_S
             ]
         )
     else:
@@ -136,7 +139,7 @@ def _figures(segments: list[Segment], *, duration_s: float) -> Timeline:
         for s in rings_at
         if answered_at_s is not None
         and s.start_s >= answered_at_s
-        and s.duration_s >= tones.MIN_RING_S - 0.01
+        and s.duration_s >= _MIN_RING_MEASURED_S
     ]
     announcement_indexes = _announcements(segments)
     live = [
