@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from sandbox.mail import Dovecot
-from sandbox.web import WebSandbox, showcase_sites
 from sandbox.sound.voice import espeak_path
+from sandbox.web import WebSandbox, showcase_sites
 from storage.db import make_engine, normalise_database_url, session_scope, upgrade
 from storage.outbox import ProbePlace
 from tests.support.mailservers import (
