@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Numeric, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from config.structures import MAX_LENGTHS
@@ -135,6 +136,9 @@ class Wave(SQLModel, table=True):
     panel: dict[str, list[str]] = _json(default=dict)
     parameters: dict[str, Any] = _json(default=dict)
     plan_seed: int | None = None
+    # What the wave may spend, in [costs] currency: `wave start` refuses a wave estimated above
+    # it, the daemon pauses a running wave whose spending reaches it.
+    budget: Decimal | None = Field(default=None, sa_type=Numeric(14, 2))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     planned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -182,6 +186,10 @@ class Attempt(SQLModel, table=True):
     # What the attempt measured (rings, who answered, hold...), derived from its events and
     # recomputable from them at any time.
     measurement: dict[str, Any] = _json(default=dict)
+    # What Twilio charged for the call, as it gives it (negative: a charge), once it gives it.
+    price: Decimal | None = Field(default=None, sa_type=Numeric(14, 5))
+    price_unit: str | None = Field(default=None, max_length=8)
+    priced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Event(SQLModel, table=True):
@@ -315,3 +323,26 @@ class ApiToken(SQLModel, table=True):
     scopes: list[str] = _json(default=list)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Alert(SQLModel, table=True):
+    """A condition an operator must know of (a dead number, a wave over budget...): raised once
+    per rule and subject while it holds, cleared when it no longer does."""
+
+    __table_args__ = (Index("ix_alert_open", "rule", "subject", "cleared_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=64)
+    # What the alert is about: a number, an address, a structure in a wave, a wave, "twilio"...
+    subject: str = Field(max_length=500)
+    severity: str = Field(default="warning", max_length=16)
+    message: str = Field(max_length=2000)
+    details: dict[str, Any] = _json(default=dict)
+    wave_id: int | None = Field(default=None, foreign_key="wave.id", ondelete="CASCADE")
+    raised_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acked_by: str | None = Field(default=None, max_length=200)
+    # When the operators were emailed of its raising and of its clearing.
+    raise_emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    clear_emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

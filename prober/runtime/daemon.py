@@ -35,6 +35,7 @@ from prober.probes.email import EmailProbes
 from prober.probes.phone import PhoneProbes
 from prober.project import Project
 from prober.project.database import Database
+from prober.runtime.alerts import AlertWatch
 from prober.runtime.bus import EventBus
 from prober.web.app import create_app
 from prober.web.workspace import create_workspace_app
@@ -64,6 +65,8 @@ class DaemonOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     serve_web: bool = True
     watch_mail: bool = True
+    # Prices of ended calls, budgets and alert rules (prober.runtime.alerts).
+    watch_alerts: bool = True
     # How long to let calls under way finish on shutdown before leaving them to reconciliation.
     drain_s: float = 60.0
 
@@ -209,6 +212,9 @@ class Daemon:
             running.tasks.append(
                 tasks.create_task(_keep_recordings(phone_probes, stop), name="recording-sweep")
             )
+        if self.options.watch_alerts:
+            watch = AlertWatch(self.settings, database, phone=phone, clock=self.options.clock)
+            running.tasks.append(tasks.create_task(watch.run(stop), name="alert-watch"))
         if "email" in channels:
             await email_probes.reconcile()
             if self.options.watch_mail:
