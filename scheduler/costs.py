@@ -34,18 +34,32 @@ class Destination(StrEnum):
     OTHER = "other"
 
 
+def region_of(number: str) -> str | None:
+    """The ISO country of a number (Twilio prices by it); for a number in no known block, the
+    main country of its calling code."""
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(parsed)
+    if region is None:
+        region = phonenumbers.region_code_for_country_code(parsed.country_code)
+    return None if region in (None, phonenumbers.UNKNOWN_REGION) else region
+
+
 def destination_of(number: str) -> Destination:
     """Landline (+33 1-5, 8, 9), mobile (+33 6, 7), overseas départements, or other."""
     try:
         parsed = phonenumbers.parse(number)
     except phonenumbers.NumberParseException:
         return Destination.OTHER
-    region = phonenumbers.region_code_for_number(parsed)
+    region = region_of(number)
     if region in OVERSEAS_REGIONS:
         return Destination.OVERSEAS
     if region != "FR":
         return Destination.OTHER
-    if phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE:
+    # The plan gives 06 and 07 to mobiles, whether a block is allocated yet or not.
+    if str(parsed.national_number)[:1] in ("6", "7"):
         return Destination.MOBILE
     return Destination.LANDLINE
 

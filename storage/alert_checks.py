@@ -40,7 +40,7 @@ def _last_outcomes(session: Session, channel: str) -> dict[str, list[str]]:
             col(Attempt.outcome) != "not_placed",
         )
         .order_by(col(Attempt.started_at), col(Attempt.id))
-    ).tuples()
+    )
     outcomes: dict[str, list[str]] = defaultdict(list)
     for value, outcome in rows:
         if outcome is not None:
@@ -93,7 +93,7 @@ def unreachable_structures(session: Session, *, min_attempts: int) -> dict[str, 
             col(Attempt.outcome) != "not_placed",
         )
         .group_by(col(Wave.id), col(Wave.name), col(Structure.official_id), col(Structure.name))
-    ).tuples()
+    )
     return {
         f"{wave}/{official_id}": Finding(
             "", {"count": calls, "wave": wave, "structure": name}, wave_id=wave_id
@@ -115,8 +115,8 @@ def twilio_error_rate(
             col(Attempt.outcome).is_not(None),
         )
         .group_by(col(Attempt.outcome))
-    ).tuples()
-    counts = dict(rows)
+    )
+    counts: dict[str | None, int] = {outcome: count for outcome, count in rows}
     calls = sum(counts.values())
     failed = sum(counts.get(outcome, 0) for outcome in TWILIO_ERRORS)
     if calls < min_calls or failed / calls <= threshold:
@@ -137,7 +137,7 @@ def waves_behind_schedule(
             col(Probe.scheduled_at) < now - lag,
         )
         .group_by(col(Wave.id), col(Wave.name))
-    ).tuples()
+    )
     return {
         name: Finding("", {"count": count, "lag_minutes": int(lag.total_seconds() // 60)}, wave_id)
         for wave_id, name, count in rows

@@ -146,7 +146,7 @@ def planned_contacts(session: Session, wave_id: int) -> list[PlannedContact]:
                 (ProbeState.PLANNED, ProbeState.DISPATCHING, ProbeState.IN_PROGRESS)
             ),
         )
-    ).tuples()
+    )
     return [PlannedContact(p, s, c, sc, v) for p, s, c, sc, v in rows]
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-import phonenumbers
 from sqlmodel import Session
 
 from channels.errors import ChannelError
@@ -18,7 +17,7 @@ from channels.phone.twilio_client import TwilioPhone
 from config.settings import CostSettings, Settings
 from prober.errors import ProberError
 from prober.project.database import Database
-from scheduler.costs import CostEstimate, CostPolicy, PlannedCall, estimate
+from scheduler.costs import CostEstimate, CostPolicy, PlannedCall, estimate, region_of
 from storage import claims
 from storage.alerts import Finding
 from storage.costs import (
@@ -113,15 +112,7 @@ def cost_inputs(session: Session, wave: Wave) -> CostInputs:
 
 def regions_of(numbers: Iterable[str]) -> set[str]:
     """The ISO countries (Twilio's pricing entries) the numbers belong to."""
-    regions = set()
-    for number in numbers:
-        try:
-            region = phonenumbers.region_code_for_number(phonenumbers.parse(number))
-        except phonenumbers.NumberParseException:
-            continue
-        if region:
-            regions.add(region)
-    return regions
+    return {region for number in numbers if (region := region_of(number)) is not None}
 
 
 async def fetch_rates(
@@ -144,8 +135,7 @@ async def fetch_rates(
         countries[region] = rates
 
     def per_minute(number: str) -> Decimal | None:
-        region = next(iter(regions_of([number])), None)
-        rates = countries.get(region or "")
+        rates = countries.get(region_of(number) or "")
         return None if rates is None else rates.per_minute(number)
 
     return per_minute
