@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -162,14 +163,15 @@ async def test_a_wave_costs_to_the_cent_what_the_sandbox_charged_for_its_calls(
                 what="every call's price stored",
             )
         charged = sandbox.store.total_price()
+        durations = {call.to: call.duration_s for call in sandbox.store.newest_first()}
         after = await prober_cli.in_thread("wave", "cost", wave)
         after_json = json.loads((await prober_cli.in_thread("wave", "cost", wave, "--json")).stdout)
 
     assert len(ended) == len(NUMBERS)
-    # 5 answered calls of 75 s: 2 minutes each, at each destination's rate; busy is free.
-    expected = 2 * (
-        Decimal("0.0230") * 2 + Decimal("0.1350") + Decimal("0.0600") + Decimal("0.0650")
-    )
+    # Each started minute at the destination's rate; the busy line is free.
+    rates = dict(zip(NUMBERS, ("0.0230", "0.0230", "0", "0.1350", "0.0600", "0.0650"), strict=True))
+    expected = sum((Decimal(rates[n]) * -(-(durations[n] or 0) // 60) for n in NUMBERS), Decimal(0))
+    assert expected > 0
     assert charged == expected
     assert Decimal(after_json["spent"]["twilio"]) == charged.quantize(Decimal("0.01"))
     assert after_json["spent"]["calls_priced"] == len(NUMBERS)
@@ -222,12 +224,20 @@ async def test_the_daemon_pauses_a_wave_whose_spending_reaches_its_budget(
     phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
 ) -> None:
     numbers = [f"+331427000{index:02d}" for index in range(10, 16)]
-    # One landline call of 2 minutes costs 0.046: the budget is reached by the first.
-    wave = _seed(engine, numbers, budget=Decimal("0.04"))
+    # A landline minute costs 0.023: the budget is reached by the first call.
+    wave = _seed(engine, numbers, budget=Decimal("0.02"))
+    # The first call is due now, the others tomorrow: the wave has probes left when the first
+    # call's price reaches the budget.
+    with Session(engine) as session:
+        session.execute(
+            update(Probe)
+            .where(col(Probe.id).in_(select(Probe.id).offset(1)))
+            .values(scheduled_at=datetime.now(UTC) + timedelta(days=1))
+        )
+        session.commit()
     with phone_sandbox(parse_world(WORLD), time_scale=TIME_SCALE) as sandbox:
         settings = _settings(sandbox.base_url, tmp_path)
-        # One call at a time, so that the wave has probes left when its budget is reached.
-        async with _daemon(engine, settings, max_in_flight=1):
+        async with _daemon(engine, settings):
             await wait_until(
                 lambda: _wave_status(engine) == WaveStatus.PAUSED,
                 timeout_s=120,
@@ -240,8 +250,8 @@ async def test_the_daemon_pauses_a_wave_whose_spending_reaches_its_budget(
         messages = list(
             session.exec(select(OutboxMessage).where(col(OutboxMessage.topic).contains("/alerts/")))
         )
-    assert charged >= Decimal("0.04")
-    assert ProbeState.PLANNED in states, "the wave was paused before its end"
+    assert charged >= Decimal("0.02")
+    assert sorted(states) == [ProbeState.DONE] + [ProbeState.PLANNED] * 5
     [alert] = _alerts(engine)
     assert alert.subject == wave
     assert "budget" in alert.message
