@@ -248,7 +248,11 @@ async def test_the_daemon_pauses_a_wave_whose_spending_reaches_its_budget(
     with Session(engine) as session:
         states = list(session.exec(select(Probe.state)))
         messages = list(
-            session.exec(select(OutboxMessage).where(col(OutboxMessage.topic).contains("/alerts/")))
+            session.exec(
+                select(OutboxMessage).where(
+                    col(OutboxMessage.topic).contains("/alerts/budget_reached/")
+                )
+            )
         )
     assert charged >= Decimal("0.02")
     assert sorted(states) == [ProbeState.DONE] + [ProbeState.PLANNED] * 5
