@@ -38,6 +38,7 @@ from prober.project.database import Database
 from prober.runtime.alerts import AlertWatch
 from prober.runtime.bus import EventBus
 from prober.web.app import create_app
+from prober.web.metrics import CountingCallbacks, Metrics
 from prober.web.workspace import create_workspace_app
 from scheduler.dispatch import Dispatcher
 from scheduler.retry import RetryPolicy, retry_at
@@ -91,6 +92,7 @@ class Daemon:
         self.project = project
         self.settings = project.settings
         self.options = options or DaemonOptions.from_settings(project.settings.dispatch)
+        self.metrics = Metrics()
 
     # -- start-up checks -------------------------------------------------------------------
 
@@ -200,9 +202,9 @@ class Daemon:
         # Entered after the resources its tasks use, so that it ends before they close.
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
         if self.options.serve_web:
-            webhooks = create_app(phone_probes)
+            webhooks = CountingCallbacks(create_app(phone_probes), self.metrics)
             await stack.enter_async_context(_serving(webhooks, self.settings.web, "web", tasks))
-            workspace = create_workspace_app(self.settings, api_database)
+            workspace = create_workspace_app(self.settings, api_database, self.metrics)
             await stack.enter_async_context(
                 _serving(workspace, self.settings.workspace, "workspace", tasks)
             )
@@ -227,11 +229,17 @@ class Daemon:
         """Claim and carry out due probes until ``stop`` is set."""
         phone_probes, email_probes, bus = running.phone, running.email, running.bus
 
+        def observe_lag(claimed: ClaimedProbe) -> None:
+            lag_s = (self.options.clock() - claimed.scheduled_at).total_seconds()
+            self.metrics.dispatch_lag.labels(channel=claimed.channel).observe(max(lag_s, 0.0))
+
         async def place_call(claimed: ClaimedProbe) -> None:
+            observe_lag(claimed)
             await phone_probes.place(claimed.probe_id)
             bus.wake()
 
         async def send_email(claimed: ClaimedProbe) -> None:
+            observe_lag(claimed)
             await email_probes.send(claimed.probe_id)
             bus.wake()
 

@@ -15,17 +15,23 @@ from config.settings import Settings
 from prober.project.database import Database
 from prober.web.access import TokenCheck
 from prober.web.api import project_api
+from prober.web.metrics import Metrics, metrics_route
 
 
-def create_workspace_app(settings: Settings, database: Database) -> Starlette:
-    """The results API under ``/api`` (bearer tokens checked through ``database``), ``/healthz``."""
+def create_workspace_app(
+    settings: Settings, database: Database, metrics: Metrics | None = None
+) -> Starlette:
+    """The results API under ``/api`` (bearer tokens checked through ``database``), ``/healthz``,
+    and ``/metrics`` (Prometheus; ``metrics`` holds the daemon's own figures)."""
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    access = TokenCheck(database)
     return Starlette(
         routes=[
-            *project_api(settings, database, TokenCheck(database)),
+            *project_api(settings, database, access),
             Route("/healthz", health, methods=["GET"]),
+            metrics_route(metrics or Metrics(), database, access),
         ]
     )
