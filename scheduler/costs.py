@@ -42,7 +42,7 @@ def region_of(number: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     region = phonenumbers.region_code_for_number(parsed)
-    if region is None:
+    if region is None and parsed.country_code is not None:
         region = phonenumbers.region_code_for_country_code(parsed.country_code)
     return None if region in (None, phonenumbers.UNKNOWN_REGION) else region
 

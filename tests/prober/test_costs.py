@@ -90,7 +90,7 @@ def _settings(sandbox_url: str, tmp_path: Path, **costs: object) -> Settings:
             calls_per_second=50,
             time_scale=TIME_SCALE,
         ),
-        costs=CostSettings(price_poll_s=0.2, **costs),  # type: ignore[arg-type]
+        costs=CostSettings(price_poll_s=0.2, **costs),
         alerts=AlertSettings(check_interval_s=0.2),
         workspace=WorkspaceSettings(port=free_port()),
         recordings_dir=tmp_path / "recordings",

@@ -45,7 +45,7 @@ def test_a_country_lists_its_prices_per_destination_prefix(
     by_prefix = {
         prefix: line["current_price"]
         for line in france.outbound_prefix_prices or []
-        for prefix in line["destination_prefixes"]  # type: ignore[index]
+        for prefix in line["destination_prefixes"]
     }
     assert by_prefix == {"33": "0.0230", "336": "0.1350", "337": "0.1350"}
     assert recorded.responses[-1].status_code == 200
@@ -62,7 +62,7 @@ def test_a_number_gets_the_price_of_its_longest_prefix(
         {"base_price": "0.1350", "current_price": "0.1350", "origination_prefixes": ["ALL"]}
     ]
     assert reunion.iso_country == "RE"
-    assert reunion.outbound_call_prices[0]["current_price"] == "0.2900"  # type: ignore[index]
+    assert reunion.outbound_call_prices[0]["current_price"] == "0.2900"
 
 
 def test_an_unknown_country_is_a_404(priced: tuple[Client, RecordedExchanges]) -> None:
