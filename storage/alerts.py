@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.errors import NotFoundError
@@ -91,8 +93,13 @@ def raise_alert(
         wave_id=finding.wave_id,
         raised_at=now or utcnow(),
     )
-    session.add(alert)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(alert)
+            session.flush()
+    except IntegrityError:
+        # Another daemon raised it at the same moment: raised once all the same.
+        return None
     enqueue(
         session, topic=alert_topic(prefix, rule, subject), payload=alert_message(alert, "raised")
     )
@@ -182,14 +189,23 @@ def alerts_to_email(session: Session, *, limit: int = 100) -> list[tuple[Alert, 
     return [(alert, "raised") for alert in raised] + [(alert, "cleared") for alert in cleared]
 
 
-def mark_emailed(
+# When the operators were emailed of each change.
+_EMAILED = {"raised": "raise_emailed_at", "cleared": "clear_emailed_at"}
+
+
+def claim_email(
     session: Session, alert_id: int, state: str, *, now: datetime | None = None
-) -> None:
-    alert = session.get(Alert, alert_id)
-    if alert is None:
-        return
-    if state == "raised":
-        alert.raise_emailed_at = now or utcnow()
-    else:
-        alert.clear_emailed_at = now or utcnow()
-    session.add(alert)
+) -> bool:
+    """Take the sending of an alert change's email: False if another daemon took it."""
+    name = _EMAILED[state]
+    result = session.execute(
+        update(Alert)
+        .where(col(Alert.id) == alert_id, getattr(Alert, name).is_(None))
+        .values({name: now or utcnow()})
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def release_email(session: Session, alert_id: int, state: str) -> None:
+    """The email could not be sent: let the next round try again."""
+    session.execute(update(Alert).where(col(Alert.id) == alert_id).values({_EMAILED[state]: None}))

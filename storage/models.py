@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Numeric, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from config.structures import MAX_LENGTHS
@@ -329,7 +329,18 @@ class Alert(SQLModel, table=True):
     """A condition an operator must know of (a dead number, a wave over budget...): raised once
     per rule and subject while it holds, cleared when it no longer does."""
 
-    __table_args__ = (Index("ix_alert_open", "rule", "subject", "cleared_at"),)
+    __table_args__ = (
+        Index("ix_alert_open", "rule", "subject", "cleared_at"),
+        # One open alert per rule and subject, even when several daemons check at once.
+        Index(
+            "ux_alert_open_subject",
+            "rule",
+            "subject",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     rule: str = Field(max_length=64)

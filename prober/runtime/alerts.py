@@ -29,7 +29,14 @@ from config.settings import Settings
 from prober.probes.costs import budget_findings, sweep_prices
 from prober.project.database import Database
 from storage import alert_checks
-from storage.alerts import Finding, RuleSync, alerts_to_email, mark_emailed, sync_rule
+from storage.alerts import (
+    Finding,
+    RuleSync,
+    alerts_to_email,
+    claim_email,
+    release_email,
+    sync_rule,
+)
 from storage.models import Alert
 from storage.types import utcnow
 
@@ -183,22 +190,28 @@ class AlertWatch:
         pending = await self.database.run(alerts_to_email)
         sent = 0
         for alert, state in pending:
+            alert_id = alert.id or 0
+            if not await self.database.run(_email_claim(alert_id, state, claim=True)):
+                continue  # another daemon sends it
             message = alert_email(alert, state, operators, self.settings.alerts.from_address)
             try:
                 await _send(self.settings, message)
             except (aiosmtplib.SMTPException, OSError) as error:
                 logger.warning("alert %s not emailed to %s: %s", alert.id, operators, error)
+                await self.database.run(_email_claim(alert_id, state, claim=False))
                 return sent
-            await self.database.run(_emailed(alert.id or 0, state))
             sent += 1
         return sent
 
 
-def _emailed(alert_id: int, state: str) -> Callable[[Session], None]:
-    def mark(session: Session) -> None:
-        mark_emailed(session, alert_id, state)
+def _email_claim(alert_id: int, state: str, *, claim: bool) -> Callable[[Session], bool]:
+    def work(session: Session) -> bool:
+        if claim:
+            return claim_email(session, alert_id, state)
+        release_email(session, alert_id, state)
+        return False
 
-    return mark
+    return work
 
 
 def alert_email(alert: Alert, state: str, to: str, sender: str) -> EmailMessage:

@@ -3,6 +3,7 @@ announced on the bus (`prober/alerts/...`) and emailed to the operators."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -271,3 +272,21 @@ class Inbox:
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
         return "250 OK"
+
+
+async def test_two_daemons_checking_at_once_raise_an_alert_once(engine: Engine) -> None:
+    world = World(engine)
+    world.probe("+33142700001")
+    world.attempt("+33142700001", "failed")
+    world.attempt("+33142700001", "failed")
+    databases = [Database(engine) for _ in range(4)]
+    try:
+        watches = [_watch(Settings(), database, Clock()) for database in databases]
+        await asyncio.gather(*(watch.check() for watch in watches))
+    finally:
+        for database in databases:
+            database.close()
+    with Session(engine) as session:
+        alerts = list(session.exec(select(Alert)))
+    assert [(a.rule, a.subject) for a in alerts] == [("number_not_in_service", "+33142700001")]
+    assert _messages(engine) == [("prober/alerts/number_not_in_service/%2B33142700001", "raised")]

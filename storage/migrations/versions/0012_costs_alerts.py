@@ -47,9 +47,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_alert_open", "alert", ["rule", "subject", "cleared_at"], unique=False)
+    op.create_index(
+        "ux_alert_open_subject",
+        "alert",
+        ["rule", "subject"],
+        unique=True,
+        sqlite_where=sa.text("cleared_at IS NULL"),
+        postgresql_where=sa.text("cleared_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ux_alert_open_subject", table_name="alert")
     op.drop_index("ix_alert_open", table_name="alert")
     op.drop_table("alert")
     with op.batch_alter_table("wave", schema=None) as batch_op:
