@@ -31,7 +31,7 @@ def test_a_structure_without_past_calls_is_expected_to_use_a_share_of_the_time_l
         letters=2,
     )
     line = result.by_destination[Destination.LANDLINE]
-    assert (line.calls, line.minutes, line.cost) == (1, 3, Decimal("0.06"))
+    assert (line.calls, line.minutes, line.cost) == (1, Decimal(3), Decimal("0.06"))
     assert result.machine_detection == Decimal("0.01")
     assert result.recording == Decimal("0.006")
     assert result.recording_storage == Decimal("0.009")
@@ -54,7 +54,7 @@ def test_past_calls_give_the_minutes_and_the_chance_of_an_answer() -> None:
         letters=0,
     )
     line = result.by_destination[Destination.MOBILE]
-    assert (line.calls, line.minutes, line.cost) == (2, 3, Decimal("0.30"))
+    assert (line.calls, line.minutes, line.cost) == (2, Decimal(3), Decimal("0.30"))
     assert result.machine_detection == Decimal("0.01")
     assert result.recording == 0
     assert result.calls_with_history == 2
