@@ -27,14 +27,22 @@ BOUNCED_EMAIL = "bounced"
 TWILIO_ERRORS = ("failed", "not_placed")
 
 
-def _last_outcomes(session: Session, channel: str) -> dict[str, list[str]]:
-    """Each contact's ended attempts' outcomes, oldest first."""
+def _last_outcomes(session: Session, channel: str, wanted: str) -> dict[str, list[str]]:
+    """The ended attempts' outcomes, oldest first, of each contact that had ``wanted`` once."""
+    suspects = (
+        sa_select(col(ContactPoint.value))
+        .join(Probe, col(Probe.contact_point_id) == col(ContactPoint.id))
+        .join(Attempt, col(Attempt.probe_id) == col(Probe.id))
+        .where(col(Probe.channel) == channel, col(Attempt.outcome) == wanted)
+        .distinct()
+    )
     rows = session.execute(
         sa_select(col(ContactPoint.value), col(Attempt.outcome))
         .join(Probe, col(Probe.id) == col(Attempt.probe_id))
         .join(ContactPoint, col(ContactPoint.id) == col(Probe.contact_point_id))
         .where(
             col(Probe.channel) == channel,
+            col(ContactPoint.value).in_(suspects),
             col(Attempt.ended_at).is_not(None),
             col(Attempt.outcome).is_not(None),
             col(Attempt.outcome) != "not_placed",
@@ -63,12 +71,12 @@ def _tail_of(outcomes: dict[str, list[str]], wanted: str, at_least: int) -> dict
 
 
 def numbers_not_in_service(session: Session, *, min_attempts: int) -> dict[str, Finding]:
-    tails = _tail_of(_last_outcomes(session, "phone"), FAILED_CALL, min_attempts)
+    tails = _tail_of(_last_outcomes(session, "phone", FAILED_CALL), FAILED_CALL, min_attempts)
     return {number: Finding("", {"count": count}) for number, count in tails.items()}
 
 
 def addresses_bouncing(session: Session, *, min_attempts: int) -> dict[str, Finding]:
-    tails = _tail_of(_last_outcomes(session, "email"), BOUNCED_EMAIL, min_attempts)
+    tails = _tail_of(_last_outcomes(session, "email", BOUNCED_EMAIL), BOUNCED_EMAIL, min_attempts)
     return {address: Finding("", {"count": count}) for address, count in tails.items()}
 
 
