@@ -6,13 +6,17 @@ import asyncio
 import contextlib
 from decimal import Decimal, InvalidOperation
 
+from sqlmodel import Session
+
 from channels.phone.twilio_client import TwilioPhone
 from config.settings import Settings
 from prober.cli.output import console, print_json_lines, safe, table
 from prober.errors import UsageError
-from prober.probes.costs import WaveCost, sweep_prices, wave_cost
+from prober.probes.costs import WaveCost, spent_total, sweep_prices, wave_cost
 from prober.project import Project
 from prober.project.database import Database
+from storage.costs import wave_spending
+from storage.models import Wave
 from storage.types import utcnow
 
 CENT = Decimal("0.01")
@@ -135,6 +139,20 @@ def print_cost(cost: WaveCost, *, as_json: bool = False) -> None:
         verdict = "within" if estimate.total <= left else "OVER"
         console.print(
             f"budget: {money(cost.budget)} {unit}, {money(left)} left; the estimate is {verdict}"
+        )
+
+
+def check_budget_left(session: Session, wave: Wave, settings: Settings) -> None:
+    """Refuse to resume a wave that has spent its budget (the daemon would pause it again)."""
+    if wave.budget is None or wave.id is None:
+        return
+    spent = spent_total(wave_spending(session, wave.id), settings.costs)
+    if spent >= wave.budget:
+        unit = settings.costs.currency
+        raise UsageError(
+            f"wave {wave.name!r} has spent {money(spent)} {unit} of its budget of"
+            f" {money(wave.budget)} {unit}: raise it first with"
+            f" `prober wave budget {wave.name} AMOUNT`"
         )
 
 

@@ -303,7 +303,12 @@ def wave_pause(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
 
 @wave_app.command("resume")
 def wave_resume(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
-    """Claim the wave's due probes again."""
+    """Claim the wave's due probes again (refused while it has spent its budget)."""
+    from prober.cli.costs import check_budget_left
+
+    opened = project()
+    with opened.session() as session:
+        check_budget_left(session, get_wave(session, name), opened.settings)
     _set_wave_status(name, WaveStatus.RUNNING)
 
 

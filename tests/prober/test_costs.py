@@ -221,7 +221,7 @@ async def test_wave_start_refuses_a_wave_estimated_over_its_budget(
 
 
 async def test_the_daemon_pauses_a_wave_whose_spending_reaches_its_budget(
-    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path, prober_cli: Run
 ) -> None:
     numbers = [f"+331427000{index:02d}" for index in range(10, 16)]
     # A landline minute costs 0.023: the budget is reached by the first call.
@@ -261,6 +261,14 @@ async def test_the_daemon_pauses_a_wave_whose_spending_reaches_its_budget(
     assert "budget" in alert.message
     assert [m.topic for m in messages] == [f"prober/alerts/budget_reached/{wave}"]
     assert messages[0].payload["state"] == "raised"
+    # Resuming it needs a higher budget first.
+    refused = await prober_cli.in_thread("wave", "resume", wave)
+    assert refused.exit_code != 0
+    assert "raise it first" in refused.stderr
+    assert (await prober_cli.in_thread("wave", "budget", wave, "10")).exit_code == 0
+    resumed = await prober_cli.in_thread("wave", "resume", wave)
+    assert resumed.exit_code == 0, resumed.stderr
+    assert _wave_status(engine) == WaveStatus.RUNNING
 
 
 def _wave_status(engine: Engine) -> str:
