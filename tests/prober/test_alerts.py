@@ -4,6 +4,7 @@ announced on the bus (`prober/alerts/...`) and emailed to the operators."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -27,6 +28,7 @@ from prober.runtime.alerts import AlertWatch
 from sandbox.mail.dovecot import free_port
 from storage.models import Alert, Attempt, OutboxMessage, Probe, Wave, WaveStatus
 from storage.outbox import topic_level
+from tests.support.cli import Run
 from tests.support.seeding import add_persona, add_probe, add_scenario, add_structure, add_wave
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -290,3 +292,36 @@ async def test_two_daemons_checking_at_once_raise_an_alert_once(engine: Engine) 
         alerts = list(session.exec(select(Alert)))
     assert [(a.rule, a.subject) for a in alerts] == [("number_not_in_service", "+33142700001")]
     assert _messages(engine) == [("prober/alerts/number_not_in_service/%2B33142700001", "raised")]
+
+
+async def test_alerts_list_and_ack_from_the_command_line(
+    engine: Engine, database: Database, prober_cli: Run
+) -> None:
+    world = World(engine)
+    world.probe("+33142700001")
+    world.attempt("+33142700001", "failed")
+    world.attempt("+33142700001", "failed")
+    await _watch(Settings(), database, Clock()).check()
+    [listed] = [
+        json.loads(line)
+        for line in prober_cli("alerts", "list", "--json").stdout.split("\n")
+        if line
+    ]
+    assert (listed["rule"], listed["subject"], listed["acked_by"]) == (
+        "number_not_in_service",
+        "+33142700001",
+        None,
+    )
+    acked = prober_cli("alerts", "ack", str(listed["id"]), "--by", "dupont")
+    assert acked.exit_code == 0
+    assert "acknowledged by dupont" in acked.stdout
+    table = prober_cli("alerts", "list")
+    assert "acked by dupont" in table.stdout
+    unknown = prober_cli("alerts", "ack", "999")
+    assert unknown.exit_code != 0
+    assert "no alert 999" in unknown.stderr
+    # Resolved: no longer listed, but kept with --all.
+    world.attempt("+33142700001", "answered", at=NOW + timedelta(minutes=5))
+    await _watch(Settings(), database, Clock()).check()
+    assert prober_cli("alerts", "list", "--json").stdout.strip() == ""
+    assert "cleared" in prober_cli("alerts", "list", "--all").stdout
