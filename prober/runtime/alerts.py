@@ -98,17 +98,40 @@ class AlertWatch:
         if self.phone is not None:
             await sweep_prices(self.settings, self.database, self.phone, now=now)
         imap_error = await self._imap_error()
-        changes = await self.database.run(lambda session: self._sync(session, now, imap_error))
+        found = await self.database.run(lambda session: self._read(session, now, imap_error))
+        changes = await self.database.run(lambda session: self._sync(session, now, found))
         await self.email_operators()
         return changes
 
-    def _sync(self, session: Session, now: datetime, imap_error: str | None) -> RuleSync:
+    def _read(
+        self, session: Session, now: datetime, imap_error: str | None
+    ) -> list[tuple[AlertRule, Mapping[str, Finding]]]:
+        """What holds now for each rule but the budget's: reads only, so that a long round
+        holds no write lock (SQLite has one for the whole file)."""
+        found = []
+        for rule in self.rules:
+            if rule.check == "budget_reached":
+                continue
+            findings = self._findings(session, rule, now, imap_error)
+            if findings is not None:
+                found.append((rule, findings))
+        return found
+
+    def _sync(
+        self,
+        session: Session,
+        now: datetime,
+        found: list[tuple[AlertRule, Mapping[str, Finding]]],
+    ) -> RuleSync:
+        """Pause the waves over budget (whatever the rules), then raise and clear every rule's
+        alerts."""
+        over_budget = budget_findings(session, self.settings.costs)
+        found = found + [
+            (rule, over_budget) for rule in self.rules if rule.check == "budget_reached"
+        ]
         raised: list[Alert] = []
         cleared: list[Alert] = []
-        for rule in self.rules:
-            findings = self._findings(session, rule, now, imap_error)
-            if findings is None:
-                continue
+        for rule, findings in found:
             texts = {
                 subject: Finding(alert_text(rule, subject, f), f.details, f.wave_id)
                 for subject, f in findings.items()
@@ -155,8 +178,6 @@ class AlertWatch:
                     lag=timedelta(minutes=rule.lag_minutes),
                     min_probes=rule.min_probes,
                 )
-            case "budget_reached":
-                return budget_findings(session, self.settings.costs)
             case "imap_unreachable":
                 if not self.settings.imap.username:
                     return None

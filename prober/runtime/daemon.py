@@ -184,6 +184,8 @@ class Daemon:
         # The results API reads through its own worker, so a wave's results loading never
         # delays the webhooks' writes (SQLite has a single worker per Database).
         api_database = stack.enter_context(contextlib.closing(Database(self.project.engine)))
+        # The alert watch's own worker too: a long round of rules never delays the webhooks.
+        watch_database = stack.enter_context(contextlib.closing(Database(self.project.engine)))
         phone: TwilioPhone | None = None
         if "phone" in channels:
             phone = await stack.enter_async_context(TwilioPhone(self.settings.twilio))
@@ -215,7 +217,7 @@ class Daemon:
                 tasks.create_task(_keep_recordings(phone_probes, stop), name="recording-sweep")
             )
         if self.options.watch_alerts:
-            watch = AlertWatch(self.settings, database, phone=phone, clock=self.options.clock)
+            watch = AlertWatch(self.settings, watch_database, phone=phone, clock=self.options.clock)
             running.tasks.append(tasks.create_task(watch.run(stop), name="alert-watch"))
         if "email" in channels:
             await email_probes.reconcile()

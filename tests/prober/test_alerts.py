@@ -325,3 +325,25 @@ async def test_alerts_list_and_ack_from_the_command_line(
     await _watch(Settings(), database, Clock()).check()
     assert prober_cli("alerts", "list", "--json").stdout.strip() == ""
     assert "cleared" in prober_cli("alerts", "list", "--all").stdout
+
+
+async def test_a_wave_over_budget_is_paused_even_without_a_budget_rule(
+    engine: Engine, database: Database, tmp_path: Path
+) -> None:
+    rules = tmp_path / "alerts.toml"
+    rules.write_text('[[rule]]\nid = "dead"\ncheck = "number_not_in_service"\nmessage = "m"\n')
+    settings = Settings(alerts=AlertSettings(rules_file=rules))
+    world = World(engine)
+    world.probe("+33142700001")
+    world.attempt("+33142700001", "answered")
+    with Session(engine) as session:
+        attempt = session.exec(select(Attempt)).one()
+        attempt.price = Decimal("-0.05")
+        wave = session.exec(select(Wave)).one()
+        wave.budget = Decimal("0.05")
+        session.add_all([attempt, wave])
+        session.commit()
+    await _watch(settings, database, Clock()).check()
+    with Session(engine) as session:
+        assert session.exec(select(Wave.status)).one() == WaveStatus.PAUSED
+    assert _open(engine) == {}
