@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +55,8 @@ class TwilioSettings(_Section):
     account_sid: str = ""
     auth_token: SecretStr | None = None
     api_base_url: str = "https://api.twilio.com"
+    # Where the Pricing API is (Twilio serves it on its own host); the sandbox serves both.
+    pricing_base_url: str = "https://pricing.twilio.com"
     calls_per_second: float = Field(default=1.0, gt=0)
     # The address Twilio reaches prober's web app at (https in production); webhook URLs and
     # their signatures are built on it, so it must be exactly what Twilio requests.
@@ -65,7 +68,7 @@ class TwilioSettings(_Section):
     # calls faster than real time (menu and hold times are measured on prober's clock).
     time_scale: float = Field(default=1.0, gt=0)
 
-    @field_validator("api_base_url", "webhook_base_url")
+    @field_validator("api_base_url", "webhook_base_url", "pricing_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):
@@ -214,6 +217,45 @@ class SitesSettings(_Section):
     chromium_path: Path = Path("/usr/bin/chromium")
 
 
+class CostSettings(_Section):
+    """What a wave costs beyond the per-minute prices Twilio's Pricing API gives.
+
+    Amounts are in ``currency``, the unit of the account's Twilio prices (Twilio's
+    ``price_unit``); defaults are Twilio's list prices and La Poste's stamp, to be adjusted.
+    """
+
+    currency: str = Field(default="USD", min_length=3, max_length=3)
+    # Answering-machine detection, per call placed with it (twilio.machine_detection).
+    amd_per_call: Decimal = Field(default=Decimal("0.0075"), ge=0)
+    # Recording, per recorded minute, and keeping it at Twilio, per minute and month.
+    recording_per_minute: Decimal = Field(default=Decimal("0.0025"), ge=0)
+    recording_storage_per_minute_month: Decimal = Field(default=Decimal("0.0005"), ge=0)
+    recording_storage_months: int = Field(default=1, ge=0)
+    # Recording from the first ring puts the call through a second leg (a <Dial>), billed too.
+    record_from_ringing: bool = False
+    email_per_message: Decimal = Field(default=Decimal(0), ge=0)
+    letter_postage: Decimal = Field(default=Decimal("1.52"), ge=0)
+    # Minutes a structure's call lasts, expected, when no past call of it is known: a share of
+    # the scenario's time limit (1.0: every call lasts until the limit).
+    time_limit_share: float = Field(default=0.5, gt=0, le=1)
+    # How often the daemon asks Twilio for the prices of ended calls (Twilio sets a call's price
+    # some time after it ends) and checks the waves' budgets.
+    price_poll_s: float = Field(default=60.0, gt=0)
+    # Ended calls whose price Twilio has not given after this long are not asked again.
+    price_wait_hours: float = Field(default=48.0, gt=0)
+
+
+class AlertSettings(_Section):
+    """Where alerts go; the rules themselves are data (``rules_file``)."""
+
+    # The operators' address: every alert raised or cleared is emailed there (through [smtp]).
+    operators_email: str = ""
+    from_address: str = "prober@localhost"
+    # Empty: the rules shipped with prober (config/defaults/alerts.toml).
+    rules_file: Path | None = None
+    check_interval_s: float = Field(default=60.0, gt=0)
+
+
 PeerKey = Literal["kind", "population_band", "region", "departement"]
 
 
@@ -268,6 +310,8 @@ class Settings(BaseSettings):
     planning: PlanningSettings = PlanningSettings()
     scoring: ScoringSettings = ScoringSettings()
     sites: SitesSettings = SitesSettings()
+    costs: CostSettings = CostSettings()
+    alerts: AlertSettings = AlertSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.
     base_dir: Path = Field(default=Path(), exclude=True)

@@ -102,6 +102,13 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="chaque création d'appel répond S secondes réelles après avoir créé l'appel",
     )
+    parser.add_argument(
+        "--price-delay-s",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="le prix d'un appel terminé apparaît S secondes réelles après sa fin (défaut 5)",
+    )
     mail = parser.add_argument_group(
         "boîtes aux lettres des structures",
         "serveur SMTP qui reçoit les courriels de sonde et y répond (voir docs/sandbox.md)",
@@ -194,7 +201,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parse_arguments(argv)
     try:
         account = Account(arguments.account_sid, arguments.auth_token)
-        store = CallStore(CallPacer(arguments.calls_per_second))
+        store = CallStore(
+            CallPacer(arguments.calls_per_second), price_delay_s=arguments.price_delay_s
+        )
         world = load_world(arguments.world) if arguments.world else World()
         runner = CallRunner(
             account,

@@ -7,9 +7,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from sandbox.pacing import CallPacer
+from sandbox.pricing import PriceList
 
 
 class CallStatus(StrEnum):
@@ -99,6 +101,17 @@ class Call:
     api_base_url: str | None = None
     # When it was created, on the process's monotonic clock (how long it takes to be listed).
     created_monotonic: float = field(default_factory=time.monotonic)
+    # What it cost (negative, as Twilio writes it), set when it ends; shown from
+    # `price_shown_from` on (monotonic), as Twilio prices a call some time after it ends.
+    price: Decimal | None = None
+    price_shown_from: float | None = None
+
+    @property
+    def shown_price(self) -> Decimal | None:
+        """The price as the API shows it now: None until Twilio would have set it."""
+        if self.price_shown_from is None or time.monotonic() < self.price_shown_from:
+            return None
+        return self.price
 
     @property
     def queue_time_ms(self) -> int:
@@ -142,9 +155,19 @@ class UnknownRecording(LookupError):
 class CallStore:
     """The calls and recordings of the sandbox's account, in creation order."""
 
-    def __init__(self, pacer: CallPacer, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        pacer: CallPacer,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        prices: PriceList | None = None,
+        price_delay_s: float = 0.0,
+    ) -> None:
         self._pacer = pacer
         self._clock = clock
+        self.prices = prices if prices is not None else PriceList()
+        # Real seconds between a call's end and its price appearing on the resource.
+        self.price_delay_s = price_delay_s
         self._calls: dict[str, Call] = {}
         self._recordings: dict[str, Recording] = {}
         self._call_clocks: dict[str, Callable[[], datetime]] = {}
@@ -227,7 +250,14 @@ class CallStore:
             call.answered_by = answered_by
         call.status = status
         call.date_updated = at
+        if status.is_final:
+            call.price = self.prices.call_price(call.to, call.duration_s)
+            call.price_shown_from = time.monotonic() + self.price_delay_s
         return call
+
+    def total_price(self) -> Decimal:
+        """What every ended call of the account cost (positive), whether shown yet or not."""
+        return -sum((call.price for call in self._calls.values() if call.price), Decimal(0))
 
     def cancel(self, sid: str) -> Call:
         """`Status=canceled`: cancels a queued or ringing call; otherwise nothing changes."""

@@ -32,6 +32,7 @@ from sandbox.errors import (
     TooManyRequests,
 )
 from sandbox.faults import Faults
+from sandbox.pricing import pricing_routes
 from sandbox.wire import (
     API_VERSION,
     account_path,
@@ -376,6 +377,8 @@ def create_app(
         Route(f"{prefix}/Calls/{{name}}", api.delete_call, methods=["DELETE"]),
         Route(f"{prefix}/Recordings/{{name}}", api.fetch_recording, methods=["GET"]),
         Route(f"{MEDIA_STORAGE_PATH}{{name}}", api.fetch_media, methods=["GET"]),
+        # Twilio serves the Pricing API on its own host (pricing.twilio.com); the sandbox, here.
+        *pricing_routes(store.prices),
     ]
     app = Starlette(
         routes=routes,

@@ -74,7 +74,7 @@ def call_resource(call: Call, account_sid: str) -> Json:
         "group_sid": None,
         "parent_call_sid": None,
         "phone_number_sid": None,
-        "price": None,
+        "price": None if call.shown_price is None else str(call.shown_price),
         "price_unit": "USD",
         "queue_time": str(call.queue_time_ms),
         "sid": call.sid,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Numeric, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from config.structures import MAX_LENGTHS
@@ -136,6 +137,9 @@ class Wave(SQLModel, table=True):
     panel: dict[str, list[str]] = _json(default=dict)
     parameters: dict[str, Any] = _json(default=dict)
     plan_seed: int | None = None
+    # What the wave may spend, in [costs] currency: `wave start` refuses a wave estimated above
+    # it, the daemon pauses a running wave whose spending reaches it.
+    budget: Decimal | None = Field(default=None, sa_type=Numeric(14, 2))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     planned_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -183,6 +187,10 @@ class Attempt(SQLModel, table=True):
     # What the attempt measured (rings, who answered, hold...), derived from its events and
     # recomputable from them at any time.
     measurement: dict[str, Any] = _json(default=dict)
+    # What Twilio charged for the call, as it gives it (negative: a charge), once it gives it.
+    price: Decimal | None = Field(default=None, sa_type=Numeric(14, 5))
+    price_unit: str | None = Field(default=None, max_length=8)
+    priced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Event(SQLModel, table=True):
@@ -365,3 +373,37 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     target: str = Field(default="", max_length=200)
     details: dict[str, Any] = _json(default=dict)
+
+
+class Alert(SQLModel, table=True):
+    """A condition an operator must know of (a dead number, a wave over budget...): raised once
+    per rule and subject while it holds, cleared when it no longer does."""
+
+    __table_args__ = (
+        Index("ix_alert_open", "rule", "subject", "cleared_at"),
+        # One open alert per rule and subject, even when several daemons check at once.
+        Index(
+            "ux_alert_open_subject",
+            "rule",
+            "subject",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    rule: str = Field(max_length=64)
+    # What the alert is about: a number, an address, a structure in a wave, a wave, "twilio"...
+    subject: str = Field(max_length=500)
+    severity: str = Field(default="warning", max_length=16)
+    message: str = Field(max_length=2000)
+    details: dict[str, Any] = _json(default=dict)
+    wave_id: int | None = Field(default=None, foreign_key="wave.id", ondelete="CASCADE")
+    raised_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acked_by: str | None = Field(default=None, max_length=200)
+    # When the operators were emailed of its raising and of its clearing.
+    raise_emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    clear_emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -28,6 +28,7 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from channels.errors import ChannelError, PermanentContactError, TransientContactError
+from channels.phone.pricing import CountryRates, country_rates
 from channels.phone.webhooks import is_call_sid, is_recording_sid
 from config.settings import TwilioSettings
 
@@ -122,6 +123,7 @@ class TwilioPhone:
         self._http = AsyncTwilioHttpClient(max_retries=None)
         self._client = Client(self.settings.account_sid, self._auth_token, http_client=self._http)
         self._client.api.base_url = self.settings.api_base_url.rstrip("/")
+        self._client.pricing.base_url = self.settings.pricing_base_url.rstrip("/")
         self._media = httpx.AsyncClient(
             auth=(self.settings.account_sid, self._auth_token),
             timeout=self.retry.request_timeout_s,
@@ -300,7 +302,26 @@ class TwilioPhone:
             "end_time": call.end_time,
             "duration": call.duration,
             "answered_by": call.answered_by,
+            "price": call.price,
+            "price_unit": call.price_unit,
         }
+
+    async def voice_prices(self, iso_country: str) -> CountryRates:
+        """A country's outbound voice prices, from Twilio's Pricing API."""
+        try:
+            async with asyncio.timeout(self.retry.request_timeout_s):
+                country = await self.client.pricing.v2.voice.countries(iso_country).fetch_async()
+        except TwilioRestException as error:
+            raise TransientContactError(
+                f"Twilio's Pricing API refused {iso_country}: HTTP {error.status}"
+                f" (error {error.code}): {error.msg}"
+            ) from None
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise TransientContactError(
+                f"cannot reach Twilio's Pricing API at {self.settings.pricing_base_url}: {error!r}"
+            ) from None
+        lines: Any = country.outbound_prefix_prices
+        return country_rates(iso_country, country.price_unit, lines)
 
     async def hang_up(self, sid: str) -> None:
         """End a call: cancel it if still queued or ringing, hang it up if answered."""

@@ -61,6 +61,11 @@ def demo(
         raise ProberError(
             "the measurements differ from the sandbox's ground truth: see the table above"
         )
+    if result.cost is not None and not result.cost.matches:
+        raise ProberError(
+            f"prober counts {result.cost.spent} spent on calls, the sandbox charged"
+            f" {result.cost.charged}: see the cost line above"
+        )
 
 
 def sandbox(

@@ -9,6 +9,7 @@ import typer
 from channels.errors import ChannelError
 from config.errors import ConfigError
 from prober.cli import demo, setup
+from prober.cli.alerts import alerts_app
 from prober.cli.audio import audio_app
 from prober.cli.catalogue import check_app
 from prober.cli.corrections import corrections
@@ -49,6 +50,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(site_app, name="site")
 app.add_typer(audio_app, name="audio")
+app.add_typer(alerts_app, name="alerts")
 app.registered_commands.extend(results_app.registered_commands)
 app.command()(run)
 app.command()(corrections)

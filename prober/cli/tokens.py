@@ -23,7 +23,8 @@ MAX_NAME = 100
 def tokens_add(
     name: Annotated[str, typer.Argument(help="Who or what uses it, e.g. grafana or dupont.")],
     scope: Annotated[
-        list[str], typer.Option("--scope", help="What it opens (repeat for several): results:read.")
+        list[str],
+        typer.Option("--scope", help="What it opens (repeatable): results:read, metrics:read."),
     ],
 ) -> None:
     """Create a token and print it, once: only its SHA-256 is kept."""

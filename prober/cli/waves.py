@@ -261,8 +261,43 @@ def _set_wave_status(name: str, status: WaveStatus) -> None:
 
 @wave_app.command("start")
 def wave_start(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
-    """Let the daemon carry the wave out (its probes are claimed when due)."""
+    """Let the daemon carry the wave out (refused if estimated over its budget)."""
+    from prober.cli.costs import check_budget, compute_wave_cost
+
+    opened = project()
+    with opened.session() as session:
+        budgeted = get_wave(session, name).budget is not None
+    if budgeted:
+        check_budget(compute_wave_cost(opened, name))
     _set_wave_status(name, WaveStatus.RUNNING)
+
+
+@wave_app.command("cost")
+def wave_cost(
+    name: Annotated[str, typer.Argument(help="The wave.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """Estimate what the wave will cost (Twilio's prices, past calls) and show what it spent."""
+    from prober.cli.costs import compute_wave_cost, print_cost
+
+    print_cost(compute_wave_cost(project(), name), as_json=as_json)
+
+
+@wave_app.command("budget")
+def wave_budget(
+    name: Annotated[str, typer.Argument(help="The wave.")],
+    amount: Annotated[str, typer.Argument(help="In [costs] currency, e.g. 250; none: no budget.")],
+) -> None:
+    """Set what the wave may spend: `wave start` refuses more, the daemon pauses it there."""
+    from prober.cli.costs import money, parse_budget
+    from storage.costs import set_budget
+
+    budget = parse_budget(amount)
+    opened = project()
+    with opened.session() as session:
+        wave = set_budget(session, name, budget)
+    shown = "none" if budget is None else f"{money(budget)} {opened.settings.costs.currency}"
+    console.print(f"wave {safe(wave.name)}: budget {shown}")
 
 
 @wave_app.command("pause")
@@ -273,7 +308,12 @@ def wave_pause(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
 
 @wave_app.command("resume")
 def wave_resume(name: Annotated[str, typer.Argument(help="The wave.")]) -> None:
-    """Claim the wave's due probes again."""
+    """Claim the wave's due probes again (refused while it has spent its budget)."""
+    from prober.cli.costs import check_budget_left
+
+    opened = project()
+    with opened.session() as session:
+        check_budget_left(session, get_wave(session, name), opened.settings)
     _set_wave_status(name, WaveStatus.RUNNING)
 
 

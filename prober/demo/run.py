@@ -22,8 +22,9 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from rich.table import Table
 from sqlmodel import Session, col, select
 
 import prober.demo.samples
+from channels.phone.twilio_client import TwilioPhone
 from config.criteria import load_criteria
 from config.settings import (
     ImapSettings,
@@ -49,7 +51,9 @@ from config.settings import (
 from prober.demo.corrections import check_corrections, read_jsonl, summary
 from prober.demo.sites import SITE_BEHAVIOURS, check_differences, french_hours
 from prober.errors import ProberError
+from prober.probes.costs import WaveCost, sweep_prices, wave_cost
 from prober.project import Project
+from prober.project.database import Database
 from prober.project.importing import import_structures
 from prober.project.starter import write_starter_files
 from prober.results.reports.build import ReportRequest, write_report
@@ -168,6 +172,22 @@ class DemoResult:
     sites_matching: int
     sites: int
     corrections_differing: list[str]
+    cost: DemoCost | None = None
+
+
+@dataclass(frozen=True)
+class DemoCost:
+    """The wave's cost: estimated before launch, spent per prober, charged per the sandbox."""
+
+    currency: str
+    estimated: Decimal
+    spent: Decimal
+    charged: Decimal
+
+    @property
+    def matches(self) -> bool:
+        cent = Decimal("0.01")
+        return self.spent.quantize(cent) == self.charged.quantize(cent)
 
 
 def _world(engine: Any) -> str:
@@ -294,8 +314,14 @@ def run_demo(
     replace the bundled ones; the bundled world gives each sample structure a behaviour.
     """
     base, engine, world_text, clock = _prepare(folder, world=world, structures=structures)
-    asyncio.run(_play(folder, base, engine, world_text, clock, console))
-    result = _show_results(engine, folder, console)
+    cost = asyncio.run(_play(folder, base, engine, world_text, clock, console))
+    result = replace(_show_results(engine, folder, console), cost=cost)
+    console.print(
+        f"Coût de la vague ({cost.currency}) : estimé avant lancement {cost.estimated} ;"
+        f" dépensé selon prober (`prober wave cost {WAVE}`) {cost.spent.quantize(Decimal('0.01'))},"
+        f" facturé par le bac à sable {cost.charged.quantize(Decimal('0.01'))}"
+        f" ({'identiques au centime' if cost.matches else 'DIFFÉRENTS'})."
+    )
     _score_and_report(Project(settings=base, engine=engine), folder, console)
     checked = check_corrections(engine, WAVE, folder)
     console.print(summary(checked), markup=False)
@@ -411,7 +437,7 @@ def _prepare(
 
 async def _play(
     folder: Path, base: Settings, engine: Any, world_text: str, clock: DemoClock, console: Console
-) -> None:
+) -> DemoCost:
     """Start the simulated world and prober's mail provider, run the daemon through the wave."""
 
     token = secrets.token_hex(16)
@@ -426,7 +452,8 @@ async def _play(
         controller = Controller(DovecotDelivery(dovecot), hostname="127.0.0.1", port=smtp_port)
         controller.start()
         stack.callback(controller.stop)
-        store = CallStore(CallPacer(20))
+        # Twilio prices a call some time after it ends: a second here.
+        store = CallStore(CallPacer(20), price_delay_s=1.0)
         runner = CallRunner(
             account,
             store,
@@ -446,6 +473,7 @@ async def _play(
                     account_sid=ACCOUNT_SID,
                     auth_token=SecretStr(token),
                     api_base_url=sandbox_url,
+                    pricing_base_url=sandbox_url,
                     webhook_base_url=f"http://127.0.0.1:{web_port}",
                     calls_per_second=10,
                     time_scale=CALL_TIME_SCALE,
@@ -484,7 +512,28 @@ async def _play(
                 retry=RetryPolicy(max_attempts=2, min_delay=timedelta(hours=2)),
                 drain_s=30,
             )
-            await _run_wave(Project(settings=settings, engine=engine), options, mailboxes, console)
+            project = Project(settings=settings, engine=engine)
+            estimated = (await _wave_cost(settings, engine, sweep=False)).estimate.total
+            await _run_wave(project, options, mailboxes, console)
+            spent = await _wave_cost(settings, engine, sweep=True)
+    return DemoCost(settings.costs.currency, estimated, spent.spending.twilio, store.total_price())
+
+
+async def _wave_cost(settings: Settings, engine: Any, *, sweep: bool) -> WaveCost:
+    """What `prober wave cost` shows: first asking Twilio the prices it has not given yet."""
+    database = Database(engine)
+    try:
+        async with TwilioPhone(settings.twilio) as phone:
+            deadline = time.monotonic() + 30
+            while sweep:
+                await sweep_prices(settings, database, phone, now=datetime.now(UTC))
+                cost = await wave_cost(settings, database, WAVE, phone)
+                if not cost.spending.calls_unpriced or time.monotonic() > deadline:
+                    return cost
+                await asyncio.sleep(0.5)
+            return await wave_cost(settings, database, WAVE, phone)
+    finally:
+        database.close()
 
 
 async def _run_wave(

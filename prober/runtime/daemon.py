@@ -38,8 +38,10 @@ from prober.probes.phone import PhoneProbes
 from prober.probes.web import WebProbes
 from prober.project import Project
 from prober.project.database import Database
+from prober.runtime.alerts import AlertWatch
 from prober.runtime.bus import EventBus
 from prober.web.app import create_app
+from prober.web.metrics import CountingCallbacks, Metrics
 from prober.web.workspace import create_workspace_app
 from scheduler.dispatch import Dispatcher
 from scheduler.retry import RetryPolicy, retry_at
@@ -67,6 +69,8 @@ class DaemonOptions:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     serve_web: bool = True
     watch_mail: bool = True
+    # Prices of ended calls, budgets and alert rules (prober.runtime.alerts).
+    watch_alerts: bool = True
     # How long to let calls under way finish on shutdown before leaving them to reconciliation.
     drain_s: float = 60.0
 
@@ -91,6 +95,7 @@ class Daemon:
         self.project = project
         self.settings = project.settings
         self.options = options or DaemonOptions.from_settings(project.settings.dispatch)
+        self.metrics = Metrics()
 
     # -- start-up checks -------------------------------------------------------------------
 
@@ -184,6 +189,8 @@ class Daemon:
         # The results API reads through its own worker, so a wave's results loading never
         # delays the webhooks' writes (SQLite has a single worker per Database).
         api_database = stack.enter_context(contextlib.closing(Database(self.project.engine)))
+        # The alert watch's own worker too: a long round of rules never delays the webhooks.
+        watch_database = stack.enter_context(contextlib.closing(Database(self.project.engine)))
         phone: TwilioPhone | None = None
         if "phone" in channels:
             phone = await stack.enter_async_context(TwilioPhone(self.settings.twilio))
@@ -208,9 +215,9 @@ class Daemon:
         # Entered after the resources its tasks use, so that it ends before they close.
         tasks = await stack.enter_async_context(asyncio.TaskGroup())
         if self.options.serve_web:
-            webhooks = create_app(phone_probes)
+            webhooks = CountingCallbacks(create_app(phone_probes), self.metrics)
             await stack.enter_async_context(_serving(webhooks, self.settings.web, "web", tasks))
-            workspace = create_workspace_app(self.settings, api_database)
+            workspace = create_workspace_app(self.settings, api_database, self.metrics)
             await stack.enter_async_context(
                 _serving(workspace, self.settings.workspace, "workspace", tasks)
             )
@@ -222,6 +229,9 @@ class Daemon:
             running.tasks.append(
                 tasks.create_task(_keep_recordings(phone_probes, stop), name="recording-sweep")
             )
+        if self.options.watch_alerts:
+            watch = AlertWatch(self.settings, watch_database, phone=phone, clock=self.options.clock)
+            running.tasks.append(tasks.create_task(watch.run(stop), name="alert-watch"))
         if "email" in channels:
             await email_probes.reconcile()
             if self.options.watch_mail:
@@ -235,11 +245,17 @@ class Daemon:
         phone_probes, email_probes, bus = running.phone, running.email, running.bus
         web_probes = running.web
 
+        def observe_lag(claimed: ClaimedProbe) -> None:
+            lag_s = (self.options.clock() - claimed.scheduled_at).total_seconds()
+            self.metrics.dispatch_lag.labels(channel=claimed.channel).observe(max(lag_s, 0.0))
+
         async def place_call(claimed: ClaimedProbe) -> None:
+            observe_lag(claimed)
             await phone_probes.place(claimed.probe_id)
             bus.wake()
 
         async def send_email(claimed: ClaimedProbe) -> None:
+            observe_lag(claimed)
             await email_probes.send(claimed.probe_id)
             bus.wake()
 

@@ -20,7 +20,10 @@ from prober.project.database import Database
 from storage.tokens import active_tokens
 
 # Every scope a token may carry, and what it opens.
-SCOPES: dict[str, str] = {"results:read": "the results API (/api): scores, verdicts, evidence ids"}
+SCOPES: dict[str, str] = {
+    "results:read": "the results API (/api): scores, verdicts, evidence ids",
+    "metrics:read": "the Prometheus figures (/metrics): probes, lags, errors, spending",
+}
 TOKEN_BYTES = 32
 REALM = "prober"
 DenialCode = Literal["missing_token", "invalid_token", "insufficient_scope"]

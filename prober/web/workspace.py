@@ -1,5 +1,6 @@
 """The workspace listener's app: the auditors' pages (sign-in required), the results API (a
-session or a bearer token), the recordings, the vendored static files and a health check.
+session or a bearer token), the recordings, the vendored static files, a health check and
+``/metrics`` (Prometheus, a bearer token with the ``metrics:read`` scope).
 
 It serves people and systems of the organisation, never Twilio: keep it on loopback or a
 private network (``[workspace] host/port``). Every answer carries the security headers below:
@@ -26,6 +27,7 @@ from prober.web.access import TokenCheck
 from prober.web.api import project_api
 from prober.web.auth import Auth
 from prober.web.home import home_routes
+from prober.web.metrics import Metrics, metrics_route
 from prober.web.pages import STATIC_DIR, Pages
 from prober.web.recordings import recording_routes
 from prober.web.signin import signin_routes
@@ -116,27 +118,34 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def workspace_routes(settings: Settings, database: Database) -> list[BaseRoute]:
-    """Every route of the workspace: the review pages join the list here."""
+def workspace_routes(
+    settings: Settings, database: Database, metrics: Metrics | None = None
+) -> list[BaseRoute]:
+    """Every route of the workspace; ``metrics`` holds the daemon's own figures."""
     auth = Auth(database, settings.workspace)
+    access = TokenCheck(database)
     pages = Pages(auth)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     return [
-        *project_api(settings, database, TokenCheck(database), auth),
+        *project_api(settings, database, access, auth),
         *signin_routes(pages),
         *home_routes(pages),
         *recording_routes(pages, Path(settings.recordings_dir)),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         Route("/healthz", health, methods=["GET"]),
+        metrics_route(metrics or Metrics(), database, access),
     ]
 
 
-def create_workspace_app(settings: Settings, database: Database) -> Starlette:
-    """The workspace app over ``database``: pages, results API, recordings, ``/healthz``."""
-    app = Starlette(routes=workspace_routes(settings, database))
+def create_workspace_app(
+    settings: Settings, database: Database, metrics: Metrics | None = None
+) -> Starlette:
+    """The workspace app over ``database``: pages, results API, recordings, ``/healthz``,
+    ``/metrics``."""
+    app = Starlette(routes=workspace_routes(settings, database, metrics))
     app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     return app
