@@ -163,10 +163,19 @@ class WebSettings(_Section):
 
 
 class WorkspaceSettings(_Section):
-    """Where the workspace listener (results API, auditors' pages; token required) listens."""
+    """Where the workspace listener (results API, auditors' pages; sign-in or token required)
+    listens, and how long its sessions live and how it throttles sign-ins."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8001, ge=1, le=65535)
+    # A session unused this long is closed; one opened this long ago is closed whatever its use.
+    session_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Failed sign-ins within the window: past the first cap for one login, or the second from one
+    # address, sign-ins are refused (correct password or not) until the window has slid by.
+    login_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_failures_per_account: int = Field(default=5, ge=1, le=1000)
+    login_failures_per_address: int = Field(default=20, ge=1, le=100000)
 
 
 class PlanningSettings(_Section):

@@ -340,3 +340,52 @@ class ApiToken(SQLModel, table=True):
     scopes: list[str] = _json(default=list)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Role(StrEnum):
+    """What a workspace account may do."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    AUDITOR = "auditor"
+    LEAD = "lead"  # arbitrates between auditors
+    STRUCTURE = "structure"  # sees its own structure's results, nothing else
+
+
+class Account(SQLModel, table=True):
+    """A person's account on the workspace: a login, an argon2 hash, a role."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    login: str = Field(max_length=100, unique=True)
+    role: str = Field(max_length=16)
+    password_hash: str = Field(max_length=200)
+    structure_id: int | None = Field(default=None, foreign_key="structure.id")
+    organisation: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    disabled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser: only the SHA-256 of its cookie is kept, with its CSRF token."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    sha256: str = Field(max_length=64, unique=True)
+    account_id: int = Field(foreign_key="account.id", index=True, ondelete="CASCADE")
+    csrf_token: str = Field(max_length=64)
+    address: str = Field(default="", max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One line of the append-only audit log: who did what, when, from where."""
+
+    __table_args__ = (Index("ix_auditentry_action_at", "action", "at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor: str = Field(max_length=100)  # a login, or "cli:<os user>" for the command line
+    address: str = Field(default="", max_length=64)
+    action: str = Field(max_length=64)
+    target: str = Field(default="", max_length=200)
+    details: dict[str, Any] = _json(default=dict)

@@ -81,3 +81,11 @@ def mark_recording_missing(session: Session, external_id: str) -> None:
     if recording is not None and recording.status == "announced":
         recording.status = "missing"
         session.add(recording)
+
+
+def get_recording(session: Session, recording_id: int) -> Recording:
+    """The recording with id ``recording_id``; NotFoundError if there is none."""
+    recording = session.get(Recording, recording_id)
+    if recording is None:
+        raise NotFoundError(f"no recording {recording_id}")
+    return recording

@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
@@ -21,6 +21,7 @@ from storage.models import (
     ReviewAssignment,
     Score,
     Structure,
+    Wave,
 )
 from storage.reviews import ReviewRow, decide
 from storage.types import utcnow
@@ -291,3 +292,44 @@ def structures_by_ids(session: Session, ids: Sequence[int]) -> dict[int, Structu
             )
         )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class StructureScore:
+    """One stored score of one structure: a wave, a channel, the measures."""
+
+    wave: str
+    starts_on: date
+    channel: str
+    grid: str
+    score: float | None
+    accessibility: float | None
+    responsiveness: float | None
+    quality: float | None
+    sample_size: int
+    computed_at: datetime
+
+
+def scores_of_structure(session: Session, structure_id: int) -> list[StructureScore]:
+    """Every stored score of one structure, newest wave first, channels in name order."""
+    rows = session.execute(
+        select(Score, Wave)
+        .join(Wave, col(Wave.id) == col(Score.wave_id))
+        .where(col(Score.structure_id) == structure_id)
+        .order_by(col(Wave.starts_on).desc(), col(Wave.id).desc(), col(Score.channel))
+    ).all()
+    return [
+        StructureScore(
+            wave.name,
+            wave.starts_on,
+            score.channel,
+            score.grid,
+            score.score,
+            score.accessibility,
+            score.responsiveness,
+            score.quality,
+            score.sample_size,
+            score.computed_at,
+        )
+        for score, wave in rows
+    ]

@@ -34,6 +34,8 @@ from tests.support.seeding import add_persona, add_probe, add_scenario, add_stru
 SERVICE_FIXTURES = frozenset({"dovecot", "mail_delivery", "mail_account", "mosquitto"})
 # The sandbox's world on loopback, or the command line run in a project from `init` on.
 E2E_FIXTURES = frozenset({"phone_sandbox", "scene", "rough", "sandbox", "twilio", "prober_cli"})
+# A real browser (Debian's chromium through Playwright): the `browser` lane, within e2e.
+BROWSER_FIXTURES = frozenset({"browser"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,6 +50,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if on_postgres or fixtures & SERVICE_FIXTURES:
             item.add_marker(pytest.mark.services)
         if fixtures & E2E_FIXTURES:
+            item.add_marker(pytest.mark.e2e)
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.e2e)
 
 

@@ -19,6 +19,7 @@ from prober.cli.results import results_app
 from prober.cli.reviews import review_app
 from prober.cli.structures import structures_app
 from prober.cli.tokens import tokens_app
+from prober.cli.users import users_app
 from prober.cli.waves import wave_app
 from prober.cli.workspace import workspace
 from prober.errors import ProberError
@@ -42,6 +43,7 @@ app.add_typer(replies_app, name="replies")
 app.add_typer(review_app, name="review")
 app.add_typer(letter_app, name="letter")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
 app.registered_commands.extend(results_app.registered_commands)
 app.command()(run)
 app.command("workspace")(workspace)

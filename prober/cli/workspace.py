@@ -1,4 +1,4 @@
-"""``prober workspace``: the workspace listener alone (results API), without the daemon."""
+"""``prober workspace``: the workspace listener alone (pages, results API), without the daemon."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def workspace(
         typer.Option(min=1, max=65535, help="Port to listen on (default: workspace.port)."),
     ] = None,
 ) -> None:
-    """Serve the results API (token required) until Ctrl-C; `prober run` serves it too."""
+    """Serve the workspace (auditors' pages, results API; sign-in or token) until Ctrl-C;
+    `prober run` serves it too."""
     import uvicorn
 
     from prober.project.database import Database
@@ -41,8 +42,8 @@ def workspace(
             )
         )
         console.print(
-            f"workspace listening on http://{host}:{port} (results API under /api,"
-            " token required); Ctrl-C stops it",
+            f"workspace listening on http://{host}:{port} (sign in at /connexion; results"
+            " API under /api, session or token); Ctrl-C stops it",
             highlight=False,
         )
         server.run()

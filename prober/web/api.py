@@ -1,7 +1,9 @@
 """The results API: a wave's published results, and one structure's, as JSON over HTTP.
 
 Read-only, served by the workspace listener under ``/api`` (see docs/api.md), to requests
-bearing a token with the ``results:read`` scope (prober/web/access.py). Handlers run their database
+bearing a token with the ``results:read`` scope (prober/web/access.py), and to people signed in
+on the workspace (prober/web/auth.py): staff see every result, a structure account only its own
+structure's (403 ``forbidden`` elsewhere). Handlers run their database
 work through :class:`Database` so the event loop never waits on it. A wave's results (all its
 structures, for the comparisons) are loaded once per scoring and kept, so paging through a
 35,000-structure wave reads the scores once. The OpenAPI document is built from the pydantic
@@ -42,9 +44,10 @@ from prober.results.published import (
 )
 from prober.results.scoring.compare import peer_group
 from prober.web.access import AccessDenied, TokenCheck
+from prober.web.auth import SESSION_COOKIE, Auth
 from storage import scores as stored
 from storage.errors import NotFoundError
-from storage.models import WaveStatus
+from storage.models import Role, WaveStatus
 from storage.structures import get_structure
 from storage.waves import get_wave, list_waves
 
@@ -68,6 +71,7 @@ ErrorCode = Literal[
     "missing_token",
     "invalid_token",
     "insufficient_scope",
+    "forbidden",
 ]
 READ_SCOPE = "results:read"
 
@@ -286,9 +290,10 @@ def _errors(*statuses: int) -> dict[str, Any]:
         404: "No such wave (unknown_wave), structure (unknown_structure), or no results of the"
         " structure in the wave asked for (no_results).",
         409: "The wave has no scores yet (not_scored): run `prober score WAVE`.",
-        401: "No token (missing_token), or an unknown or revoked one (invalid_token); the"
-        " WWW-Authenticate header says which.",
-        403: f"The token lacks the `{READ_SCOPE}` scope (insufficient_scope).",
+        401: "No token nor session (missing_token), or an unknown or revoked token"
+        " (invalid_token); the WWW-Authenticate header says which.",
+        403: f"The token lacks the `{READ_SCOPE}` scope (insufficient_scope), or the signed-in"
+        " account may not see these results (forbidden: a structure account sees only its own).",
     }
     return {str(status): _json(_ref("Error"), meaning[status]) for status in statuses}
 
@@ -364,7 +369,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json(_ref("WaveResultsPage"), "A page of the wave's results."),
                         **_errors(400, 401, 403, 404, 409),
                     },
-                    "security": [{"bearer": [READ_SCOPE]}],
+                    "security": [{"bearer": [READ_SCOPE]}, {"session": []}],
                 }
             },
             f"{API_PREFIX}/structures/{{official_id}}/results": {
@@ -384,7 +389,7 @@ def openapi_document() -> dict[str, Any]:
                         "200": _json(_ref("StructureHistory"), "The structure's results."),
                         **_errors(400, 401, 403, 404, 409),
                     },
-                    "security": [{"bearer": [READ_SCOPE]}],
+                    "security": [{"bearer": [READ_SCOPE]}, {"session": []}],
                 }
             },
             f"{API_PREFIX}/openapi.json": {
@@ -409,7 +414,14 @@ def openapi_document() -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "A token from `prober tokens add NAME --scope results:read`.",
-                }
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": SESSION_COOKIE,
+                    "description": "The session of a person signed in on the workspace"
+                    " (`/connexion`); a structure account sees only its own structure.",
+                },
             },
         },
     }
@@ -579,11 +591,35 @@ def _waves_with(
             )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reader:
+    """Who reads: a token's or an account's name, and the only structure it may see (None: all)."""
+
+    name: str
+    only_structure: str | None = None
+
+
+async def _reader(request: Request, access: TokenCheck, auth: Auth | None, scope: str) -> Reader:
+    """A bearer token when the request carries one; else the signed-in user; else 401."""
+    if auth is not None and "authorization" not in request.headers:
+        user = await auth.user_of(request)
+        if user is not None:
+            if user.role is Role.STRUCTURE:
+                return Reader(user.login, user.structure_official_id or "")
+            return Reader(user.login)
+    return Reader(await access.require(request, scope))
+
+
 def results_api(
-    database: Database, settings: ScoringSettings, grid: CriteriaGrid, access: TokenCheck
+    database: Database,
+    settings: ScoringSettings,
+    grid: CriteriaGrid,
+    access: TokenCheck,
+    auth: Auth | None = None,
 ) -> Mount:
     """The results API, mounted at ``/api``: scores stored under ``grid``, read via ``database``,
-    to requests whose token ``access`` finds with the ``results:read`` scope."""
+    to requests whose token ``access`` finds with the ``results:read`` scope or, with ``auth``,
+    to signed-in people (a structure account: its own structure only)."""
     cache = _ResultsCache(grid, settings)
     document = openapi_document()
 
@@ -593,7 +629,7 @@ def results_api(
         async def endpoint(request: Request) -> Response:
             try:
                 if scope is not None:
-                    await access.require(request, scope)
+                    request.state.reader = await _reader(request, access, auth, scope)
                 return JSONResponse(await work(request))
             except AccessDenied as denied:
                 headers = {"WWW-Authenticate": denied.challenge}
@@ -604,6 +640,13 @@ def results_api(
         return endpoint
 
     async def wave_results(request: Request) -> dict[str, Any]:
+        if request.state.reader.only_structure is not None:
+            raise ApiError(
+                403,
+                "forbidden",
+                "a structure account sees only its own results:"
+                " /api/structures/<its official id>/results",
+            )
         params = _parameters(
             request, ("channel", "peer_group", "kind", "region", "departement", "limit", "offset")
         )
@@ -630,6 +673,11 @@ def results_api(
         detail = _boolean(params, "detail")
         official_id = request.path_params["official_id"]
         only_wave = params.get("wave")
+        allowed = request.state.reader.only_structure
+        if allowed is not None and official_id != allowed:
+            raise ApiError(
+                403, "forbidden", f"a structure account sees only its own results ({allowed!r})"
+            )
 
         def read(session: Session) -> dict[str, Any]:
             try:
@@ -682,7 +730,9 @@ def results_api(
     )
 
 
-def project_api(settings: Settings, database: Database, access: TokenCheck) -> list[Mount]:
+def project_api(
+    settings: Settings, database: Database, access: TokenCheck, auth: Auth | None = None
+) -> list[Mount]:
     """The results API under the project's criteria grid; none (logged) if the grid is unusable."""
 
     try:
@@ -690,4 +740,4 @@ def project_api(settings: Settings, database: Database, access: TokenCheck) -> l
     except (ProberError, ConfigError) as error:
         logger.warning("results API off: %s", error)
         return []
-    return [results_api(database, settings.scoring, grid, access)]
+    return [results_api(database, settings.scoring, grid, access, auth)]

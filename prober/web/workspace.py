@@ -1,31 +1,84 @@
-"""The workspace listener's app: the results API (token required) and a health check.
+"""The workspace listener's app: the auditors' pages (sign-in required), the results API (a
+session or a bearer token), the recordings, the vendored static files and a health check.
 
 It serves people and systems of the organisation, never Twilio: keep it on loopback or a
-private network (``[workspace] host/port``); the auditors' pages will join it here.
+private network (``[workspace] host/port``). Every answer carries the security headers below:
+nothing is loaded from elsewhere, no page can be framed.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from config.settings import Settings
 from prober.project.database import Database
 from prober.web.access import TokenCheck
 from prober.web.api import project_api
+from prober.web.auth import Auth
+from prober.web.home import home_routes
+from prober.web.pages import STATIC_DIR, Pages
+from prober.web.recordings import recording_routes
+from prober.web.signin import signin_routes
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self';"
+    " object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+}
 
 
-def create_workspace_app(settings: Settings, database: Database) -> Starlette:
-    """The results API under ``/api`` (bearer tokens checked through ``database``), ``/healthz``."""
+class SecurityHeaders:
+    """Adds ``SECURITY_HEADERS`` to every response that does not set them itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in SECURITY_HEADERS.items():
+                    if name not in headers:
+                        headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def workspace_routes(settings: Settings, database: Database) -> list[BaseRoute]:
+    """Every route of the workspace: the review pages join the list here."""
+    auth = Auth(database, settings.workspace)
+    pages = Pages(auth)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
-        routes=[
-            *project_api(settings, database, TokenCheck(database)),
-            Route("/healthz", health, methods=["GET"]),
-        ]
-    )
+    return [
+        *project_api(settings, database, TokenCheck(database), auth),
+        *signin_routes(pages),
+        *home_routes(pages),
+        *recording_routes(pages, Path(settings.recordings_dir)),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        Route("/healthz", health, methods=["GET"]),
+    ]
+
+
+def create_workspace_app(settings: Settings, database: Database) -> Starlette:
+    """The workspace app over ``database``: pages, results API, recordings, ``/healthz``."""
+    app = Starlette(routes=workspace_routes(settings, database))
+    app.add_middleware(SecurityHeaders)
+    return app
