@@ -26,6 +26,7 @@ from prober.web.auth import Auth
 from prober.web.home import home_routes
 from prober.web.pages import STATIC_DIR, Pages
 from prober.web.recordings import recording_routes
+from prober.web.review.pages import may_hear, project_review_routes
 from prober.web.signin import signin_routes
 
 SECURITY_HEADERS = {
@@ -71,7 +72,8 @@ def workspace_routes(settings: Settings, database: Database) -> list[BaseRoute]:
         *project_api(settings, database, TokenCheck(database), auth),
         *signin_routes(pages),
         *home_routes(pages),
-        *recording_routes(pages, Path(settings.recordings_dir)),
+        *recording_routes(pages, Path(settings.recordings_dir), may_hear=may_hear),
+        *project_review_routes(pages, settings),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         Route("/healthz", health, methods=["GET"]),
     ]

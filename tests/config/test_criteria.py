@@ -273,7 +273,7 @@ def test_anchors_are_read_and_checked_with_file_line_and_field(tmp_path: Path) -
         + '[criterion.anchors]\npassed = ["dit bonjour", "  "]\nfailed = []\n',
     )
     problems = problems_of(blank)
-    assert sorted(p.column for p in problems) == [
+    assert sorted(str(p.column) for p in problems) == [
         "criterion[0].anchors.failed",
         "criterion[0].anchors.passed[1]",
     ]

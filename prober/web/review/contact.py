@@ -183,11 +183,14 @@ def load_contact(
     if row is None:
         return None
     probe, structure, wave = row
-    attempt = reached_attempt(session, probe_id) or session.scalars(
-        select(Attempt)
-        .where(col(Attempt.probe_id) == probe_id)
-        .order_by(col(Attempt.number).desc())
-    ).first()
+    attempt = (
+        reached_attempt(session, probe_id)
+        or session.scalars(
+            select(Attempt)
+            .where(col(Attempt.probe_id) == probe_id)
+            .order_by(col(Attempt.number).desc())
+        ).first()
+    )
     marks: list[Mark] = []
     transcript: list[Heard] = []
     figures: list[Figure] = []

@@ -1,86 +1,61 @@
 """The review pages: a wave's queue, a contact's page with its criteria grid, the agreement.
 
 Auditors see the contacts assigned to them and their own verdicts only (double reviews are
-blind); leads see every contact and verdict, arbitrate disagreements and read the agreement.
-Recordings and scans are served to those allowed to see the contact, recordings with HTTP
-``Range`` so the player seeks. Every page is French, server-rendered; the little JavaScript
-(player, shortcuts) is a vendored file served from here.
+blind); leads (and admins) see every contact and verdict, arbitrate disagreements and read the
+agreement. Letters' scans are served to those allowed to see the contact; recordings go through
+prober/web/recordings.py with :func:`may_hear`. Every page is French, in the workspace's layout;
+the little JavaScript (player, shortcuts) is the vendored /static/review.js.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 from sqlmodel import Session, col, select
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import (
-    FileResponse,
-    HTMLResponse,
-    PlainTextResponse,
-    RedirectResponse,
-    Response,
-)
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from config.criteria import CriteriaGrid
+from config.errors import ConfigError
 from config.settings import Settings
-from prober.project.database import Database
+from prober.errors import ProberError
 from prober.results.agreement import Judgement, agreement_csv, by_auditor, by_criterion
-from prober.web.review.access import Person, ReviewAccess
+from prober.results.grid import load_grid
+from prober.web.auth import User
+from prober.web.pages import Pages
 from prober.web.review.contact import ContactView, load_contact
 from prober.web.review.waveform import WaveformError, peaks, svg_path
-from storage.models import Probe, Recording, Reply, Review, ReviewAssignment, Wave
+from storage.models import Probe, Recording, Reply, Review, ReviewAssignment, Role, Wave
 from storage.review_assignments import QueueFilters, blind_pairs, review_queue
 from storage.reviews import REVIEW_VERDICTS, add_review
 
+logger = logging.getLogger(__name__)
+
 PAGE_SIZE = 50
 MAX_COMMENT = 4000
-MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_FIELDS = 100
 VERDICT_LABELS = {"passed": "Réussi", "failed": "Échoué", "not_applicable": "Non applicable"}
 CHANNEL_LABELS = {"phone": "Appel", "email": "Courriel", "letter": "Courrier"}
-# Pages hold no inline script or style, load nothing from elsewhere, and post only here.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self'; frame-src 'self'; object-src 'none'; form-action 'self'; "
-    "base-uri 'none'; frame-ancestors 'none'"
-)
-STATIC_FILES = {"review.js": "text/javascript", "review.css": "text/css"}
+LABELS = {"verdict_labels": VERDICT_LABELS, "channel_labels": CHANNEL_LABELS}
+REVIEWERS = (Role.AUDITOR, Role.LEAD, Role.ADMIN)
+LEADS = (Role.LEAD, Role.ADMIN)
+SCAN_TYPES = {".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg"}
 
 
-class _Denied(Exception):
+class _Refused(Exception):
+    """A request answered with an error page: status and French message."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class _WaveRef:
-    id: int
-    name: str
-
-
-def templates_environment(extra: Environment | None = None) -> Environment:
-    """Jinja2 with the review templates (after the workspace's own, when given)."""
-    loaders: list[Any] = [PackageLoader("prober.web.review", "templates")]
-    if extra is not None and extra.loader is not None:
-        loaders.insert(0, extra.loader)
-    env = Environment(
-        loader=ChoiceLoader(loaders),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.globals.update(verdict_labels=VERDICT_LABELS, channel_labels=CHANNEL_LABELS)
-    env.filters["seconds"] = _clock
-    return env
 
 
 def _clock(seconds: float | None) -> str:
@@ -90,106 +65,161 @@ def _clock(seconds: float | None) -> str:
     return f"{whole // 60}:{whole % 60:02d}"
 
 
-def review_routes(
-    settings: Settings,
-    database: Database,
-    access: ReviewAccess,
-    grid: CriteriaGrid,
-    *,
-    env: Environment | None = None,
-) -> list[Route]:
-    """The review pages' routes, under ``/revue``, ``/enregistrements`` and ``/pieces``."""
-    templates = env or templates_environment()
-    replies_dir = settings.resolve(settings.replies_dir).resolve()
-    recordings_dir = settings.resolve(settings.recordings_dir).resolve()
-    reviewed = {
-        channel: [c.id for c in grid.for_channel(channel) if c.kind == "reviewed"]
-        for channel in ("phone", "email", "letter")
-    }
-    reviewed = {channel: ids for channel, ids in reviewed.items() if ids}
-    criterion_titles = {c.id: c.title for c in grid.criteria}
+def is_lead(user: User) -> bool:
+    """Leads and admins see every verdict, arbitrate and read the agreement."""
+    return user.has_role(*LEADS)
 
-    def page(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        html = templates.get_template(name).render(
-            request=request, csrf_token=access.csrf_token(request), **context
-        )
-        return HTMLResponse(html, status_code=status, headers={"Content-Security-Policy": CSP})
 
-    async def signed_in(request: Request) -> Person:
-        person = await access.person(request)
-        if person is None:
-            raise _Denied(401, "Connectez-vous pour voir cette page.")
-        if not person.reviews:
-            raise _Denied(403, "Votre rôle ne donne pas accès à la revue.")
-        return person
+def assigned_to(session: Session, probe_id: uuid.UUID, login: str) -> bool:
+    """Whether the contact is in ``login``'s review queue."""
+    return (
+        session.scalars(
+            select(col(ReviewAssignment.id))
+            .where(col(ReviewAssignment.probe_id) == probe_id)
+            .where(col(ReviewAssignment.auditor) == login)
+        ).first()
+        is not None
+    )
 
-    def wave_of(session: Session, name: str, person: Person) -> _WaveRef:
-        wave = session.scalars(select(Wave).where(col(Wave.name) == name)).first()
-        if wave is None or wave.id is None:
-            raise _Denied(404, f"Aucune vague « {name} ».")
-        if not person.is_lead:
-            mine = session.scalars(
-                select(col(ReviewAssignment.id))
-                .where(col(ReviewAssignment.wave_id) == wave.id)
-                .where(col(ReviewAssignment.auditor) == person.login)
-                .limit(1)
-            ).first()
-            if mine is None:
-                raise _Denied(403, f"Aucun contact de la vague « {name} » ne vous est confié.")
-        return _WaveRef(wave.id, wave.name)
 
-    def may_see(session: Session, probe_id: uuid.UUID, person: Person) -> bool:
-        if person.is_lead:
-            return True
-        return (
-            session.scalars(
-                select(col(ReviewAssignment.id))
-                .where(col(ReviewAssignment.probe_id) == probe_id)
-                .where(col(ReviewAssignment.auditor) == person.login)
-            ).first()
-            is not None
-        )
+def may_hear(session: Session, user: User, recording: Recording) -> bool:
+    """Auditors hear the recordings of the contacts assigned to them; other staff all of them."""
+    if user.has_role(Role.AUDITOR):
+        return assigned_to(session, recording.probe_id, user.login)
+    return True
 
-    def guarded(
-        work: Any,
-    ) -> Any:
-        async def endpoint(request: Request) -> Response:
-            try:
-                response: Response = await work(request)
-                return response
-            except _Denied as denied:
-                if denied.status == 401 and request.method == "GET" and _wants_html(request):
-                    return RedirectResponse(access.sign_in_url(request), status_code=303)
-                return page(
-                    request,
-                    "review/denied.html",
-                    status=denied.status,
-                    message=denied.message,
-                    person=None,
-                )
 
-        return endpoint
+@dataclass(frozen=True, slots=True)
+class WaveRef:
+    """A stored wave: its id and name."""
 
-    async def queue(request: Request) -> Response:
-        person = await signed_in(request)
+    id: int
+    name: str
+
+
+def _wave_of(session: Session, name: str, user: User) -> WaveRef:
+    wave = session.scalars(select(Wave).where(col(Wave.name) == name)).first()
+    if wave is None or wave.id is None:
+        raise _Refused(404, f"Aucune vague « {name} ».")
+    if not is_lead(user):
+        mine = session.scalars(
+            select(col(ReviewAssignment.id))
+            .where(col(ReviewAssignment.wave_id) == wave.id)
+            .where(col(ReviewAssignment.auditor) == user.login)
+            .limit(1)
+        ).first()
+        if mine is None:
+            raise _Refused(403, f"Aucun contact de la vague « {name} » ne vous est confié.")
+    return WaveRef(wave.id, wave.name)
+
+
+def _probe_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params["probe_id"])
+    except ValueError:
+        raise _Refused(404, "Aucun contact à cette adresse.") from None
+
+
+def project_review_routes(pages: Pages, settings: Settings) -> list[Route]:
+    """The review pages under the project's criteria grid; none (logged) if it is unusable."""
+    try:
+        grid = load_grid(settings, None)
+    except (ProberError, ConfigError) as error:
+        logger.warning("review pages off: %s", error)
+        return []
+    return review_routes(pages, settings, grid)
+
+
+def review_routes(pages: Pages, settings: Settings, grid: CriteriaGrid) -> list[Route]:
+    """The review pages under ``/revue`` and the letters' scans under ``/pieces``."""
+    pages.environment.filters["seconds"] = _clock
+    ctx = _Context(
+        pages=pages,
+        settings=settings,
+        grid=grid,
+        reviewed={
+            channel: ids
+            for channel in ("phone", "email", "letter")
+            if (ids := [c.id for c in grid.for_channel(channel) if c.kind == "reviewed"])
+        },
+        titles={c.id: c.title for c in grid.criteria},
+        replies_dir=settings.resolve(settings.replies_dir).resolve(),
+        recordings_dir=settings.resolve(settings.recordings_dir).resolve(),
+    )
+    save = _make_save(ctx)
+
+    async def review(request: Request, user: User) -> Response:
+        response: Response = await save(request, user, arbitration=False)
+        return response
+
+    async def arbitrate(request: Request, user: User) -> Response:
+        response: Response = await save(request, user, arbitration=True)
+        return response
+
+    queue = pages.page(*REVIEWERS)(_refusing(pages, _make_queue(ctx)))
+    contact = pages.page(*REVIEWERS)(_refusing(pages, _make_contact(ctx)))
+    agreement = pages.page(*LEADS)(_refusing(pages, _make_agreement(ctx)))
+    scan = pages.resource(*REVIEWERS, Role.OPERATOR)(_make_scan(ctx))
+    save_review = pages.page(*REVIEWERS)(_refusing(pages, review))
+    save_arbitration = pages.page(*LEADS)(_refusing(pages, arbitrate))
+    return [
+        Route("/revue/{wave}", queue, methods=["GET"]),
+        Route("/revue/{wave}/accord", agreement, methods=["GET"]),
+        Route("/revue/{wave}/accord.csv", agreement, methods=["GET"]),
+        Route("/revue/{wave}/contacts/{probe_id}", contact, methods=["GET"]),
+        Route("/revue/{wave}/contacts/{probe_id}", save_review, methods=["POST"]),
+        Route("/revue/{wave}/contacts/{probe_id}/arbitrage", save_arbitration, methods=["POST"]),
+        Route("/pieces/{reply_id:int}", scan, methods=["GET"]),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every review handler reads: the layout, settings, grid and derived lists."""
+
+    pages: Pages
+    settings: Settings
+    grid: CriteriaGrid
+    reviewed: dict[str, list[str]]
+    titles: dict[str, str]
+    replies_dir: Path
+    recordings_dir: Path
+
+
+def _refusing(pages: Pages, handler: Any) -> Any:
+    async def endpoint(request: Request, user: User) -> Response:
+        try:
+            response: Response = await handler(request, user)
+            return response
+        except _Refused as refused:
+            return pages.error(request, refused.status, refused.message, user=user)
+
+    return endpoint
+
+
+def _make_queue(ctx: _Context) -> Any:
+    """The ``queue`` handler."""
+
+    async def queue(request: Request, user: User) -> Response:
+        database = ctx.pages.auth.database
+        reviewed = ctx.reviewed
+        titles = ctx.titles
+        labels = LABELS
+        pages = ctx.pages
         query = request.query_params
-        auditor: str | None = person.login
-        if person.is_lead:
-            auditor = query.get("auditeur") or None
+        channel, criterion = query.get("canal", ""), query.get("critere", "")
         filters = QueueFilters(
-            auditor=auditor,
-            channel=query.get("canal", "") if query.get("canal", "") in reviewed else "",
+            auditor=(query.get("auditeur") or None) if is_lead(user) else user.login,
+            channel=channel if channel in reviewed else "",
             structure=query.get("structure", "")[:200],
-            criterion=query.get("critere", "") if query.get("critere", "") in criterion_titles else "",
+            criterion=criterion if criterion in titles else "",
             flagged=query.get("signale") == "1",
         )
-        try:
-            number = max(1, int(query.get("page", "1")))
-        except ValueError:
-            number = 1
+        number = int(query["page"]) if query.get("page", "").isdigit() else 1
+        number = max(1, min(number, 100_000))
 
-        def read(session: Session) -> tuple[_WaveRef, Any, list[str]]:
-            wave = wave_of(session, request.path_params["wave"], person)
+        def read(session: Session) -> tuple[WaveRef, Any, list[str]]:
+            wave = _wave_of(session, request.path_params["wave"], user)
             found = review_queue(
                 session,
                 wave.id,
@@ -198,8 +228,9 @@ def review_routes(
                 limit=PAGE_SIZE,
                 offset=(number - 1) * PAGE_SIZE,
             )
-            auditors = (
-                list(
+            auditors: list[str] = []
+            if is_lead(user):
+                auditors = list(
                     session.scalars(
                         select(col(ReviewAssignment.auditor))
                         .where(col(ReviewAssignment.wave_id) == wave.id)
@@ -207,159 +238,156 @@ def review_routes(
                         .order_by(col(ReviewAssignment.auditor))
                     )
                 )
-                if person.is_lead
-                else []
-            )
             return wave, found, auditors
 
         wave, found, auditors = await database.run(read)
         kept = {k: v for k, v in query.items() if k != "page" and v}
-        pages = max(1, -(-found.total // PAGE_SIZE))
-        return page(
+        count = max(1, -(-found.total // PAGE_SIZE))
+        return pages.render(
             request,
-            "review/queue.html",
-            person=person,
-            wave=wave,
-            queue=found,
-            filters=filters,
-            auditors=auditors,
-            reviewed=reviewed,
-            criterion_titles=criterion_titles,
-            number=number,
-            pages=pages,
-            previous_url=f"?{urlencode({**kept, 'page': number - 1})}" if number > 1 else None,
-            next_url=f"?{urlencode({**kept, 'page': number + 1})}" if number < pages else None,
+            "review_queue.html",
+            {
+                "title": f"File de revue de la vague « {wave.name} »",
+                "is_lead": is_lead(user),
+                "wave": wave,
+                "queue": found,
+                "filters": filters,
+                "auditors": auditors,
+                "reviewed": reviewed,
+                "criterion_titles": titles,
+                "number": number,
+                "pages": count,
+                "previous_url": f"?{urlencode({**kept, 'page': number - 1})}"
+                if number > 1
+                else None,
+                "next_url": f"?{urlencode({**kept, 'page': number + 1})}"
+                if number < count
+                else None,
+                **labels,
+            },
+            user=user,
         )
 
-    def contact_id(request: Request) -> uuid.UUID:
-        try:
-            return uuid.UUID(request.path_params["probe_id"])
-        except ValueError:
-            raise _Denied(404, "Aucun contact à cette adresse.") from None
+    return queue
 
-    async def contact_page(request: Request, person: Person, message: str = "") -> Response:
-        probe_id = contact_id(request)
 
-        def read(session: Session) -> ContactView:
-            wave = wave_of(session, request.path_params["wave"], person)
+def _make_contact(ctx: _Context) -> Any:
+    """The ``contact`` handler."""
+
+    async def contact(request: Request, user: User) -> Response:
+        database = ctx.pages.auth.database
+        settings = ctx.settings
+        grid = ctx.grid
+        labels = LABELS
+        replies_dir = ctx.replies_dir
+        recordings_dir = ctx.recordings_dir
+        pages = ctx.pages
+        probe_id = _probe_id(request)
+
+        def read(session: Session) -> tuple[ContactView, dict[str, Any] | None]:
+            wave = _wave_of(session, request.path_params["wave"], user)
             probe = session.get(Probe, probe_id)
-            if probe is None or probe.wave_id != wave.id or not may_see(session, probe_id, person):
-                raise _Denied(403, "Ce contact ne vous est pas confié.")
+            if probe is None or probe.wave_id != wave.id:
+                raise _Refused(404, "Aucun contact à cette adresse dans cette vague.")
+            if not is_lead(user) and not assigned_to(session, probe_id, user.login):
+                raise _Refused(403, "Ce contact ne vous est pas confié.")
             view = load_contact(
                 session,
                 probe_id,
                 grid,
-                viewer=None if person.is_lead else person.login,
+                viewer=None if is_lead(user) else user.login,
                 replies_dir=replies_dir,
                 time_scale=settings.twilio.time_scale,
             )
             if view is None:
-                raise _Denied(404, "Aucun contact à cette adresse.")
-            return view
+                raise _Refused(404, "Aucun contact à cette adresse.")
+            return view, _waveform(session, view.recording_id, recordings_dir)
 
-        view = await database.run(read)
-        waveform = None
-        if view.recording_id is not None:
-            waveform = await database.run(
-                lambda session: _waveform(session, view.recording_id, recordings_dir)
-            )
-        mine = {v.criterion_id: v for v in view.verdicts if v.reviewer == person.login}
-        return page(
+        view, waveform = await database.run(read)
+        mine = {v.criterion_id: v for v in view.verdicts if v.reviewer == user.login}
+        return pages.render(
             request,
-            "review/contact.html",
-            person=person,
-            view=view,
-            waveform=waveform,
-            mine=mine,
-            disagreements=_disagreements(view) if person.is_lead else {},
-            arbitrations={v.criterion_id: v for v in view.verdicts if v.kind == "arbitration"},
-            submission=uuid.uuid4().hex,
-            message=message or _saved_message(request),
-            assigned=any(login == person.login for login, _ in view.auditors),
+            "review_contact.html",
+            {
+                "title": f"{CHANNEL_LABELS.get(view.channel, view.channel)} — "
+                f"{view.structure_name} ({view.official_id})",
+                "is_lead": is_lead(user),
+                "view": view,
+                "waveform": waveform,
+                "mine": mine,
+                "disagreements": _disagreements(view) if is_lead(user) else {},
+                "arbitrations": {
+                    v.criterion_id: v for v in view.verdicts if v.kind == "arbitration"
+                },
+                "submission": uuid.uuid4().hex,
+                "message": _saved_message(request),
+                "assigned": any(login == user.login for login, _ in view.auditors),
+                **labels,
+            },
+            user=user,
         )
 
-    async def contact(request: Request) -> Response:
-        return await contact_page(request, await signed_in(request))
+    return contact
 
-    async def save(request: Request) -> Response:
-        person = await signed_in(request)
-        probe_id = contact_id(request)
-        form = await _bounded_form(request)
-        if not access.csrf_valid(request, str(form.get("csrf_token", ""))):
-            raise _Denied(403, "Formulaire expiré ou falsifié : rechargez la page et recommencez.")
-        arbitration = request.url.path.endswith("/arbitrage")
-        if arbitration and not person.is_lead:
-            raise _Denied(403, "Seul un responsable peut arbitrer.")
+
+def _make_save(ctx: _Context) -> Any:
+    """The ``save`` handler."""
+
+    async def save(request: Request, user: User, *, arbitration: bool) -> Response:
+        database = ctx.pages.auth.database
+        reviewed = ctx.reviewed
+        probe_id = _probe_id(request)
+        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
         submission = str(form.get("submission", ""))[:64] or None
         comment = str(form.get("comment", ""))[:MAX_COMMENT]
 
         def write(session: Session) -> list[str]:
-            wave = wave_of(session, request.path_params["wave"], person)
+            wave = _wave_of(session, request.path_params["wave"], user)
             probe = session.get(Probe, probe_id)
             if probe is None or probe.wave_id != wave.id:
-                raise _Denied(404, "Aucun contact à cette adresse.")
-            assigned = (
-                session.scalars(
-                    select(col(ReviewAssignment.id))
-                    .where(col(ReviewAssignment.probe_id) == probe_id)
-                    .where(col(ReviewAssignment.auditor) == person.login)
-                ).first()
-                is not None
+                raise _Refused(404, "Aucun contact à cette adresse dans cette vague.")
+            if not arbitration and not assigned_to(session, probe_id, user.login):
+                raise _Refused(403, "Ce contact ne vous est pas confié.")
+            recorded = _record(
+                session, probe, form, reviewed, user, submission, comment, arbitration
             )
-            if not arbitration and not assigned:
-                raise _Denied(403, "Ce contact ne vous est pas confié.")
-            recorded = []
-            for criterion_id in reviewed.get(probe.channel, []):
-                verdict = str(form.get(f"verdict:{criterion_id}", ""))
-                if verdict not in REVIEW_VERDICTS:
-                    continue
-                if submission is not None and _submitted(session, submission, criterion_id):
-                    continue
-                add_review(
+            if recorded:
+                user.audit(
                     session,
-                    probe,
-                    criterion_id,
-                    reviewer=person.login,
-                    verdict=verdict,
-                    comment=comment,
-                    kind="arbitration" if arbitration else "review",
-                    submission=submission,
+                    "arbitration_saved" if arbitration else "review_saved",
+                    target=str(probe_id),
+                    details={"verdicts": recorded, "comment": comment[:200]},
                 )
-                recorded.append(f"{criterion_id}={verdict}")
-            return recorded
+            return sorted(recorded)
 
         recorded = await database.run(write)
-        if recorded:
-            action = "review.arbitrate" if arbitration else "review.save"
-            await access.audit(
-                request, person, action, f"probe {probe_id}: {', '.join(recorded)}"
-            )
         target = request.url.path.removesuffix("/arbitrage")
         return RedirectResponse(f"{target}?enregistre={len(recorded)}", status_code=303)
 
-    async def agreement(request: Request) -> Response:
-        person = await signed_in(request)
-        if not person.is_lead:
-            raise _Denied(403, "L'accord entre auditeurs est réservé aux responsables.")
+    return save
 
-        def read(session: Session) -> tuple[_WaveRef, list[Judgement]]:
-            wave = wave_of(session, request.path_params["wave"], person)
-            pairs = blind_pairs(session, wave.id)
+
+def _make_agreement(ctx: _Context) -> Any:
+    """The ``agreement`` handler."""
+
+    async def agreement(request: Request, user: User) -> Response:
+        database = ctx.pages.auth.database
+        settings = ctx.settings
+        titles = ctx.titles
+        pages = ctx.pages
+
+        def read(session: Session) -> tuple[WaveRef, list[Judgement]]:
+            wave = _wave_of(session, request.path_params["wave"], user)
             return wave, [
-                Judgement(
-                    p.criterion_id,
-                    p.first_auditor,
-                    p.first_verdict,
-                    p.second_auditor,
-                    p.second_verdict,
-                )
-                for p in pairs
-            ]
+                Judgement(p.criterion_id, p.first_auditor, p.first_verdict, p.second_auditor,
+                          p.second_verdict)
+                for p in blind_pairs(session, wave.id)
+            ]  # fmt: skip
 
-        wave, judgements = await database.run(read)
-        criteria = by_criterion(judgements)
+        wave, found = await database.run(read)
+        criteria = by_criterion(found)
         auditors = by_auditor(
-            judgements,
+            found,
             threshold=settings.review.agreement_threshold,
             min_pairs=settings.review.agreement_min_pairs,
         )
@@ -367,55 +395,34 @@ def review_routes(
             return Response(
                 agreement_csv(criteria, auditors),
                 media_type="text/csv; charset=utf-8",
-                headers={
-                    "Content-Disposition": f'attachment; filename="accord-{wave.id}.csv"',
-                },
+                headers={"Content-Disposition": f'attachment; filename="accord-{wave.id}.csv"'},
             )
-        return page(
+        return pages.render(
             request,
-            "review/agreement.html",
-            person=person,
-            wave=wave,
-            criteria=criteria,
-            auditors=auditors,
-            criterion_titles=criterion_titles,
-            threshold=settings.review.agreement_threshold,
-            min_pairs=settings.review.agreement_min_pairs,
+            "review_agreement.html",
+            {
+                "title": f"Accord entre auditeurs — vague « {wave.name} »",
+                "is_lead": True,
+                "wave": wave,
+                "criteria": criteria,
+                "auditors": auditors,
+                "criterion_titles": titles,
+                "threshold": settings.review.agreement_threshold,
+                "min_pairs": settings.review.agreement_min_pairs,
+            },
+            user=user,
         )
 
-    async def recording(request: Request) -> Response:
-        person = await access.person(request)
-        if person is None:
-            return PlainTextResponse("sign in first", status_code=401)
-        try:
-            recording_id = int(request.path_params["recording_id"])
-        except ValueError:
-            return PlainTextResponse("no such recording", status_code=404)
+    return agreement
 
-        def read(session: Session) -> tuple[Path, str] | None:
-            found = session.get(Recording, recording_id)
-            if found is None or found.media_path is None:
-                return None
-            if not person.reviews or not may_see(session, found.probe_id, person):
-                raise _Denied(403, "forbidden")
-            return Path(found.media_path), found.content_type
 
-        try:
-            found = await database.run(read)
-        except _Denied:
-            return PlainTextResponse("this recording is not yours to hear", status_code=403)
-        if found is None or not _inside(found[0], recordings_dir):
-            return PlainTextResponse("no such recording", status_code=404)
-        return FileResponse(found[0], media_type=found[1], headers={"Cache-Control": "private"})
+def _make_scan(ctx: _Context) -> Any:
+    """The ``scan`` handler."""
 
-    async def scan(request: Request) -> Response:
-        person = await access.person(request)
-        if person is None:
-            return PlainTextResponse("sign in first", status_code=401)
-        try:
-            reply_id = int(request.path_params["reply_id"])
-        except ValueError:
-            return PlainTextResponse("no such document", status_code=404)
+    async def scan(request: Request, user: User) -> Response:
+        database = ctx.pages.auth.database
+        replies_dir = ctx.replies_dir
+        reply_id: int = request.path_params["reply_id"]
 
         def read(session: Session) -> Path | None:
             found = session.get(Reply, reply_id)
@@ -423,45 +430,59 @@ def review_routes(
                 return None
             if found.channel != "letter":
                 return None
-            if not person.reviews or not may_see(session, found.probe_id, person):
-                raise _Denied(403, "forbidden")
+            if user.has_role(Role.AUDITOR) and not assigned_to(session, found.probe_id, user.login):
+                raise _Refused(403, "courrier non ouvert à ce compte")
             return Path(found.raw_path)
 
         try:
             path = await database.run(read)
-        except _Denied:
-            return PlainTextResponse("this document is not yours to read", status_code=403)
+        except _Refused as refused:
+            return PlainTextResponse(refused.message, status_code=refused.status)
         if path is None or not _inside(path, replies_dir):
-            return PlainTextResponse("no such document", status_code=404)
-        media = {".pdf": "application/pdf", ".png": "image/png", ".jpg": "image/jpeg"}
+            return PlainTextResponse("courrier inconnu", status_code=404)
         return FileResponse(
             path,
-            media_type=media.get(path.suffix.lower(), "application/octet-stream"),
-            headers={"Content-Security-Policy": "sandbox", "Cache-Control": "private"},
+            media_type=SCAN_TYPES.get(path.suffix.lower(), "application/octet-stream"),
+            headers={
+                "Content-Security-Policy": "sandbox; frame-ancestors 'self'",
+                "X-Frame-Options": "SAMEORIGIN",
+                "Cache-Control": "private, no-store",
+            },
         )
 
-    async def static(request: Request) -> Response:
-        name = request.path_params["name"]
-        if name not in STATIC_FILES:
-            return PlainTextResponse("not found", status_code=404)
-        text = resources.files("prober.web.review").joinpath("static", name).read_text("utf-8")
-        return Response(text, media_type=STATIC_FILES[name])
-
-    return [
-        Route("/revue/static/{name}", static, methods=["GET"]),
-        Route("/revue/{wave}", guarded(queue), methods=["GET"]),
-        Route("/revue/{wave}/accord", guarded(agreement), methods=["GET"]),
-        Route("/revue/{wave}/accord.csv", guarded(agreement), methods=["GET"]),
-        Route("/revue/{wave}/contacts/{probe_id}", guarded(contact), methods=["GET"]),
-        Route("/revue/{wave}/contacts/{probe_id}", guarded(save), methods=["POST"]),
-        Route("/revue/{wave}/contacts/{probe_id}/arbitrage", guarded(save), methods=["POST"]),
-        Route("/enregistrements/{recording_id}", recording, methods=["GET"]),
-        Route("/pieces/{reply_id}", scan, methods=["GET"]),
-    ]
+    return scan
 
 
-def _wants_html(request: Request) -> bool:
-    return "text/html" in request.headers.get("accept", "")
+def _record(
+    session: Session,
+    probe: Probe,
+    form: FormData,
+    reviewed: dict[str, list[str]],
+    user: User,
+    submission: str | None,
+    comment: str,
+    arbitration: bool,
+) -> dict[str, str]:
+    """Store the form's verdicts (once per submission and criterion); those newly stored."""
+    recorded: dict[str, str] = {}
+    for criterion_id in reviewed.get(probe.channel, []):
+        verdict = str(form.get(f"verdict:{criterion_id}", ""))
+        if verdict not in REVIEW_VERDICTS:
+            continue
+        if submission is not None and _submitted(session, submission, criterion_id):
+            continue
+        add_review(
+            session,
+            probe,
+            criterion_id,
+            reviewer=user.login,
+            verdict=verdict,
+            comment=comment,
+            kind="arbitration" if arbitration else "review",
+            submission=submission,
+        )
+        recorded[criterion_id] = verdict
+    return recorded
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -488,7 +509,7 @@ def _saved_message(request: Request) -> str:
 
 
 def _disagreements(view: ContactView) -> dict[str, dict[str, str]]:
-    """Per criterion, each assigned auditor's latest verdict, where they differ."""
+    """Per criterion, each blind auditor's latest verdict, where they differ."""
     logins = {login for login, double in view.auditors if double}
     latest: dict[str, dict[str, str]] = {}
     for verdict in view.verdicts:
@@ -498,10 +519,14 @@ def _disagreements(view: ContactView) -> dict[str, dict[str, str]]:
 
 
 def _waveform(session: Session, recording_id: int | None, folder: Path) -> dict[str, Any] | None:
+    if recording_id is None:
+        return None
     found = session.get(Recording, recording_id)
     if found is None or found.media_path is None:
         return None
     path = Path(found.media_path)
+    if not path.is_absolute() and not path.exists():
+        path = folder / path
     if not _inside(path, folder):
         return None
     try:
@@ -509,10 +534,3 @@ def _waveform(session: Session, recording_id: int | None, folder: Path) -> dict[
     except WaveformError:
         return None
     return {"path": svg_path(levels), "width": len(levels), "height": 80}
-
-
-async def _bounded_form(request: Request) -> FormData:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise _Denied(413, "Formulaire trop volumineux.")
-    return await request.form(max_files=0, max_fields=100)
