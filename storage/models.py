@@ -294,6 +294,8 @@ class ReviewAssignment(SQLModel, table=True):
     wave_id: int = Field(foreign_key="wave.id", ondelete="CASCADE")
     probe_id: uuid.UUID = Field(foreign_key="probe.id", index=True, ondelete="CASCADE")
     auditor: str = Field(max_length=200)
+    # The probe's channel, kept here so that the queue counts its progress without a join.
+    channel: str = Field(max_length=16)
     double: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -14,15 +14,15 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, case, exists, func, literal, or_, select
+from sqlalchemy import Table, and_, case, exists, func, insert, literal, or_, select
 from sqlmodel import Session, col
 
 from storage.errors import ConflictError
 from storage.models import Attempt, Probe, Reply, Review, ReviewAssignment, Structure, Wave
 from storage.reviews import probes_to_review
+from storage.types import utcnow
 
 _REVIEW_TABLE: Table = Review.__table__  # type: ignore[attr-defined]
-_ASSIGNMENT_TABLE: Table = ReviewAssignment.__table__  # type: ignore[attr-defined]
 
 REACHED = ("answered", "replied")
 """Attempt outcomes where an exchange took place, so there is something to review."""
@@ -67,11 +67,12 @@ def assign_reviews(
         raise ConflictError("no auditor to assign reviews to: add one with `prober users add`")
     if wave.id is None:
         raise ValueError("a wave not yet stored has no contacts")
-    candidates = [
-        item.probe_id
+    channel_of = {
+        item.probe_id: item.channel
         for item in probes_to_review(session, wave.name, REACHED)
         if item.slot_kind != "off_hours" and item.channel in reviewed_channels
-    ]
+    }
+    candidates = list(channel_of)
     assigned_before = set(
         session.scalars(
             select(col(ReviewAssignment.probe_id)).where(col(ReviewAssignment.wave_id) == wave.id)
@@ -88,17 +89,26 @@ def assign_reviews(
         if auditor in load:
             load[auditor] = count
     added = dict.fromkeys(logins, 0)
+    rows: list[dict[str, Any]] = []
+    now = utcnow()
     for probe_id in sorted(fresh, key=lambda probe_id: draw_key(wave.name, probe_id)):
         is_double = probe_id in double
         chosen = sorted(logins, key=lambda login: (load[login], login))[: 2 if is_double else 1]
         for auditor in chosen:
             load[auditor] += 1
             added[auditor] += 1
-            session.add(
-                ReviewAssignment(
-                    wave_id=wave.id, probe_id=probe_id, auditor=auditor, double=is_double
-                )
+            rows.append(
+                {
+                    "wave_id": wave.id,
+                    "probe_id": probe_id,
+                    "auditor": auditor,
+                    "channel": channel_of[probe_id],
+                    "double": is_double,
+                    "created_at": now,
+                }
             )
+    for start in range(0, len(rows), 5_000):
+        session.execute(insert(ReviewAssignment), rows[start : start + 5_000])
     session.flush()
     return AssignmentSummary(
         assigned=len(fresh), double=len(double), already=len(assigned_before), per_auditor=added
@@ -140,17 +150,15 @@ class QueuePage:
     done: int
 
 
-def _flagged_condition() -> Any:
-    """A contact needing attention: two blind reviews disagreeing and no arbitration yet, or a
+def _flagged_probes() -> Any:
+    """Contacts needing attention: two blind reviews disagreeing with no arbitration yet, or a
     reply flagged by the mail checks (an unusual sender, a suspicious message)."""
-    other = _ASSIGNMENT_TABLE.alias("other_review_assignment")
     r1 = _REVIEW_TABLE.alias("review_a")
     r2 = _REVIEW_TABLE.alias("review_b")
     arbitration = _REVIEW_TABLE.alias("arbitration")
-    disagreeing = exists(
-        select(1)
-        .select_from(r1.join(r2, and_(r1.c.probe_id == r2.c.probe_id)))
-        .where(r1.c.probe_id == col(Probe.id))
+    disagreeing = (
+        select(r1.c.probe_id)
+        .select_from(r1.join(r2, r1.c.probe_id == r2.c.probe_id))
         .where(r1.c.criterion_id == r2.c.criterion_id)
         .where(r1.c.kind == "review", r2.c.kind == "review")
         .where(r1.c.reviewer != r2.c.reviewer, r1.c.verdict != r2.c.verdict)
@@ -163,15 +171,15 @@ def _flagged_condition() -> Any:
             )
         )
     )
-    double = exists(
-        select(1).where(other.c.probe_id == col(Probe.id)).where(other.c.double.is_(True))
+    flagged_replies = select(col(Reply.probe_id)).where(
+        or_(col(Reply.flagged).is_(True), col(Reply.sender_check) == "sender_mismatch")
     )
-    flagged_reply = exists(
-        select(1)
-        .where(col(Reply.probe_id) == col(Probe.id))
-        .where(or_(col(Reply.flagged).is_(True), col(Reply.sender_check) == "sender_mismatch"))
+    return or_(
+        and_(
+            col(ReviewAssignment.double).is_(True), col(ReviewAssignment.probe_id).in_(disagreeing)
+        ),
+        col(ReviewAssignment.probe_id).in_(flagged_replies),
     )
-    return or_(and_(double, disagreeing), flagged_reply)
 
 
 def review_queue(
@@ -193,20 +201,26 @@ def review_queue(
     if filters.auditor is not None:
         conditions.append(col(ReviewAssignment.auditor) == filters.auditor)
     if filters.channel:
-        conditions.append(col(Probe.channel) == filters.channel)
+        conditions.append(col(ReviewAssignment.channel) == filters.channel)
     if filters.structure:
         text = filters.structure.strip()
-        conditions.append(
-            or_(
-                col(Structure.official_id) == text,
-                func.lower(col(Structure.name)).contains(text.lower(), autoescape=True),
+        matching = (
+            select(col(Probe.id))
+            .join(Structure, col(Structure.id) == col(Probe.structure_id))
+            .where(col(Probe.wave_id) == wave_id)
+            .where(
+                or_(
+                    col(Structure.official_id) == text,
+                    func.lower(col(Structure.name)).contains(text.lower(), autoescape=True),
+                )
             )
         )
+        conditions.append(col(ReviewAssignment.probe_id).in_(matching))
     if filters.criterion:
         channel = next(
             (ch for ch, ids in reviewed_criteria.items() if filters.criterion in ids), None
         )
-        conditions.append(col(Probe.channel) == (channel or ""))
+        conditions.append(col(ReviewAssignment.channel) == (channel or ""))
         conditions.append(
             ~exists(
                 select(1)
@@ -216,36 +230,38 @@ def review_queue(
             )
         )
     if filters.flagged:
-        conditions.append(_flagged_condition())
+        conditions.append(_flagged_probes())
 
-    base = (
-        select(col(ReviewAssignment.probe_id), col(ReviewAssignment.auditor))
-        .join(Probe, col(Probe.id) == col(ReviewAssignment.probe_id))
-        .join(Structure, col(Structure.id) == col(Probe.structure_id))
-        .where(*conditions)
-    )
+    base = select(col(ReviewAssignment.probe_id)).where(*conditions)
     # Done: as many distinct reviewed criteria from the auditor as the channel has.
-    reviewed_count = (
-        select(func.count(func.distinct(col(Review.criterion_id))))
-        .where(col(Review.probe_id) == col(ReviewAssignment.probe_id))
-        .where(col(Review.reviewer) == col(ReviewAssignment.auditor))
+    reviewed_counts = (
+        select(
+            col(Review.probe_id).label("probe_id"),
+            col(Review.reviewer).label("reviewer"),
+            func.count(func.distinct(col(Review.criterion_id))).label("criteria"),
+        )
         .where(col(Review.kind) == "review")
-        .scalar_subquery()
+        .where(col(Review.probe_id).in_(select(col(ReviewAssignment.probe_id)).where(*conditions)))
+        .group_by(col(Review.probe_id), col(Review.reviewer))
+        .subquery()
     )
-    needed = _needed_case(reviewed_criteria)
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     done = session.execute(
-        select(func.count()).select_from(base.where(reviewed_count >= needed).subquery())
+        select(func.count())
+        .select_from(ReviewAssignment)
+        .join(
+            reviewed_counts,
+            and_(
+                reviewed_counts.c.probe_id == col(ReviewAssignment.probe_id),
+                reviewed_counts.c.reviewer == col(ReviewAssignment.auditor),
+            ),
+        )
+        .where(*conditions)
+        .where(reviewed_counts.c.criteria >= _needed_case(reviewed_criteria))
     ).scalar_one()
-
     page_ids = list(
         dict.fromkeys(
-            row[0]
-            for row in session.execute(
-                base.order_by(col(Structure.official_id), col(Probe.channel), col(Probe.id))
-                .limit(limit)
-                .offset(offset)
-            )
+            session.scalars(base.order_by(col(ReviewAssignment.id)).limit(limit).offset(offset))
         )
     )
     return QueuePage(items=_queue_items(session, page_ids, filters.auditor), total=total, done=done)
@@ -255,7 +271,10 @@ def _needed_case(reviewed_criteria: dict[str, list[str]]) -> Any:
     if not reviewed_criteria:
         return literal(0)
     return case(
-        *((col(Probe.channel) == channel, len(ids)) for channel, ids in reviewed_criteria.items()),
+        *(
+            (col(ReviewAssignment.channel) == channel, len(ids))
+            for channel, ids in reviewed_criteria.items()
+        ),
         else_=0,
     )
 

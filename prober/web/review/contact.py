@@ -200,12 +200,17 @@ def load_contact(
         if probe.channel == "phone":
             events = [
                 CallEvent(e.kind, e.source, e.source_at, e.received_at, dict(e.payload))
-                for e in session.scalars(select(Event).where(col(Event.attempt_id) == attempt.id))
+                for e in session.scalars(
+                    select(Event)
+                    .where(col(Event.probe_id) == probe_id)
+                    .where(col(Event.attempt_id) == attempt.id)
+                )
             ]
             marks, transcript = call_timeline(events, time_scale=time_scale)
             figures = call_figures(dict(attempt.measurement))
             recording = session.scalars(
                 select(Recording)
+                .where(col(Recording.probe_id) == probe_id)
                 .where(col(Recording.attempt_id) == attempt.id)
                 .where(col(Recording.status) == "stored")
                 .order_by(col(Recording.id))

@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("wave_id", sa.Integer(), nullable=False),
         sa.Column("probe_id", sa.Uuid(), nullable=False),
         sa.Column("auditor", sa.String(length=200), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("double", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["probe_id"], ["probe.id"], ondelete="CASCADE"),
