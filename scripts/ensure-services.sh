@@ -2,7 +2,7 @@
 # Makes sure the servers the test suite talks to are running on loopback, installing them
 # from Debian's packages on a fresh machine: PostgreSQL on 127.0.0.1:5432, and Dovecot's binaries
 # (the tests start their own throw-away IMAP server on a free port, see tests/mailservers.py),
-# and Mosquitto's broker binary (likewise: tests/mosquitto.py).
+# and Mosquitto's broker binary (likewise: tests/mosquitto.py), and Chromium for the browser tests.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then sudo=sudo; else sudo=; fi
@@ -83,7 +83,16 @@ ensure_report_tools() {
     apt_install "${missing[@]}"
 }
 
+ensure_chromium() {
+    # The workspace's browser tests drive Debian's chromium through Playwright
+    # (tests/support/browser.py); Playwright's own browser downloads are never used.
+    if [ -x /usr/bin/chromium ]; then return 0; fi
+    echo "setup: installing Chromium (Debian package chromium, for the browser tests)" >&2
+    apt_install chromium
+}
+
 ensure_postgresql
 ensure_dovecot
 ensure_mosquitto
 ensure_report_tools
+ensure_chromium

@@ -61,7 +61,8 @@ class TokenCheck:
             raise AccessDenied(
                 401,
                 "missing_token",
-                "this API needs a token: Authorization: Bearer <token> (prober tokens add)",
+                "this API needs a token (Authorization: Bearer <token>, prober tokens add)"
+                " or a workspace session (sign in at /connexion)",
                 f'Bearer realm="{REALM}"',
             )
         digest = token_digest(token)

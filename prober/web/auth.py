@@ -49,6 +49,9 @@ SESSION_BYTES = 32
 # The last-use instant is written at most this often (not on every request).
 TOUCH_EVERY = timedelta(seconds=30)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Sign-ins of one login run one at a time (so parallel guesses cannot outrun the count of
+# failures); logins share this many locks, whatever their number.
+SIGN_IN_LOCKS = 64
 
 SIGN_IN = "sign_in"
 SIGN_IN_FAILED = "sign_in_failed"
@@ -141,6 +144,7 @@ class Auth:
         self.idle = timedelta(minutes=settings.session_idle_minutes)
         self.lifetime = timedelta(hours=settings.session_max_hours)
         self.window = timedelta(minutes=settings.login_window_minutes)
+        self._sign_in_locks = [asyncio.Lock() for _ in range(SIGN_IN_LOCKS)]
 
     # -- Sign-in and sign-out -------------------------------------------------------------
 
@@ -148,6 +152,11 @@ class Auth:
         """A new session for ``login`` if the password is right and no throttle applies;
         SignInRefused otherwise. Every outcome is written in the audit log."""
         login = login.strip()[:100]
+        lock = self._sign_in_locks[int(_digest(login)[:8], 16) % SIGN_IN_LOCKS]
+        async with lock:
+            return await self._sign_in(login, password, address)
+
+    async def _sign_in(self, login: str, password: str, address: str) -> SignedIn:
         now = utcnow()
 
         def look(session: Session) -> tuple[bool, str | None]:
@@ -194,6 +203,10 @@ class Auth:
                 return None
             if rehash is not None:
                 set_password_hash(session, login, rehash)
+            # Sessions left to expire are forgotten here, the one place they pile up from.
+            close_sessions_before(
+                session, opened_before=now - self.lifetime, idle_since=now - self.idle
+            )
             opened = open_session(
                 session,
                 sha256=_digest(cookie),
@@ -301,17 +314,6 @@ class Auth:
                 given = value if isinstance(value, str) else None
         if not expected or not given or not hmac.compare_digest(given, expected):
             raise CsrfRefused("jeton CSRF absent ou invalide : rechargez la page et recommencez")
-
-    async def purge(self) -> int:
-        """Close every expired session; how many."""
-        now = utcnow()
-
-        def purge(session: Session) -> int:
-            return close_sessions_before(
-                session, opened_before=now - self.lifetime, idle_since=now - self.idle
-            )
-
-        return await self.database.run(purge)
 
 
 # -- Cookies ----------------------------------------------------------------------------------

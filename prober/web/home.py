@@ -22,7 +22,8 @@ from storage.waves import list_waves
 from storage.websessions import close_sessions_of
 
 AUDIT_LINES = 200
-STAFF = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR, Role.LEAD)
+# Roles whose home links each wave to its review queue (/revue/<wave>, the review pages).
+REVIEWERS = (Role.ADMIN, Role.AUDITOR, Role.LEAD)
 
 ACCOUNT_DISABLED = "account_disabled"
 
@@ -49,7 +50,8 @@ def home_routes(pages: Pages) -> list[Route]:
             ]
 
         waves = await database.run(read)
-        return pages.render(request, "home.html", {"title": "Accueil", "waves": waves}, user=user)
+        context = {"title": "Accueil", "waves": waves, "reviews": user.role in REVIEWERS}
+        return pages.render(request, "home.html", context, user=user)
 
     async def structure_home(request: Request, user: User) -> Response:
         def read(session: Session) -> tuple[str, list[object]]:

@@ -61,6 +61,9 @@ def signin_routes(pages: Pages) -> list[Route]:
         login = str(data.get("login", ""))[:MAX_FIELD]
         password = str(data.get("password", ""))[:MAX_FIELD]
         next_page = _next_page(str(data.get("suite", "")))
+        previous = await auth.user_of(request)
+        if previous is not None:
+            await auth.sign_out(previous)  # a new sign-in never keeps an older session's cookie
         try:
             signed_in = await auth.sign_in(login, password, client_address(request))
         except SignInRefused as refused:

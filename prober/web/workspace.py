@@ -3,7 +3,9 @@ session or a bearer token), the recordings, the vendored static files and a heal
 
 It serves people and systems of the organisation, never Twilio: keep it on loopback or a
 private network (``[workspace] host/port``). Every answer carries the security headers below:
-nothing is loaded from elsewhere, no page can be framed.
+nothing is loaded from elsewhere, no page can be framed; and no request body may exceed
+``MAX_BODY_BYTES`` (413, read no further): the sign-in form is open to anyone who reaches the
+listener.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.applications import Starlette
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +38,61 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+
+# The workspace's forms are a few fields (a review's comment the longest): 1 MiB is ample.
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodyTooLarge(Exception):
+    """A request body past ``MAX_BODY_BYTES``."""
+
+
+class BodyLimit:
+    """Answers 413 to a request declaring, or sending, more than ``MAX_BODY_BYTES``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            await _too_large(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > MAX_BODY_BYTES:
+                    raise BodyTooLarge
+            return message
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked)
+        except BodyTooLarge:
+            if not started:
+                await _too_large(scope, receive, send)
+
+
+async def _too_large(scope: Scope, receive: Receive, send: Send) -> None:
+    response = PlainTextResponse(
+        f"corps de requête trop grand (plus de {MAX_BODY_BYTES} octets)",
+        status_code=413,
+        headers={"Connection": "close"},
+    )
+    await response(scope, receive, send)
 
 
 class SecurityHeaders:
@@ -82,5 +139,6 @@ def workspace_routes(settings: Settings, database: Database) -> list[BaseRoute]:
 def create_workspace_app(settings: Settings, database: Database) -> Starlette:
     """The workspace app over ``database``: pages, results API, recordings, ``/healthz``."""
     app = Starlette(routes=workspace_routes(settings, database))
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders)
     return app

@@ -1,5 +1,5 @@
-"""The workspace listener over real HTTP: the results API behind bearer tokens, apart from the
-webhook listener; tokens created, listed and revoked with the command line."""
+"""The workspace listener over real HTTP: the results API behind bearer tokens or a sign-in, the
+pages and recordings apart from the webhook listener; tokens made, listed, revoked by the CLI."""
 
 from __future__ import annotations
 
@@ -171,6 +171,12 @@ def test_prober_run_serves_the_api_on_the_workspace_listener_only(
         wait_until_up(workspace, daemon, log)
         for path in (NO_WAVE, "/api/openapi.json", "/api/structures/21770001800011/results"):
             assert httpx.get(webhooks + path, headers=bearer(token)).status_code == 404
+        # The auditors' pages and the recordings: on the workspace listener, never the webhooks'.
+        for path in ("/", "/connexion", "/static/workspace.css", "/enregistrements/1"):
+            assert httpx.get(webhooks + path).status_code == 404, path
+        signin = httpx.get(workspace + "/connexion")
+        assert signin.status_code == 200 and "Se connecter" in signin.text
+        assert httpx.get(workspace + "/enregistrements/1").status_code == 401
         assert httpx.get(workspace + NO_WAVE).status_code == 401
         found = httpx.get(workspace + NO_WAVE, headers=bearer(token))
         assert (found.status_code, found.json()["error"]) == (404, "unknown_wave")
@@ -196,6 +202,19 @@ def test_prober_workspace_serves_the_api_alone(
         assert (found.status_code, found.json()["error"]) == (404, "unknown_wave")
         webhook = httpx.post(base + "/twilio/calls/x/1/status", data={"CallSid": "CA"})
         assert webhook.status_code == 404
+        # A person signs in with an account from `prober users add` and reads the API.
+        added = prober_cli("users", "add", "c.martin", "--role", "auditor")
+        assert added.exit_code == 0, added.stderr
+        password = added.stdout.splitlines()[-1]
+        with httpx.Client(base_url=base, timeout=NEVER_S) as person:
+            page = person.get("/connexion").text
+            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            form = {"csrf_token": token, "login": "c.martin", "password": password}
+            signed_in = person.post("/connexion", data=form)
+            assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/")
+            assert "c.martin" in person.get("/").text
+            read = person.get(NO_WAVE)
+            assert (read.status_code, read.json()["error"]) == (404, "unknown_wave")
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=NEVER_S)
