@@ -124,6 +124,8 @@ class QueueFilters:
     structure: str = ""
     criterion: str = ""
     flagged: bool = False
+    blind: bool = False
+    """An auditor's own view: disagreements with the other blind auditor are not shown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +152,7 @@ class QueuePage:
     done: int
 
 
-def _flagged_probes() -> Any:
+def _flagged_probes(*, blind: bool) -> Any:
     """Contacts needing attention: two blind reviews disagreeing with no arbitration yet, or a
     reply flagged by the mail checks (an unusual sender, a suspicious message)."""
     r1 = _REVIEW_TABLE.alias("review_a")
@@ -174,6 +176,8 @@ def _flagged_probes() -> Any:
     flagged_replies = select(col(Reply.probe_id)).where(
         or_(col(Reply.flagged).is_(True), col(Reply.sender_check) == "sender_mismatch")
     )
+    if blind:
+        return col(ReviewAssignment.probe_id).in_(flagged_replies)
     return or_(
         and_(
             col(ReviewAssignment.double).is_(True), col(ReviewAssignment.probe_id).in_(disagreeing)
@@ -230,7 +234,7 @@ def review_queue(
             )
         )
     if filters.flagged:
-        conditions.append(_flagged_probes())
+        conditions.append(_flagged_probes(blind=filters.blind))
 
     base = select(col(ReviewAssignment.probe_id)).where(*conditions)
     # Done: as many distinct reviewed criteria from the auditor as the channel has.

@@ -194,6 +194,12 @@ def test_a_disagreement_is_flagged_paired_and_counts_once_arbitrated(engine: Eng
         )
         assert [item.probe_id for item in flagged.items] == [probe.id]
         assert flagged.items[0].disagreement and flagged.items[0].double
+        # An auditor's own view keeps the review blind: the disagreement is not flagged there.
+        for auditor in ("alice", "bob"):
+            assert review_queue(
+                session, wave.id, QueueFilters(auditor=auditor, flagged=True, blind=True),
+                reviewed_criteria=CRITERIA,
+            ).total == 0  # fmt: skip
         pairs = blind_pairs(session, wave.id)
         assert [(p.first_auditor, p.first_verdict, p.second_auditor, p.second_verdict)
                 for p in pairs] == [("alice", "passed", "bob", "failed")]  # fmt: skip

@@ -214,6 +214,7 @@ def _make_queue(ctx: _Context) -> Any:
             structure=query.get("structure", "")[:200],
             criterion=criterion if criterion in titles else "",
             flagged=query.get("signale") == "1",
+            blind=not is_lead(user),
         )
         number = int(query["page"]) if query.get("page", "").isdigit() else 1
         number = max(1, min(number, 100_000))
