@@ -287,7 +287,7 @@ class ReviewAssignment(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("probe_id", "auditor"),
-        Index("ix_reviewassignment_wave_auditor", "wave_id", "auditor"),
+        Index("ix_reviewassignment_wave_auditor", "wave_id", "auditor", "reviewed_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -298,6 +298,8 @@ class ReviewAssignment(SQLModel, table=True):
     channel: str = Field(max_length=16)
     double: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When the auditor's verdicts first covered every reviewed criterion of the contact.
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class Score(SQLModel, table=True):

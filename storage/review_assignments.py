@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, case, exists, func, insert, literal, or_, select
+from sqlalchemy import Table, and_, exists, func, insert, or_, select
 from sqlmodel import Session, col
 
 from storage.errors import ConflictError
@@ -195,11 +195,11 @@ def review_queue(
     limit: int = 50,
     offset: int = 0,
 ) -> QueuePage:
-    """The wave's assigned contacts matching ``filters``: one page, with the progress (contacts
-    whose every reviewed criterion has a verdict from their auditor) over all of them.
+    """The wave's assigned contacts matching ``filters``: one page, with the progress over all
+    of them (assignments whose auditor gave a verdict on every reviewed criterion, see
+    :func:`mark_reviewed`); a contact reviewed blind counts once per auditor in a lead's view.
 
-    ``reviewed_criteria`` maps each channel to its reviewed criteria (from the grid). Without an
-    auditor (a lead's view) a contact is done when each of its auditors reviewed everything.
+    ``reviewed_criteria`` maps each channel to its reviewed criteria (from the grid).
     """
     conditions: list[Any] = [col(ReviewAssignment.wave_id) == wave_id]
     if filters.auditor is not None:
@@ -237,31 +237,11 @@ def review_queue(
         conditions.append(_flagged_probes(blind=filters.blind))
 
     base = select(col(ReviewAssignment.probe_id)).where(*conditions)
-    # Done: as many distinct reviewed criteria from the auditor as the channel has.
-    reviewed_counts = (
-        select(
-            col(Review.probe_id).label("probe_id"),
-            col(Review.reviewer).label("reviewer"),
-            func.count(func.distinct(col(Review.criterion_id))).label("criteria"),
-        )
-        .where(col(Review.kind) == "review")
-        .where(col(Review.probe_id).in_(select(col(ReviewAssignment.probe_id)).where(*conditions)))
-        .group_by(col(Review.probe_id), col(Review.reviewer))
-        .subquery()
-    )
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
     done = session.execute(
-        select(func.count())
-        .select_from(ReviewAssignment)
-        .join(
-            reviewed_counts,
-            and_(
-                reviewed_counts.c.probe_id == col(ReviewAssignment.probe_id),
-                reviewed_counts.c.reviewer == col(ReviewAssignment.auditor),
-            ),
+        select(func.count()).select_from(
+            base.where(col(ReviewAssignment.reviewed_at).is_not(None)).subquery()
         )
-        .where(*conditions)
-        .where(reviewed_counts.c.criteria >= _needed_case(reviewed_criteria))
     ).scalar_one()
     page_ids = list(
         dict.fromkeys(
@@ -269,18 +249,6 @@ def review_queue(
         )
     )
     return QueuePage(items=_queue_items(session, page_ids, filters.auditor), total=total, done=done)
-
-
-def _needed_case(reviewed_criteria: dict[str, list[str]]) -> Any:
-    if not reviewed_criteria:
-        return literal(0)
-    return case(
-        *(
-            (col(ReviewAssignment.channel) == channel, len(ids))
-            for channel, ids in reviewed_criteria.items()
-        ),
-        else_=0,
-    )
 
 
 def _queue_items(
@@ -447,3 +415,33 @@ def reached_attempt(session: Session, probe_id: uuid.UUID) -> Attempt | None:
         .where(col(Attempt.outcome).in_(list(REACHED)))
         .order_by(col(Attempt.number).desc())
     ).first()
+
+
+def mark_reviewed(
+    session: Session, probe_id: uuid.UUID, auditor: str, criteria: Collection[str]
+) -> bool:
+    """Date the auditor's assignment of the contact as reviewed once their verdicts cover
+    ``criteria`` (the channel's reviewed criteria); True when it is (now or before)."""
+    assignment = session.scalars(
+        select(ReviewAssignment)
+        .where(col(ReviewAssignment.probe_id) == probe_id)
+        .where(col(ReviewAssignment.auditor) == auditor)
+    ).first()
+    if assignment is None:
+        return False
+    if assignment.reviewed_at is not None:
+        return True
+    given = set(
+        session.scalars(
+            select(col(Review.criterion_id))
+            .where(col(Review.probe_id) == probe_id)
+            .where(col(Review.reviewer) == auditor)
+            .where(col(Review.kind) == "review")
+        )
+    )
+    if not set(criteria) <= given:
+        return False
+    assignment.reviewed_at = utcnow()
+    session.add(assignment)
+    session.flush()
+    return True

@@ -15,6 +15,7 @@ from storage.review_assignments import (
     assign_reviews,
     blind_pairs,
     draw_double,
+    mark_reviewed,
     review_queue,
 )
 from storage.reviews import ReviewRow, add_review, decide
@@ -149,6 +150,7 @@ def test_the_queue_filters_pages_and_counts_progress(engine: Engine) -> None:
         first = session.get(Probe, mine.items[0].probe_id)
         assert first is not None
         add_review(session, first, "phone.courtesy", reviewer="alice", verdict="passed")
+        assert not mark_reviewed(session, first.id, "alice", CRITERIA["phone"])
         half = review_queue(
             session, wave.id, QueueFilters(auditor="alice"), reviewed_criteria=CRITERIA
         )
@@ -159,6 +161,7 @@ def test_the_queue_filters_pages_and_counts_progress(engine: Engine) -> None:
         )  # fmt: skip
         assert todo_courtesy.total == total_alice - 1
         add_review(session, first, "phone.greeting", reviewer="alice", verdict="failed")
+        assert mark_reviewed(session, first.id, "alice", CRITERIA["phone"])
         done = review_queue(
             session, wave.id, QueueFilters(auditor="alice"), reviewed_criteria=CRITERIA
         )

@@ -33,7 +33,7 @@ from prober.web.pages import Pages
 from prober.web.review.contact import ContactView, load_contact
 from prober.web.review.waveform import WaveformError, peaks, svg_path
 from storage.models import Probe, Recording, Reply, Review, ReviewAssignment, Role, Wave
-from storage.review_assignments import QueueFilters, blind_pairs, review_queue
+from storage.review_assignments import QueueFilters, blind_pairs, mark_reviewed, review_queue
 from storage.reviews import REVIEW_VERDICTS, add_review
 
 logger = logging.getLogger(__name__)
@@ -352,6 +352,8 @@ def _make_save(ctx: _Context) -> Any:
             recorded = _record(
                 session, probe, form, reviewed, user, submission, comment, arbitration
             )
+            if not arbitration:
+                mark_reviewed(session, probe_id, user.login, reviewed.get(probe.channel, []))
             if recorded:
                 user.audit(
                     session,

@@ -26,13 +26,17 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("double", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["probe_id"], ["probe.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["wave_id"], ["wave.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("probe_id", "auditor"),
     )
     op.create_index(
-        "ix_reviewassignment_wave_auditor", "reviewassignment", ["wave_id", "auditor"], unique=False
+        "ix_reviewassignment_wave_auditor",
+        "reviewassignment",
+        ["wave_id", "auditor", "reviewed_at"],
+        unique=False,
     )
     op.create_index(
         op.f("ix_reviewassignment_probe_id"), "reviewassignment", ["probe_id"], unique=False
