@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import math
 import statistics
 import struct
@@ -40,6 +41,8 @@ from storage.db import make_engine, session_scope, upgrade
 from storage.models import Probe, Recording, ReviewAssignment, Role, Wave
 from storage.review_assignments import assign_reviews
 from storage.reviews import add_review
+
+print = functools.partial(print, flush=True)
 
 AUDITORS = [f"auditeur{n:02d}" for n in range(1, 21)]
 PASSWORD = "banc-d-essai-workspace"  # noqa: S105 - a throw-away account of the bench's own database
