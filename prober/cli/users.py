@@ -1,4 +1,5 @@
-"""``prober users``: workspace accounts: add, list, disable, set-role (each in the audit log)."""
+"""``prober users``: workspace accounts: add, list, disable, set-role, reset-password (each in the
+audit log)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from storage.accounts import (
     disable_account,
     find_account,
     list_accounts,
+    set_password_hash,
     set_role,
 )
 from storage.audit import append_audit
@@ -34,6 +36,7 @@ ROLES = ", ".join(role.value for role in Role)
 ACCOUNT_ADDED = "account_added"
 ACCOUNT_DISABLED = "account_disabled"
 ROLE_CHANGED = "role_changed"
+PASSWORD_RESET = "password_reset"  # noqa: S105 - an audit action, not a password
 
 
 def _actor() -> str:
@@ -200,3 +203,36 @@ def users_set_role(
             },
         )
     console.print(f"account {changed.login!r} is now {changed.role.value}", highlight=False)
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    login: Annotated[str, typer.Argument(help="The account's login.")],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the password from standard input's first line."
+        ),
+    ] = False,
+) -> None:
+    """Give an account a new password (generated and printed once without --password-stdin);
+    its open sessions end."""
+    from prober.web.passwords import generate_password, hash_password
+
+    password = _read_password() if password_stdin else generate_password()
+    password_hash = hash_password(password)
+    opened = project()
+    with opened.session() as session:
+        changed = set_password_hash(session, login, password_hash)
+        closed = close_sessions_of(session, changed.id)
+        append_audit(
+            session,
+            actor=_actor(),
+            action=PASSWORD_RESET,
+            target=login,
+            details={"sessions_closed": closed},
+        )
+    console.print(f"account {changed.login!r}: new password set", highlight=False)
+    if not password_stdin:
+        console.print("its password, shown once (copy it now):", highlight=False)
+        sys.stdout.write(password + "\n")

@@ -53,6 +53,8 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # failures); logins share this many locks, whatever their number.
 SIGN_IN_LOCKS = 64
 
+_UNSET = object()
+
 SIGN_IN = "sign_in"
 SIGN_IN_FAILED = "sign_in_failed"
 SIGN_IN_THROTTLED = "sign_in_throttled"
@@ -247,8 +249,9 @@ class Auth:
     async def user_of(self, request: Request) -> User | None:
         """The user whose live session the request's cookie opens; None otherwise. An expired
         session is closed. Kept on the request: asking twice reads the database once."""
-        if "user" in request.state._state:
-            kept: User | None = request.state.user
+        kept = getattr(request.state, "user", _UNSET)
+        if kept is not _UNSET:
+            assert kept is None or isinstance(kept, User)  # noqa: S101 - only user_of sets it
             return kept
         user = await self._load(request)
         request.state.user = user

@@ -78,6 +78,9 @@ def home_routes(pages: Pages) -> list[Route]:
     @pages.page(Role.ADMIN)
     async def disable(request: Request, user: User) -> Response:
         login = request.path_params["login"]
+        if login == user.login:
+            message = "Vous ne pouvez pas désactiver votre propre compte : demandez-le à un autre."
+            return pages.error(request, 409, message, user=user)
 
         def change(session: Session) -> bool:
             account = find_account(session, login)

@@ -99,7 +99,12 @@ class Pages:
         self, request: Request, status: int, message: str, *, user: User | None
     ) -> HTMLResponse:
         """A page in the layout saying why the request was refused."""
-        titles = {401: "Connexion requise", 403: "Accès refusé", 404: "Page introuvable"}
+        titles = {
+            401: "Connexion requise",
+            403: "Accès refusé",
+            404: "Page introuvable",
+            409: "Action impossible",
+        }
         return self.render(
             request,
             "error.html",

@@ -70,6 +70,12 @@ def test_users_add_list_disable_set_role(
     changed = prober_cli("users", "set-role", "c.martin", "lead")
     assert changed.exit_code == 0, changed.stderr
     assert account(project, "c.martin").role == "lead"
+    reset = prober_cli("users", "reset-password", "l.bernard")
+    assert reset.exit_code == 0, reset.stderr
+    new_password = reset.stdout.splitlines()[-1]
+    assert new_password != password
+    assert verify_password(account(project, "l.bernard").password_hash, new_password)
+    assert not verify_password(account(project, "l.bernard").password_hash, password)
     disabled = prober_cli("users", "disable", "c.martin")
     assert disabled.exit_code == 0, disabled.stderr
     assert account(project, "c.martin").disabled_at is not None
@@ -78,6 +84,7 @@ def test_users_add_list_disable_set_role(
         ("account_added", "l.bernard"),
         ("account_added", "mairie"),
         ("role_changed", "c.martin"),
+        ("password_reset", "l.bernard"),
         ("account_disabled", "c.martin"),
     ]
     assert audit(project)[3][2]["from"] == "auditor"

@@ -19,6 +19,14 @@ from tests.support.workspace_site import Site
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
+def audit_lines(site: Site) -> list[AuditEntry]:
+    with Session(site.engine) as session:
+        rows = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()  # type: ignore[arg-type]
+        for row in rows:
+            session.expunge(row)
+        return list(rows)
+
+
 def audit_actions(site: Site) -> list[tuple[str, str, str]]:
     with Session(site.engine) as session:
         rows = session.exec(select(AuditEntry).order_by(AuditEntry.id)).all()  # type: ignore[arg-type]
@@ -51,11 +59,14 @@ async def test_sign_in_and_out(site: Site, browser: Browser) -> None:
     await page.goto(f"{site.url}/")
     await expect(page).to_have_url(f"{site.url}/connexion?suite=%2F")
     await context.close()
-    assert [action for _, action, _ in audit_actions(site)] == [
-        "sign_in_failed",
-        "sign_in",
-        "sign_out",
+    lines = audit_lines(site)
+    assert [(line.actor, line.action, line.address) for line in lines] == [
+        ("c.martin", "sign_in_failed", "127.0.0.1"),
+        ("c.martin", "sign_in", "127.0.0.1"),
+        ("c.martin", "sign_out", "127.0.0.1"),
     ]
+    assert lines[0].details == {"reason": "bad_credentials"}
+    assert lines[0].at <= lines[1].at <= lines[2].at
 
 
 async def test_each_role_opens_its_own_pages_only(site: Site, browser: Browser) -> None:
@@ -84,6 +95,7 @@ async def test_each_role_opens_its_own_pages_only(site: Site, browser: Browser) 
     await assert_accessible(page)
     await page.get_by_role("link", name="Comptes").click()
     await expect(page.get_by_role("rowheader", name="c.martin")).to_be_visible()
+    await expect(page.get_by_role("button", name="Désactiver le compte admin")).to_have_count(0)
     await assert_accessible(page)
     await page.get_by_role("button", name="Désactiver le compte c.martin").click()
     await expect(page.get_by_text("désactivé le")).to_be_visible()

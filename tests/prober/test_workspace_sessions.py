@@ -150,3 +150,18 @@ async def test_bodies_past_the_limit_are_refused(database: Database) -> None:
         )
         assert streamed.status_code == 413
         assert (await sign_in(http, "c.martin", PASSWORD)).status_code == 303
+
+
+async def test_an_admin_cannot_disable_their_own_account(database: Database) -> None:
+    async with client(database) as http:
+        await sign_in(http, "admin", PASSWORD)
+        page = (await http.get("/comptes")).text
+        token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        assert "Désactiver le compte admin" not in page
+        refused = await http.post("/comptes/admin/desactiver", data={"csrf_token": token})
+        assert refused.status_code == 409
+        assert (await http.get("/comptes")).status_code == 200
+        done = await http.post("/comptes/c.martin/desactiver", data={"csrf_token": token})
+        assert (done.status_code, done.headers["location"]) == (303, "/comptes")
+        unknown = await http.post("/comptes/personne/desactiver", data={"csrf_token": token})
+        assert unknown.status_code == 404
