@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, exists, func, insert, or_, select
+from sqlalchemy import Table, and_, case, exists, func, insert, or_, select, union
 from sqlmodel import Session, col
 
 from storage.errors import ConflictError
@@ -23,6 +23,9 @@ from storage.reviews import probes_to_review
 from storage.types import utcnow
 
 _REVIEW_TABLE: Table = Review.__table__  # type: ignore[attr-defined]
+
+MAX_LISTED_PROBES = 5_000
+"""Above this many flagged contacts the queue filters by subquery rather than by a list."""
 
 REACHED = ("answered", "replied")
 """Attempt outcomes where an exchange took place, so there is something to review."""
@@ -153,37 +156,22 @@ class QueuePage:
 
 
 def _flagged_probes(*, blind: bool) -> Any:
-    """Contacts needing attention: two blind reviews disagreeing with no arbitration yet, or a
-    reply flagged by the mail checks (an unusual sender, a suspicious message)."""
-    r1 = _REVIEW_TABLE.alias("review_a")
-    r2 = _REVIEW_TABLE.alias("review_b")
-    arbitration = _REVIEW_TABLE.alias("arbitration")
+    """The ids of contacts needing attention: a criterion where two auditors gave different
+    verdicts and no lead arbitrated yet, or a reply flagged by the mail checks (an unusual
+    sender, a suspicious message). ``blind`` (an auditor's view) leaves disagreements out."""
+    is_review = col(Review.kind) == "review"
+    # One pass over the reviews, grouped by contact and criterion.
     disagreeing = (
-        select(r1.c.probe_id)
-        .select_from(r1.join(r2, r1.c.probe_id == r2.c.probe_id))
-        .where(r1.c.criterion_id == r2.c.criterion_id)
-        .where(r1.c.kind == "review", r2.c.kind == "review")
-        .where(r1.c.reviewer != r2.c.reviewer, r1.c.verdict != r2.c.verdict)
-        .where(
-            ~exists(
-                select(1)
-                .where(arbitration.c.probe_id == r1.c.probe_id)
-                .where(arbitration.c.criterion_id == r1.c.criterion_id)
-                .where(arbitration.c.kind == "arbitration")
-            )
-        )
+        select(col(Review.probe_id))
+        .group_by(col(Review.probe_id), col(Review.criterion_id))
+        .having(func.count(func.distinct(case((is_review, col(Review.reviewer))))) > 1)
+        .having(func.count(func.distinct(case((is_review, col(Review.verdict))))) > 1)
+        .having(func.sum(case((col(Review.kind) == "arbitration", 1), else_=0)) == 0)
     )
     flagged_replies = select(col(Reply.probe_id)).where(
         or_(col(Reply.flagged).is_(True), col(Reply.sender_check) == "sender_mismatch")
     )
-    if blind:
-        return col(ReviewAssignment.probe_id).in_(flagged_replies)
-    return or_(
-        and_(
-            col(ReviewAssignment.double).is_(True), col(ReviewAssignment.probe_id).in_(disagreeing)
-        ),
-        col(ReviewAssignment.probe_id).in_(flagged_replies),
-    )
+    return flagged_replies if blind else union(disagreeing, flagged_replies)
 
 
 def review_queue(
@@ -234,7 +222,16 @@ def review_queue(
             )
         )
     if filters.flagged:
-        conditions.append(_flagged_probes(blind=filters.blind))
+        # Flagged contacts are few: read them once, then look assignments up by probe id.
+        flagged = list(session.scalars(_flagged_probes(blind=filters.blind)))
+        if not flagged:
+            return QueuePage(items=[], total=0, done=0)
+        if len(flagged) <= MAX_LISTED_PROBES:
+            conditions.append(col(ReviewAssignment.probe_id).in_(flagged))
+        else:
+            conditions.append(
+                col(ReviewAssignment.probe_id).in_(_flagged_probes(blind=filters.blind))
+            )
 
     base = select(col(ReviewAssignment.probe_id)).where(*conditions)
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
