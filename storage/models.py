@@ -288,6 +288,7 @@ class ReviewAssignment(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("probe_id", "auditor"),
         Index("ix_reviewassignment_wave_auditor", "wave_id", "auditor", "reviewed_at"),
+        Index("ix_reviewassignment_wave_disputed", "wave_id", "disputed"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -300,6 +301,8 @@ class ReviewAssignment(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # When the auditor's verdicts first covered every reviewed criterion of the contact.
     reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The two blind auditors' latest verdicts differ on a criterion no lead arbitrated yet.
+    disputed: bool = False
 
 
 class Score(SQLModel, table=True):

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, case, exists, func, insert, or_, select, union
+from sqlalchemy import Table, and_, exists, func, insert, or_, select
 from sqlmodel import Session, col
 
 from storage.errors import ConflictError
@@ -23,9 +23,6 @@ from storage.reviews import probes_to_review
 from storage.types import utcnow
 
 _REVIEW_TABLE: Table = Review.__table__  # type: ignore[attr-defined]
-
-MAX_LISTED_PROBES = 5_000
-"""Above this many flagged contacts the queue filters by subquery rather than by a list."""
 
 REACHED = ("answered", "replied")
 """Attempt outcomes where an exchange took place, so there is something to review."""
@@ -107,6 +104,7 @@ def assign_reviews(
                     "auditor": auditor,
                     "channel": channel_of[probe_id],
                     "double": is_double,
+                    "disputed": False,
                     "created_at": now,
                 }
             )
@@ -155,23 +153,16 @@ class QueuePage:
     done: int
 
 
-def _flagged_probes(*, blind: bool) -> Any:
-    """The ids of contacts needing attention: a criterion where two auditors gave different
-    verdicts and no lead arbitrated yet, or a reply flagged by the mail checks (an unusual
-    sender, a suspicious message). ``blind`` (an auditor's view) leaves disagreements out."""
-    is_review = col(Review.kind) == "review"
-    # One pass over the reviews, grouped by contact and criterion.
-    disagreeing = (
-        select(col(Review.probe_id))
-        .group_by(col(Review.probe_id), col(Review.criterion_id))
-        .having(func.count(func.distinct(case((is_review, col(Review.reviewer))))) > 1)
-        .having(func.count(func.distinct(case((is_review, col(Review.verdict))))) > 1)
-        .having(func.sum(case((col(Review.kind) == "arbitration", 1), else_=0)) == 0)
-    )
+def _flagged_condition(*, blind: bool) -> Any:
+    """Contacts needing attention: two blind auditors disagreeing on a criterion no lead
+    arbitrated yet (``disputed``, kept by :func:`update_dispute`), or a reply flagged by the mail
+    checks (an unusual sender, a suspicious message). ``blind`` (an auditor's view) leaves
+    disagreements out."""
     flagged_replies = select(col(Reply.probe_id)).where(
         or_(col(Reply.flagged).is_(True), col(Reply.sender_check) == "sender_mismatch")
     )
-    return flagged_replies if blind else union(disagreeing, flagged_replies)
+    replies = col(ReviewAssignment.probe_id).in_(flagged_replies)
+    return replies if blind else or_(col(ReviewAssignment.disputed).is_(True), replies)
 
 
 def review_queue(
@@ -222,16 +213,7 @@ def review_queue(
             )
         )
     if filters.flagged:
-        # Flagged contacts are few: read them once, then look assignments up by probe id.
-        flagged = list(session.scalars(_flagged_probes(blind=filters.blind)))
-        if not flagged:
-            return QueuePage(items=[], total=0, done=0)
-        if len(flagged) <= MAX_LISTED_PROBES:
-            conditions.append(col(ReviewAssignment.probe_id).in_(flagged))
-        else:
-            conditions.append(
-                col(ReviewAssignment.probe_id).in_(_flagged_probes(blind=filters.blind))
-            )
+        conditions.append(_flagged_condition(blind=filters.blind))
 
     base = select(col(ReviewAssignment.probe_id)).where(*conditions)
     total = session.execute(select(func.count()).select_from(base.subquery())).scalar_one()
@@ -442,3 +424,34 @@ def mark_reviewed(
     session.add(assignment)
     session.flush()
     return True
+
+
+def update_dispute(session: Session, probe_id: uuid.UUID) -> bool:
+    """Recompute whether the contact's blind auditors disagree on a criterion that no lead
+    arbitrated (their latest verdicts differ); stored on its assignments, returned."""
+    logins = [login for login, double in assignments_of(session, probe_id) if double]
+    latest: dict[str, dict[str, str]] = {}
+    arbitrated: set[str] = set()
+    for criterion_id, reviewer, verdict, kind in session.execute(
+        select(
+            col(Review.criterion_id), col(Review.reviewer), col(Review.verdict), col(Review.kind)
+        )
+        .where(col(Review.probe_id) == probe_id)
+        .order_by(col(Review.created_at), col(Review.id))
+    ):
+        if kind == "arbitration":
+            arbitrated.add(criterion_id)
+        elif reviewer in logins:
+            latest.setdefault(criterion_id, {})[reviewer] = verdict
+    disputed = any(
+        len(set(verdicts.values())) > 1 and criterion_id not in arbitrated
+        for criterion_id, verdicts in latest.items()
+    )
+    for assignment in session.scalars(
+        select(ReviewAssignment).where(col(ReviewAssignment.probe_id) == probe_id)
+    ):
+        if assignment.disputed != disputed:
+            assignment.disputed = disputed
+            session.add(assignment)
+    session.flush()
+    return disputed

@@ -13,7 +13,7 @@ from prober.cli.output import console, safe
 from prober.cli.output import table as plain_table
 from prober.cli.project import criteria_grid, project
 from prober.errors import UsageError
-from storage.review_assignments import mark_reviewed
+from storage.review_assignments import mark_reviewed, update_dispute
 from storage.reviews import REVIEW_VERDICTS, add_review, find_probe, probes_to_review
 
 review_app = typer.Typer(
@@ -52,6 +52,7 @@ def review_add(
             session, found, criterion, reviewer=reviewer.strip(), verdict=verdict, comment=comment
         )
         mark_reviewed(session, found.id, reviewer.strip(), reviewed)
+        update_dispute(session, found.id)
         probe_id = found.id
     console.print(
         f"probe {probe_id}: {criterion} {verdict} (by {reviewer.strip()});"

@@ -17,6 +17,7 @@ from storage.review_assignments import (
     draw_double,
     mark_reviewed,
     review_queue,
+    update_dispute,
 )
 from storage.reviews import ReviewRow, add_review, decide
 from storage.scores import load_wave_contacts
@@ -192,6 +193,7 @@ def test_a_disagreement_is_flagged_paired_and_counts_once_arbitrated(engine: Eng
         assert probe is not None
         add_review(session, probe, "phone.courtesy", reviewer="alice", verdict="passed")
         add_review(session, probe, "phone.courtesy", reviewer="bob", verdict="failed")
+        assert update_dispute(session, probe.id)
         flagged = review_queue(
             session, wave.id, QueueFilters(flagged=True), reviewed_criteria=CRITERIA
         )
@@ -213,6 +215,7 @@ def test_a_disagreement_is_flagged_paired_and_counts_once_arbitrated(engine: Eng
         add_review(
             session, probe, "phone.courtesy", reviewer="lead", verdict="failed", kind="arbitration"
         )
+        assert not update_dispute(session, probe.id)
         session.flush()
         assert load_wave_contacts(session, wave.id).reviews[probe.id]["phone.courtesy"] == "failed"
         assert (

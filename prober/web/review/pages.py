@@ -33,7 +33,13 @@ from prober.web.pages import Pages
 from prober.web.review.contact import ContactView, load_contact
 from prober.web.review.waveform import WaveformError, peaks, svg_path
 from storage.models import Probe, Recording, Reply, Review, ReviewAssignment, Role, Wave
-from storage.review_assignments import QueueFilters, blind_pairs, mark_reviewed, review_queue
+from storage.review_assignments import (
+    QueueFilters,
+    blind_pairs,
+    mark_reviewed,
+    review_queue,
+    update_dispute,
+)
 from storage.reviews import REVIEW_VERDICTS, add_review
 
 logger = logging.getLogger(__name__)
@@ -354,6 +360,7 @@ def _make_save(ctx: _Context) -> Any:
             )
             if not arbitration:
                 mark_reviewed(session, probe_id, user.login, reviewed.get(probe.channel, []))
+            update_dispute(session, probe_id)
             if recorded:
                 user.audit(
                     session,

@@ -27,6 +27,7 @@ def upgrade() -> None:
         sa.Column("double", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("disputed", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(["probe_id"], ["probe.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["wave_id"], ["wave.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
@@ -36,6 +37,12 @@ def upgrade() -> None:
         "ix_reviewassignment_wave_auditor",
         "reviewassignment",
         ["wave_id", "auditor", "reviewed_at"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_reviewassignment_wave_disputed",
+        "reviewassignment",
+        ["wave_id", "disputed"],
         unique=False,
     )
     op.create_index(
@@ -57,5 +64,6 @@ def downgrade() -> None:
         batch_op.drop_column("submission")
         batch_op.drop_column("kind")
     op.drop_index(op.f("ix_reviewassignment_probe_id"), table_name="reviewassignment")
+    op.drop_index("ix_reviewassignment_wave_disputed", table_name="reviewassignment")
     op.drop_index("ix_reviewassignment_wave_auditor", table_name="reviewassignment")
     op.drop_table("reviewassignment")
