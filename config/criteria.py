@@ -153,6 +153,15 @@ class Rule(FileModel):
         return self
 
 
+class Anchors(FileModel):
+    """What passes and what fails a reviewed criterion, as behaviours an auditor can check
+    (``[criterion.anchors]``: ``passed``, ``failed``, optionally ``not_applicable``)."""
+
+    passed: list[Text] = Field(min_length=1, max_length=20)
+    failed: list[Text] = Field(min_length=1, max_length=20)
+    not_applicable: list[Text] = Field(default_factory=list, max_length=20)
+
+
 class Criterion(FileModel):
     """One scored line of the grid."""
 
@@ -167,6 +176,8 @@ class Criterion(FileModel):
     source: str | None = None
     """The commitment the criterion comes from, for reports."""
     rule: Rule | None = None
+    anchors: Anchors | None = None
+    """Behavioural anchors of a reviewed criterion, shown to auditors beside the verdict."""
 
     @model_validator(mode="after")
     def _rule_matches_kind_and_channel(self) -> Self:
@@ -175,6 +186,12 @@ class Criterion(FileModel):
                 "missing section [criterion.rule]: an objective criterion needs a rule"
                 " (or set kind = 'reviewed')",
                 "rule",
+            )
+        if self.kind == "objective" and self.anchors is not None:
+            raise invalid(
+                "anchors describe what an auditor judges: an objective criterion is judged by"
+                " its rule; remove [criterion.anchors] or set kind = 'reviewed'",
+                "anchors",
             )
         if self.kind == "reviewed" and self.rule is not None:
             raise invalid(

@@ -279,6 +279,17 @@ class ScoringSettings(_Section):
         return bands
 
 
+class ReviewSettings(_Section):
+    """Auditors' reviews: the share reviewed blind by two auditors, and the agreement bar."""
+
+    # Share of a wave's reviewable contacts drawn (reproducibly) for a blind double review.
+    double_share: float = Field(default=0.10, ge=0, le=1)
+    # An auditor agreeing with their partners less often than this (0 to 1) is flagged...
+    agreement_threshold: float = Field(default=0.85, ge=0, le=1)
+    # ...once they have at least this many double-reviewed judgements.
+    agreement_min_pairs: int = Field(default=10, ge=1)
+
+
 class Settings(BaseSettings):
     """Every setting prober reads, from ``prober.toml`` then ``PROBER_*`` (``__`` nests)."""
 
@@ -312,6 +323,7 @@ class Settings(BaseSettings):
     sites: SitesSettings = SitesSettings()
     costs: CostSettings = CostSettings()
     alerts: AlertSettings = AlertSettings()
+    review: ReviewSettings = ReviewSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.
     base_dir: Path = Field(default=Path(), exclude=True)

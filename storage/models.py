@@ -271,7 +271,14 @@ class Recording(SQLModel, table=True):
 
 
 class Review(SQLModel, table=True):
-    """An auditor's verdict on a criterion only a person can judge (courtesy, greeting...)."""
+    """An auditor's verdict on a criterion only a person can judge (courtesy, greeting...).
+
+    ``kind`` is ``review`` (an auditor's) or ``arbitration`` (a lead's, deciding between two
+    blind reviews that disagree). ``submission`` is the id of the form that saved it: the same
+    form sent twice records one review per criterion.
+    """
+
+    __table_args__ = (UniqueConstraint("submission", "criterion_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     probe_id: uuid.UUID = Field(foreign_key="probe.id", index=True)
@@ -279,7 +286,32 @@ class Review(SQLModel, table=True):
     reviewer: str = Field(max_length=200)
     verdict: str = Field(max_length=16)
     comment: str = Field(default="", max_length=4000)
+    kind: str = Field(default="review", max_length=16)
+    submission: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ReviewAssignment(SQLModel, table=True):
+    """A contact an auditor must review; ``double`` when two auditors review it blind."""
+
+    __table_args__ = (
+        UniqueConstraint("probe_id", "auditor"),
+        Index("ix_reviewassignment_wave_auditor", "wave_id", "auditor", "reviewed_at"),
+        Index("ix_reviewassignment_wave_disputed", "wave_id", "disputed"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id", ondelete="CASCADE")
+    probe_id: uuid.UUID = Field(foreign_key="probe.id", index=True, ondelete="CASCADE")
+    auditor: str = Field(max_length=200)
+    # The probe's channel, kept here so that the queue counts its progress without a join.
+    channel: str = Field(max_length=16)
+    double: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # When the auditor's verdicts first covered every reviewed criterion of the contact.
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The two blind auditors' latest verdicts differ on a criterion no lead arbitrated yet.
+    disputed: bool = False
 
 
 class Score(SQLModel, table=True):

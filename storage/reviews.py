@@ -1,9 +1,13 @@
-"""Auditors' reviews: verdicts on the criteria only a person can judge."""
+"""Auditors' reviews: verdicts on the criteria only a person can judge, and which one counts.
+
+What counts (docs/scoring.md) is the latest decision: a lead's arbitration, else the single
+review; a contact reviewed blind by two auditors counts once both agree, or once arbitrated.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import String, cast, select
@@ -14,6 +18,7 @@ from storage.models import Attempt, Probe, Review, Structure
 from storage.waves import get_wave
 
 REVIEW_VERDICTS = ("passed", "failed", "not_applicable")
+REVIEW_KINDS = ("review", "arbitration")
 # A probe is named by its id or by a prefix this long at least (like a git commit).
 MIN_PREFIX = 8
 
@@ -78,20 +83,85 @@ def add_review(
     reviewer: str,
     verdict: str,
     comment: str = "",
+    kind: str = "review",
+    submission: str | None = None,
 ) -> Review:
-    """Record a review; an earlier one of the same criterion stays, the latest counts."""
+    """Record a review; an earlier one of the same criterion stays, the latest counts.
+
+    With ``submission`` (the id of the form that carried it), a second save of the same form
+    returns the review the first one recorded instead of adding another.
+    """
     if verdict not in REVIEW_VERDICTS:
         raise ValueError(f"verdict {verdict!r}: expected one of {', '.join(REVIEW_VERDICTS)}")
+    if kind not in REVIEW_KINDS:
+        raise ValueError(f"review kind {kind!r}: expected one of {', '.join(REVIEW_KINDS)}")
+    if submission is not None:
+        earlier = session.scalars(
+            select(Review)
+            .where(col(Review.submission) == submission)
+            .where(col(Review.criterion_id) == criterion_id)
+        ).first()
+        if earlier is not None:
+            return earlier
     review = Review(
         probe_id=probe.id,
         criterion_id=criterion_id,
         reviewer=reviewer,
         verdict=verdict,
         comment=comment,
+        kind=kind,
+        submission=submission,
     )
     session.add(review)
     session.flush()
     return review
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewRow:
+    """One stored review as the decision reads it, in the order they were recorded."""
+
+    probe_id: uuid.UUID
+    criterion_id: str
+    reviewer: str
+    verdict: str
+    kind: str
+
+
+def decide(
+    rows: Iterable[ReviewRow], double: Collection[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, str]]:
+    """The verdict that counts per probe and criterion, from reviews in recording order.
+
+    The latest arbitration wins; otherwise, on a probe of ``double`` (reviewed blind by two
+    auditors), the auditors' latest verdicts count when at least two of them gave one and all
+    agree (a disagreement waits for a lead); on any other probe the latest review counts.
+    """
+    arbitrated: dict[tuple[uuid.UUID, str], str] = {}
+    single: dict[tuple[uuid.UUID, str], str] = {}
+    by_reviewer: dict[tuple[uuid.UUID, str], dict[str, str]] = {}
+    for row in rows:
+        key = (row.probe_id, row.criterion_id)
+        if row.kind == "arbitration":
+            arbitrated[key] = row.verdict
+        else:
+            single[key] = row.verdict
+            by_reviewer.setdefault(key, {})[row.reviewer] = row.verdict
+    decided: dict[uuid.UUID, dict[str, str]] = {}
+    for key in single.keys() | arbitrated.keys():
+        probe_id, criterion_id = key
+        verdict: str | None
+        if key in arbitrated:
+            verdict = arbitrated[key]
+        elif probe_id in double:
+            verdicts = set(by_reviewer.get(key, {}).values())
+            agreed = len(by_reviewer.get(key, {})) >= 2 and len(verdicts) == 1
+            verdict = verdicts.pop() if agreed else None
+        else:
+            verdict = single[key]
+        if verdict is not None:
+            decided.setdefault(probe_id, {})[criterion_id] = verdict
+    return decided
 
 
 def probes_to_review(

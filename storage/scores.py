@@ -12,7 +12,18 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlmodel import Session, col
 
-from storage.models import Attempt, Event, Probe, Recording, Review, Score, Structure, Wave
+from storage.models import (
+    Attempt,
+    Event,
+    Probe,
+    Recording,
+    Review,
+    ReviewAssignment,
+    Score,
+    Structure,
+    Wave,
+)
+from storage.reviews import ReviewRow, decide
 from storage.types import utcnow
 
 # Rows per IN (...) list: well under SQLite's bound-parameter limit.
@@ -169,16 +180,29 @@ def load_wave_contacts(
     for row in session.execute(attempt_query.order_by(col(Attempt.probe_id), col(Attempt.number))):
         attempts[row.probe_id].append(AttemptRow(*row))
 
-    reviews: dict[uuid.UUID, dict[str, str]] = defaultdict(dict)
     review_query = of_wave(
-        select(col(Review.probe_id), col(Review.criterion_id), col(Review.verdict)).join(
-            Probe, col(Probe.id) == col(Review.probe_id)
+        select(
+            col(Review.probe_id),
+            col(Review.criterion_id),
+            col(Review.reviewer),
+            col(Review.verdict),
+            col(Review.kind),
+        ).join(Probe, col(Probe.id) == col(Review.probe_id))
+    )
+    review_rows = [
+        ReviewRow(*row)
+        for row in session.execute(review_query.order_by(col(Review.created_at), col(Review.id)))
+    ]
+    double = set(
+        session.scalars(
+            of_wave(
+                select(col(ReviewAssignment.probe_id))
+                .join(Probe, col(Probe.id) == col(ReviewAssignment.probe_id))
+                .where(col(ReviewAssignment.double))
+            )
         )
     )
-    for probe_id, criterion_id, verdict in session.execute(
-        review_query.order_by(col(Review.created_at), col(Review.id))
-    ):
-        reviews[probe_id][criterion_id] = verdict  # the latest review wins
+    reviews = decide(review_rows, double)
 
     recordings: dict[int, list[int]] = defaultdict(list)
     recording_query = of_wave(
@@ -205,9 +229,7 @@ def load_wave_contacts(
             ):
                 phase = payload.get("phase") if isinstance(payload, dict) else None
                 events[attempt_id].append(EventRow(event_id, attempt_id, kind, source_at, phase))
-    return WaveContacts(
-        structures, probes, dict(attempts), dict(events), dict(reviews), dict(recordings)
-    )
+    return WaveContacts(structures, probes, dict(attempts), dict(events), reviews, dict(recordings))
 
 
 def replace_scores(

@@ -13,6 +13,7 @@ from prober.cli.output import console, safe
 from prober.cli.output import table as plain_table
 from prober.cli.project import criteria_grid, project
 from prober.errors import UsageError
+from storage.review_assignments import mark_reviewed, update_dispute
 from storage.reviews import REVIEW_VERDICTS, add_review, find_probe, probes_to_review
 
 review_app = typer.Typer(
@@ -50,6 +51,8 @@ def review_add(
         add_review(
             session, found, criterion, reviewer=reviewer.strip(), verdict=verdict, comment=comment
         )
+        mark_reviewed(session, found.id, reviewer.strip(), reviewed)
+        update_dispute(session, found.id)
         probe_id = found.id
     console.print(
         f"probe {probe_id}: {criterion} {verdict} (by {reviewer.strip()});"
@@ -97,3 +100,59 @@ def review_todo(
     if not as_json:
         console.print(table)
         console.print(f"{left} probe(s) to review in {safe(repr(wave))}")
+
+
+@review_app.command("assign")
+def review_assign(
+    wave: Annotated[str, typer.Argument(help="The wave.")],
+    auditors: Annotated[
+        list[str] | None,
+        typer.Option("--auditor", help="An auditor's login (repeat; default: every active one)."),
+    ] = None,
+    double_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Share reviewed blind by two (default: review.double_share)."
+        ),
+    ] = None,
+    criteria: Annotated[
+        Path | None, typer.Option("--criteria", help="Criteria grid (default: criteria_file).")
+    ] = None,
+) -> None:
+    """Give the wave's contacts to review (an exchange within opening hours) to auditors; a
+    share drawn reproducibly goes to two of them, blind. Contacts already assigned stay."""
+    from storage.accounts import list_accounts
+    from storage.models import Role
+    from storage.review_assignments import assign_reviews
+    from storage.waves import get_wave
+
+    opened = project()
+    grid = criteria_grid(opened.settings, criteria)
+    channels = {c.channel for c in grid.criteria if c.kind == "reviewed"}
+    share = opened.settings.review.double_share if double_share is None else double_share
+    with opened.session() as session:
+        accounts = {a.login: a for a in list_accounts(session)}
+        if auditors:
+            for login in auditors:
+                account = accounts.get(login)
+                if account is None or not account.active or account.role != Role.AUDITOR:
+                    raise UsageError(
+                        f"--auditor {login!r}: no active auditor account of that login;"
+                        " `prober users list` shows them"
+                    )
+            chosen = list(auditors)
+        else:
+            chosen = [a.login for a in accounts.values() if a.active and a.role == Role.AUDITOR]
+        if not chosen:
+            raise UsageError(
+                "no active auditor: add one with `prober users add LOGIN --role auditor`"
+            )
+        summary = assign_reviews(
+            session, get_wave(session, wave), chosen, double_share=share, reviewed_channels=channels
+        )
+    console.print(
+        f"{safe(wave)}: {summary.assigned} contact(s) assigned, {summary.double} of them to two"
+        f" auditors blind ({summary.already} assigned before)"
+    )
+    for login, count in sorted(summary.per_auditor.items()):
+        console.print(f"  {safe(login)}: {count}")

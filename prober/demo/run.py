@@ -60,6 +60,7 @@ from prober.results.reports.build import ReportRequest, write_report
 from prober.results.scoring.wave import score_wave, store_scoring
 from prober.results.tables import scores_table
 from prober.runtime.daemon import Daemon, DaemonOptions
+from prober.web.passwords import generate_password, hash_password
 from sandbox import (
     Account,
     CallPacer,
@@ -80,10 +81,13 @@ from sandbox.world import load_world, parse_world
 from scheduler.retry import RetryPolicy
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage import claims
+from storage.accounts import add_account
 from storage.db import make_engine, upgrade
-from storage.models import Attempt, ContactPoint, Probe, Reply, Structure, Wave, WaveStatus
+from storage.models import Attempt, ContactPoint, Probe, Reply, Role, Structure, Wave, WaveStatus
+from storage.review_assignments import assign_reviews
 
 WAVE = "demo"
+DEMO_AUDITOR = "auditrice"
 PERSONA = "marie-dupont"
 MAILBOX = "marie.dupont@probes.example.org"  # the persona's reply mailbox (personas.toml)
 ACCOUNT_SID = "AC" + "d3" * 16
@@ -331,8 +335,37 @@ def run_demo(
     for value, problem in checked.unexpected:
         console.print(f"Correction en trop : {problem} {value}", markup=False)
         result.corrections_differing.append(f"unexpected {problem} {value}")
+    _open_workspace(Project(settings=base, engine=engine), folder, console)
     engine.dispose()
     return result
+
+
+def _open_workspace(project: Project, folder: Path, console: Console) -> None:
+    """Create an auditor for the demo, give her the wave's contacts to review, and say how to
+    open the workspace on them (nothing is left running)."""
+    settings = project.settings
+    grid = load_criteria(settings.resolve(settings.criteria_file))
+    password = generate_password()
+    with project.session() as session:
+        add_account(
+            session, login=DEMO_AUDITOR, role=Role.AUDITOR, password_hash=hash_password(password)
+        )
+        wave = session.exec(select(Wave).where(col(Wave.name) == WAVE)).one()
+        summary = assign_reviews(
+            session,
+            wave,
+            [DEMO_AUDITOR],
+            double_share=settings.review.double_share,
+            reviewed_channels={c.channel for c in grid.criteria if c.kind == "reviewed"},
+        )
+    listener = settings.workspace
+    console.print(
+        f"Espace de travail : {summary.assigned} contact(s) à revoir confiés à"
+        f" « {DEMO_AUDITOR} ». Lancez `cd {folder} && prober workspace`, puis ouvrez"
+        f" http://{listener.host}:{listener.port}/revue/{WAVE} et connectez-vous :"
+        f" identifiant {DEMO_AUDITOR}, mot de passe {password} (affiché une seule fois).",
+        highlight=False,
+    )
 
 
 def _score_and_report(project: Project, folder: Path, console: Console) -> None:

@@ -254,3 +254,38 @@ def test_evaluate_refuses_a_value_of_the_wrong_kind() -> None:
         evaluate(Rule(metric="rings_to_answer", op="<=", threshold=5), True)
     with pytest.raises(TypeError):
         evaluate(Rule(metric="answered", op="==", threshold=True), 1)
+
+
+def test_shipped_reviewed_criteria_carry_anchors(shipped_grid: CriteriaGrid) -> None:
+    reviewed = [c for c in shipped_grid.criteria if c.kind == "reviewed"]
+    assert reviewed
+    for found in reviewed:
+        assert found.anchors is not None, found.id
+        assert found.anchors.passed and found.anchors.failed
+
+
+ANCHORS = '[criterion.anchors]\npassed = ["dit bonjour"]\nfailed = ["ne dit rien"]\n'
+
+
+def test_anchors_are_read_and_checked_with_file_line_and_field(tmp_path: Path) -> None:
+    good = write(tmp_path, criterion("phone.courtesy", kind="reviewed", rule="") + ANCHORS)
+    (found,) = load_criteria(good).criteria
+    assert found.anchors is not None
+    assert (found.anchors.passed, found.anchors.failed) == (["dit bonjour"], ["ne dit rien"])
+
+    blank = write(
+        tmp_path,
+        criterion("phone.courtesy", kind="reviewed", rule="")
+        + '[criterion.anchors]\npassed = ["dit bonjour", "  "]\nfailed = []\n',
+    )
+    problems = problems_of(blank)
+    assert sorted(str(p.column) for p in problems) == [
+        "criterion[0].anchors.failed",
+        "criterion[0].anchors.passed[1]",
+    ]
+    assert all(p.line == 11 or p.line == 12 for p in problems), problems
+
+    on_objective = write(tmp_path, criterion() + ANCHORS)
+    problems = problems_of(on_objective)
+    assert [p.column for p in problems] == ["criterion[0].anchors"]
+    assert "objective criterion is judged by its rule" in problems[0].message

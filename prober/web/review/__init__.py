@@ -1,0 +1,1 @@
+"""The auditors' review pages of the workspace: queue, call, reply, letter, grid, agreement."""
