@@ -99,6 +99,8 @@ class Call:
     api_base_url: str | None = None
     # When it was created, on the process's monotonic clock (how long it takes to be listed).
     created_monotonic: float = field(default_factory=time.monotonic)
+    # A leg a <Dial> placed from another call (its parent); not CPS-paced, never queued.
+    parent_call_sid: str | None = None
 
     @property
     def queue_time_ms(self) -> int:
@@ -180,6 +182,32 @@ class CallStore:
         self._calls[call.sid] = call
         return call
 
+    def create_child(
+        self,
+        parent_sid: str,
+        *,
+        to: str,
+        from_: str,
+        instructions: CallInstructions,
+        options: CallOptions,
+        at: datetime,
+    ) -> Call:
+        """Register the leg a `<Dial>` of `parent_sid` places; its parent's session plays it."""
+        self.get(parent_sid)
+        call = Call(
+            sid=new_sid("CA"),
+            to=to,
+            from_=from_,
+            instructions=instructions,
+            options=options,
+            date_created=at,
+            date_updated=at,
+            earliest_start_at=at,
+            parent_call_sid=parent_sid,
+        )
+        self._calls[call.sid] = call
+        return call
+
     def get(self, sid: str) -> Call:
         try:
             return self._calls[sid]
@@ -195,7 +223,9 @@ class CallStore:
         return [
             call
             for call in self._calls.values()
-            if call.status is CallStatus.QUEUED and call.earliest_start_at <= now
+            if call.status is CallStatus.QUEUED
+            and call.earliest_start_at <= now
+            and call.parent_call_sid is None
         ]
 
     def advance(

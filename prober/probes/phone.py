@@ -23,6 +23,7 @@ from sqlmodel import Session
 from channels.errors import InvalidCallbackError, PermanentContactError, TransientContactError
 from channels.events import ObservedEvent
 from channels.phone import script as call_script
+from channels.phone.dial import OWN_LEG_QUERY, DialTarget, DialUrls, after_dial, dial_structure
 from channels.phone.measure import FINAL_KINDS, measure_call
 from channels.phone.script import CallScript, Decision, Step, StepReply, StepUrls
 from channels.phone.speech import Heard
@@ -30,6 +31,7 @@ from channels.phone.twilio_client import CallRequest, CallUrls, PlacedCall, Twil
 from channels.phone.webhooks import (
     FINAL_STATUSES,
     FormParams,
+    dial_events,
     final_event_from_resource,
     is_recording_sid,
     step_event,
@@ -44,6 +46,9 @@ from storage.models import Attempt, ProbeState
 from storage.types import utcnow
 
 logger = logging.getLogger(__name__)
+
+# record_from_ringing: prober's own leg (a Client or SIP endpoint) answers at once.
+OWN_LEG_RING_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +68,23 @@ class _Call:
     attempt_id: int
     script: CallScript
     time_limit_s: int
+    dial: DialTarget
 
 
-def _check_same_call(key: AttemptKey, attempt: attempts.AttemptState | None, call_sid: Any) -> None:
-    """Refuse a callback naming another call than the one its attempt placed (once known)."""
+def _check_same_call(
+    key: AttemptKey,
+    attempt: attempts.AttemptState | None,
+    call_sid: Any,
+    parent_call_sid: Any = None,
+) -> None:
+    """Refuse a callback naming another call than the one its attempt placed (once known).
+
+    With ``record_from_ringing`` the attempt placed the own leg; the structure's leg it
+    ``<Dial>``ed names it as its ``ParentCallSid``.
+    """
     if attempt is None or attempt.external_id is None or not call_sid:
         return
-    if call_sid != attempt.external_id:
+    if call_sid != attempt.external_id and parent_call_sid != attempt.external_id:
         raise InvalidCallbackError(
             f"CallSid {call_sid} is not the call of attempt {key.number} of probe {key.probe_id}"
             f" ({attempt.external_id}): refused, nothing stored"
@@ -107,16 +122,37 @@ class PhoneProbes:
     # -- placing ---------------------------------------------------------------------------
 
     def webhook_urls(self, key: AttemptKey) -> tuple[CallUrls, StepUrls]:
-        """The attempt's webhook addresses, under the public base URL Twilio reaches."""
+        """The attempt's webhook addresses, under the public base URL Twilio reaches.
+
+        With ``record_from_ringing`` the call placed is the own leg: its document dials the
+        structure and its status callbacks are told apart (``leg=own``).
+        """
         base = self.settings.twilio.webhook_base_url + key.path
-        return (
-            CallUrls(
+        if self.settings.twilio.record_from_ringing:
+            call_urls = CallUrls(
+                voice=f"{base}/voice?step={Step.DIAL.value}",
+                status=f"{base}/status?{OWN_LEG_QUERY}",
+                amd=f"{base}/amd",
+                recording=f"{base}/recording",
+            )
+        else:
+            call_urls = CallUrls(
                 voice=f"{base}/voice?step={Step.ANSWERED.value}",
                 status=f"{base}/status",
                 amd=f"{base}/amd",
                 recording=f"{base}/recording",
-            ),
-            StepUrls(voice=f"{base}/voice", partial=f"{base}/partial"),
+            )
+        return call_urls, StepUrls(voice=f"{base}/voice", partial=f"{base}/partial")
+
+    def dial_urls(self, key: AttemptKey) -> DialUrls:
+        """Where Twilio reports on the structure's leg the own leg dials."""
+        base = self.settings.twilio.webhook_base_url + key.path
+        return DialUrls(
+            script=f"{base}/voice?step={Step.ANSWERED.value}",
+            child_status=f"{base}/status",
+            amd=f"{base}/amd",
+            action=f"{base}/voice?step={Step.DIALED.value}",
+            recording=f"{base}/recording",
         )
 
     async def place(self, probe_id: uuid.UUID) -> PlacedCall | None:
@@ -132,15 +168,28 @@ class PhoneProbes:
         key = AttemptKey(probe_id, attempt)
         script = context.scenario.phone
         call_urls, _ = self.webhook_urls(key)
-        request = CallRequest(
-            to=context.contact or "",
-            from_=context.persona.caller_id,
-            urls=call_urls,
-            ring_timeout_s=script.max_ring_seconds,
-            time_limit_s=script.max_call_seconds,
-            record=script.record,
-            machine_detection=self.settings.twilio.machine_detection,
-        )
+        twilio = self.settings.twilio
+        if twilio.record_from_ringing:
+            # The own leg answers at once; it lasts the structure's ringing and call.
+            request = CallRequest(
+                to=twilio.own_leg,
+                from_=context.persona.caller_id,
+                urls=call_urls,
+                ring_timeout_s=OWN_LEG_RING_TIMEOUT_S,
+                time_limit_s=script.max_ring_seconds + script.max_call_seconds + 60,
+                record=False,  # the <Dial> records, from the first ring
+                machine_detection=False,  # the <Number> asks for it, on the structure's leg
+            )
+        else:
+            request = CallRequest(
+                to=context.contact or "",
+                from_=context.persona.caller_id,
+                urls=call_urls,
+                ring_timeout_s=script.max_ring_seconds,
+                time_limit_s=script.max_call_seconds,
+                record=script.record,
+                machine_detection=twilio.machine_detection,
+            )
         attempt_id = context.attempt_id
 
         async def known_sid() -> str | None:
@@ -218,7 +267,9 @@ class PhoneProbes:
 
     def _store(self, session: Session, key: AttemptKey, event: ObservedEvent) -> bool:
         attempt = attempts.attempt_state(session, key.probe_id, key.number)
-        _check_same_call(key, attempt, event.payload.get("call_sid"))
+        _check_same_call(
+            key, attempt, event.payload.get("call_sid"), event.payload.get("parent_call_sid")
+        )
         attempt_id = None if attempt is None else attempt.id
         new = self.events.record(
             session,
@@ -232,7 +283,8 @@ class PhoneProbes:
         if not new:
             return False
         if attempt.external_id is None and event.payload.get("call_sid"):
-            attempts.set_external_id(session, attempt_id, str(event.payload["call_sid"]))
+            placed_sid = event.payload.get("parent_call_sid") or event.payload["call_sid"]
+            attempts.set_external_id(session, attempt_id, str(placed_sid))
         if event.kind == "call.recording" and event.payload.get("status") == "completed":
             recordings.announce_recording(
                 session,
@@ -243,7 +295,31 @@ class PhoneProbes:
             )
         if event.kind in FINAL_KINDS or attempt.ended:
             self._measure(session, key, attempt_id, ended=not attempt.ended)
+        elif event.kind == "call.own_leg" and _own_leg_never_dialled(event, attempt):
+            self._own_leg_failed(session, key, attempt_id, str(event.payload["status"]))
         return True
+
+    def _own_leg_failed(
+        self, session: Session, key: AttemptKey, attempt_id: int, status: str
+    ) -> None:
+        """The own leg ended without being answered: the structure was never dialled."""
+        reason = (
+            f"the own leg {self.settings.twilio.own_leg} ended {status} before dialling the"
+            " structure: check that twilio.own_leg names a registered Twilio Client identity or"
+            " a SIP endpoint that answers"
+        )
+        logger.warning("probe %s: %s", key.probe_id, reason)
+        attempts.finish_attempt(
+            session,
+            attempt_id,
+            outcome="own_leg_failed",
+            ended_at=utcnow(),
+            measurement={"outcome": "own_leg_failed", "error": reason, "error_code": None},
+            probe_state=ProbeState.FAILED,
+        )
+        self._live.discard(attempt_id)
+        if self.after_attempt is not None:
+            self.after_attempt(session, key.probe_id, "own_leg_failed")
 
     def _measure(self, session: Session, key: AttemptKey, attempt_id: int, *, ended: bool) -> None:
         events = attempts.attempt_events(session, attempt_id)
@@ -287,11 +363,20 @@ class PhoneProbes:
         if call is None:
             return call_script.hang_up()
         call_sid = params.call_sid()
+        parent_sid = params.parent_call_sid()
         await self.database.run(
             lambda session: _check_same_call(
-                key, attempts.attempt_state(session, key.probe_id, key.number), call_sid
+                key, attempts.attempt_state(session, key.probe_id, key.number), call_sid, parent_sid
             )
         )
+        if step == Step.DIAL.value:
+            return dial_structure(call.dial, self.dial_urls(key))
+        if step == Step.DIALED.value:
+            dialed = dial_events(params, received_at)
+            await self.database.run(
+                lambda session: [self._store(session, key, event) for event in dialed]
+            )
+            return after_dial()
         _, urls = self.webhook_urls(key)
         speech = params.get("SpeechResult")
         events: list[ObservedEvent] = []
@@ -392,6 +477,13 @@ class PhoneProbes:
                     ivr_choice=phone.ivr_choice,
                 ),
                 time_limit_s=phone.max_call_seconds,
+                dial=DialTarget(
+                    number=context.contact or "",
+                    caller_id=context.persona.caller_id,
+                    ring_timeout_s=phone.max_ring_seconds,
+                    time_limit_s=phone.max_call_seconds,
+                    machine_detection=self.settings.twilio.machine_detection,
+                ),
             )
 
         call = await self.database.run(load)
@@ -594,6 +686,12 @@ class PhoneProbes:
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _own_leg_never_dialled(event: ObservedEvent, attempt: attempts.AttemptState) -> bool:
+    """An own leg's final status that leaves its attempt open: it never got to dial."""
+    status = event.payload.get("status")
+    return not attempt.ended and status in FINAL_STATUSES and status != "completed"
 
 
 def _query_number(query: dict[str, str], name: str) -> int:

@@ -1,0 +1,127 @@
+"""A `<Dial>`'s recording made of real sound: the scene of a simulated leg, and its truth.
+
+The leg's sounds (ringback before the answer, the callee's words, music, announcements and
+its own ringback after the answer, a busy tone, the caller's words and keys) are placed on the
+recording's clock and rendered by `sandbox.sound`; the truth keeps where each piece really lies.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sandbox.sound import MUSIC_STYLES, Piece, PieceKind, Scene, render
+
+# A busy line plays its tone this long before the network ends the call (0.5 s on, 0.5 s off).
+BUSY_TONE_S = 4
+CLEAN_NOISE_DB = (-62.0, -50.0)
+NOISY_LINE_DB = -40.0
+
+
+@dataclass(frozen=True, slots=True)
+class HeardSound:
+    """A sound on the leg, from `start_s` to `end_s` (the leg's offsets)."""
+
+    kind: str  # speech, music, ringback, announcement (callee); speech, dtmf (caller)
+    start_s: int
+    end_s: int
+    text: str = ""
+    side: Literal["callee", "caller"] = "callee"
+
+
+@dataclass(frozen=True, slots=True)
+class HeardLeg:
+    """What a dialled leg sounded like, on its own clock (simulated seconds)."""
+
+    seed: str
+    recording_start_s: int
+    end_s: int
+    ringing: tuple[int, int] | None  # ringback heard from, to (recorded from the ringing)
+    busy: bool
+    answer_s: int | None
+    transfer_started_s: int | None
+    service_at_s: int | None
+    noisy: bool
+    sounds: tuple[HeardSound, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedLeg:
+    wav: bytes  # dual: channel 1 the callee, channel 2 the caller
+    mono_wav: bytes
+    truth: dict[str, Any]
+
+
+def render_leg(leg: HeardLeg) -> RenderedLeg:
+    """Render the leg's recording; its truth gives the answer, the transfer request, the
+    first words of the party it led to, and every piece, in seconds into the recording."""
+    origin = leg.recording_start_s
+    pieces: list[Piece] = []
+    if leg.ringing is not None and leg.ringing[1] > leg.ringing[0]:
+        pieces.append(
+            Piece("ringback", leg.ringing[0] - origin, duration_s=leg.ringing[1] - leg.ringing[0])
+        )
+    duration_s = float(leg.end_s - origin)
+    if leg.busy:
+        pieces.append(Piece("busy", duration_s, duration_s=BUSY_TONE_S))
+        duration_s += BUSY_TONE_S
+    for sound in leg.sounds:
+        if sound.end_s <= origin:
+            continue
+        start_s = max(sound.start_s, origin) - origin
+        kind: PieceKind = _PIECE_KINDS[sound.kind]
+        pieces.append(
+            Piece(
+                kind,
+                start_s,
+                duration_s=sound.end_s - max(sound.start_s, origin),
+                text=sound.text,
+                digits=sound.text if kind == "dtmf" else "",
+                side=sound.side,
+            )
+        )
+    seed = zlib.crc32(leg.seed.encode())
+    low, high = CLEAN_NOISE_DB
+    scene = Scene(
+        pieces=tuple(pieces),
+        duration_s=max(duration_s, 1.0),
+        noise_db=NOISY_LINE_DB if leg.noisy else low + (high - low) * (seed % 100) / 100,
+        mulaw=True,
+        seed=seed,
+        music_style=MUSIC_STYLES[seed % len(MUSIC_STYLES)],
+    )
+    rendered = render(scene)
+
+    def at(offset_s: int | None) -> float | None:
+        return None if offset_s is None else float(offset_s - origin)
+
+    truth = {
+        "recording_start_offset_s": origin,
+        "duration_s": scene.duration_s,
+        "answered_at_s": at(leg.answer_s),
+        "transfer_at_s": at(leg.transfer_started_s),
+        "service_at_s": at(leg.service_at_s),
+        "noise_db": scene.noise_db,
+        "music_style": scene.music_style,
+        "pieces": [
+            {
+                "kind": piece.kind,
+                "start_s": round(piece.start_s, 3),
+                "end_s": round(piece.end_s, 3),
+                "text": piece.text,
+                "side": piece.side,
+            }
+            for piece in rendered.truth
+        ],
+    }
+    return RenderedLeg(wav=rendered.wav, mono_wav=rendered.mono_wav(), truth=truth)
+
+
+_PIECE_KINDS: dict[str, PieceKind] = {
+    "speech": "speech",
+    "music": "music",
+    "ringback": "ringback",
+    "announcement": "announcement",
+    "dtmf": "dtmf",
+}
