@@ -83,7 +83,19 @@ ensure_report_tools() {
     apt_install "${missing[@]}"
 }
 
+ensure_sound_tools() {
+    # The sandbox's recordings speak French through espeak-ng; sox is there for ad-hoc effects
+    # and for listening to a corpus (`play`, `sox --i`).
+    local missing=()
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v sox >/dev/null || missing+=(sox)
+    if [ ${#missing[@]} -eq 0 ]; then return 0; fi
+    echo "setup: installing ${missing[*]} (real sound in the sandbox's recordings)" >&2
+    apt_install "${missing[@]}"
+}
+
 ensure_postgresql
 ensure_dovecot
 ensure_mosquitto
 ensure_report_tools
+ensure_sound_tools

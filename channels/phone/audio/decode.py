@@ -1,0 +1,115 @@
+"""Recordings to samples: the callee's channel of a WAV or MP3 file, as float32 at 8 kHz.
+
+Reading is bounded: files over `MAX_FILE_BYTES` or `MAX_DURATION_S` are refused before their
+samples are decoded, and a header that claims more data than the file holds is an error (the
+samples are read block by block, never allocated from the header's claim).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from numpy.typing import NDArray
+from scipy.signal import resample_poly
+
+from channels.phone.audio.errors import AudioError
+
+ANALYSIS_RATE_HZ = 8000
+SUPPORTED_RATES_HZ = (8000, 16000)
+MAX_FILE_BYTES = 128 * 2**20
+MAX_DURATION_S = 2 * 3600
+_BLOCK_S = 30
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """The callee's sound at `ANALYSIS_RATE_HZ`, and what the file was."""
+
+    samples: NDArray[np.float32]
+    source_rate_hz: int
+    channels: int
+    container: str  # "WAV" or "MP3"
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / ANALYSIS_RATE_HZ
+
+
+def read_file(path: Path) -> bytes:
+    """The bytes of `path`, refusing a file larger than `MAX_FILE_BYTES` before reading it."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise AudioError(
+                str(path), f"{size} bytes, over the {MAX_FILE_BYTES} bytes a recording may hold"
+            )
+        return path.read_bytes()
+    except OSError as exc:
+        raise AudioError(str(path), f"cannot be read ({exc.strerror or exc})") from exc
+
+
+def decode(data: bytes, *, name: str) -> Decoded:
+    """The callee's channel (channel 1 of a dual recording) of a WAV or MP3 file, at 8 kHz."""
+    if not data:
+        raise AudioError(name, "empty file, not a recording")
+    if len(data) > MAX_FILE_BYTES:
+        raise AudioError(name, f"{len(data)} bytes, over the {MAX_FILE_BYTES} a recording may hold")
+    if data[:4] == b"RIFF":
+        _check_wav_chunks(data, name=name)
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as sound:
+            rate, channels, container = sound.samplerate, sound.channels, sound.format
+            if rate not in SUPPORTED_RATES_HZ:
+                raise AudioError(name, f"sampled at {rate} Hz; only 8000 and 16000 Hz are analysed")
+            if channels not in (1, 2):
+                raise AudioError(name, f"{channels} channels; a recording is mono or dual")
+            callee = _read_callee(sound, name=name)
+    except soundfile.LibsndfileError as exc:
+        raise AudioError(name, f"not a WAV or MP3 recording ({exc.error_string})") from exc
+    except (RuntimeError, TypeError, ValueError) as exc:  # libsndfile's MP3 decoder on garbage
+        raise AudioError(name, f"not a readable WAV or MP3 recording ({exc})") from exc
+    if rate != ANALYSIS_RATE_HZ:
+        callee = resample_poly(callee, ANALYSIS_RATE_HZ, rate).astype(np.float32)
+    return Decoded(callee, rate, channels, "MP3" if container == "MP3" else "WAV")
+
+
+def _read_callee(sound: soundfile.SoundFile, *, name: str) -> NDArray[np.float32]:
+    limit = MAX_DURATION_S * sound.samplerate
+    blocks: list[NDArray[np.float32]] = []
+    read = 0
+    while True:
+        block = sound.read(_BLOCK_S * sound.samplerate, dtype="float32", always_2d=True)
+        if len(block) == 0:
+            break
+        read += len(block)
+        if read > limit:
+            raise AudioError(name, f"longer than {MAX_DURATION_S} s; cut the recording first")
+        blocks.append(np.ascontiguousarray(block[:, 0]))
+    if not blocks:
+        raise AudioError(name, "holds no samples")
+    return np.concatenate(blocks)
+
+
+def _check_wav_chunks(data: bytes, *, name: str) -> None:
+    """Refuses a WAV file whose `data` chunk claims more bytes than the file holds (truncated)."""
+    if len(data) < 12 or data[8:12] != b"WAVE":
+        raise AudioError(name, "a RIFF file that is not WAVE audio")
+    offset = 12
+    while offset + 8 <= len(data):
+        chunk_id, size = data[offset : offset + 4], struct.unpack_from("<I", data, offset + 4)[0]
+        if chunk_id == b"data":
+            held = len(data) - offset - 8
+            # 0 and 0xFFFFFFFF are what streaming writers leave when they do not know the size.
+            if size not in (0, 0xFFFFFFFF) and size > held:
+                raise AudioError(
+                    name,
+                    f"truncated: its header announces {size} bytes of samples, it holds {held}",
+                )
+            return
+        offset += 8 + size + (size & 1)
+    raise AudioError(name, "a WAV file without samples (no data chunk)")
