@@ -56,7 +56,9 @@ class UpdateCall:
 
 
 # Twilio: `To` is "the phone number, SIP address, or client identifier to call".
-CLIENT_OR_SIP_PATTERN = re.compile(r"^(client:[A-Za-z0-9_\-]{1,121}|sip:[^@\s]+@[A-Za-z0-9.\-]+(:\d+)?(;\S*)?)$")
+CLIENT_OR_SIP_PATTERN = re.compile(
+    r"^(client:[A-Za-z0-9_\-]{1,121}|sip:[^@\s]+@[A-Za-z0-9.\-]+(:\d+)?(;\S*)?)$"
+)
 
 
 def is_client_or_sip(to: str) -> bool:

@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sandbox.sound import MUSIC_STYLES, Piece, PieceKind, Scene, render
+from sandbox.sound import MUSIC_STYLES, Piece, PieceKind, Scene, files, render
 
 # A busy line plays its tone this long before the network ends the call (0.5 s on, 0.5 s off).
 BUSY_TONE_S = 4
@@ -48,7 +48,9 @@ class HeardLeg:
 
 @dataclass(frozen=True, slots=True)
 class RenderedLeg:
-    wav: bytes  # dual: channel 1 the callee, channel 2 the caller
+    # Dual, as Twilio records a <Dial>: channel 1 the parent (prober's side: what it says and
+    # keys), channel 2 the child (the dialled structure).
+    wav: bytes
     mono_wav: bytes
     truth: dict[str, Any]
 
@@ -115,7 +117,8 @@ def render_leg(leg: HeardLeg) -> RenderedLeg:
             for piece in rendered.truth
         ],
     }
-    return RenderedLeg(wav=rendered.wav, mono_wav=rendered.mono_wav(), truth=truth)
+    dual = files.wav_bytes([rendered.caller, rendered.callee], rate_hz=rendered.rate_hz)
+    return RenderedLeg(wav=dual, mono_wav=rendered.mono_wav(), truth=truth)
 
 
 _PIECE_KINDS: dict[str, PieceKind] = {

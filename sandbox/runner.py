@@ -30,8 +30,8 @@ from sandbox.calls import (
     CallStore,
     UnknownCall,
 )
-from sandbox.recorded import HeardLeg, HeardSound, render_leg
 from sandbox.errors import SandboxConfigError
+from sandbox.recorded import HeardLeg, HeardSound, render_leg
 from sandbox.speech import (
     SPURIOUS_GIVE_UP_S,
     Program,
@@ -570,28 +570,26 @@ class CallSession:
         answered = self.answer_offset_s is not None
         transfer_outcome, hold_s = self._transfer_truth()
         truth = CallTruth(
-                sid=self.call.sid,
-                to=self.call.to,
-                from_=self.call.from_,
-                behaviour=self.behaviour.to_json(),
-                started_at=rfc2822(self.started_at) or "",
-                rings=self.rings,
-                answered_by=str(self.behaviour.answer)
-                if answered and self.behaviour.answer
-                else None,
-                amd_answered_by=self.amd_answered_by,
-                answer_offset_s=self.answer_offset_s,
-                duration_s=talk_s,
-                status=str(status),
-                sip_response_code=sip_response_code,
-                ended_by=ended_by,
-                recording_sid=dict(recording_params).get("RecordingSid"),
-                menu_choice=self.menu_choice,
-                menu_path=list(self.menu_path),
-                transfer_outcome=transfer_outcome,
-                hold_s=hold_s,
-                rings_after_answer=self.behaviour.ringback_after_answer if answered else 0,
-                parent_call_sid=self.call.parent_call_sid,
+            sid=self.call.sid,
+            to=self.call.to,
+            from_=self.call.from_,
+            behaviour=self.behaviour.to_json(),
+            started_at=rfc2822(self.started_at) or "",
+            rings=self.rings,
+            answered_by=str(self.behaviour.answer) if answered and self.behaviour.answer else None,
+            amd_answered_by=self.amd_answered_by,
+            answer_offset_s=self.answer_offset_s,
+            duration_s=talk_s,
+            status=str(status),
+            sip_response_code=sip_response_code,
+            ended_by=ended_by,
+            recording_sid=dict(recording_params).get("RecordingSid"),
+            menu_choice=self.menu_choice,
+            menu_path=list(self.menu_path),
+            transfer_outcome=transfer_outcome,
+            hold_s=hold_s,
+            rings_after_answer=self.behaviour.ringback_after_answer if answered else 0,
+            parent_call_sid=self.call.parent_call_sid,
         )
         if self.parent is not None:  # the parent adds the <Dial>'s recording, then logs it
             self.pending_truth = truth
@@ -820,7 +818,9 @@ class CallSession:
         instructions = (
             CallInstructions(url=urljoin(document_url or "", number.url), method=number.method)
             if number.url
-            else CallInstructions(url=None, twiml=f'<Response><Pause length="{dial.time_limit_s}"/></Response>')
+            else CallInstructions(
+                url=None, twiml=f'<Response><Pause length="{dial.time_limit_s}"/></Response>'
+            )
         )
         options = CallOptions(
             status_callback=number.status_callback,
@@ -909,11 +909,10 @@ class CallSession:
     def heard_leg(self, *, from_ringing: bool) -> HeardLeg:
         """What this leg sounded like, for its recording: tones, the callee's and the caller's
         sounds, on the leg's clock."""
-        answered = self.answer_offset_s is not None
         start_s = self.ringing_started_s if from_ringing else self.answer_offset_s
         if start_s is None:  # busy or failed before any ringing
             start_s = self.offset_s
-        ring_end_s = self.answer_offset_s if answered else self.offset_s
+        ring_end_s = self.offset_s if self.answer_offset_s is None else self.answer_offset_s
         sounds = [
             HeardSound(
                 kind="announcement" if sound.announcement else str(sound.kind),
@@ -1113,6 +1112,11 @@ class CallSession:
             )
             return
         await self.webhooks.send(options.status_callback, options.status_callback_method, params)
+
+
+def _bridged_until(time_limit_s: int) -> str:
+    """A `<Dial>` without `<Number url>`: the legs stay bridged until one hangs up."""
+    return f'<Response><Pause length="{time_limit_s}"/></Response>'
 
 
 def _without_punctuation(speech: str) -> str:

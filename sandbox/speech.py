@@ -120,7 +120,9 @@ def switchboard_ringback(rings: int, cadence_s: int = 5) -> list[Sound]:
     """`rings` rings of ringback played by the line itself, whole seconds long."""
     tone_s = math.ceil((rings - 1) * cadence_s + RINGBACK_TONE_S)
     return [
-        Sound(SoundKind.PAUSE, SWITCHBOARD_RINGBACK_DELAY_S, nominal_s=SWITCHBOARD_RINGBACK_DELAY_S),
+        Sound(
+            SoundKind.PAUSE, SWITCHBOARD_RINGBACK_DELAY_S, nominal_s=SWITCHBOARD_RINGBACK_DELAY_S
+        ),
         Sound(SoundKind.RINGBACK, tone_s, nominal_s=(rings - 1) * cadence_s + RINGBACK_TONE_S),
     ]
 
@@ -142,9 +144,7 @@ def transfer_program(entry: MenuEntry, start_s: int) -> TransferPlan:
     said_s = sum(sound.duration_s for sound in sounds)
     service_at = max(entry.hold_s, said_s)
     hold_kind = SoundKind.MUSIC if entry.hold is HoldSound.MUSIC else SoundKind.SILENCE
-    announcement = [
-        replace(sound, announcement=True) for sound in spoken(entry.announcement or "")
-    ]
+    announcement = [replace(sound, announcement=True) for sound in spoken(entry.announcement or "")]
     announcement_s = sum(sound.duration_s for sound in announcement)
     at_s = said_s
     next_announcement_s = said_s + entry.announcement_every_s

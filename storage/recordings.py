@@ -81,3 +81,7 @@ def mark_recording_missing(session: Session, external_id: str) -> None:
     if recording is not None and recording.status == "announced":
         recording.status = "missing"
         session.add(recording)
+
+
+def recording_by_sid(session: Session, external_id: str) -> Recording | None:
+    return session.exec(select(Recording).where(col(Recording.external_id) == external_id)).first()

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
+import multiprocessing
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +26,7 @@ from sqlmodel import Session
 from channels.errors import InvalidCallbackError, PermanentContactError, TransientContactError
 from channels.events import ObservedEvent
 from channels.phone import script as call_script
+from channels.phone.audio import AudioError
 from channels.phone.dial import OWN_LEG_QUERY, DialTarget, DialUrls, after_dial, dial_structure
 from channels.phone.measure import FINAL_KINDS, measure_call
 from channels.phone.script import CallScript, Decision, Step, StepReply, StepUrls
@@ -37,12 +41,13 @@ from channels.phone.webhooks import (
     step_event,
 )
 from config.settings import Settings
+from prober.probes import call_audio
 from prober.probes.events import AfterAttempt, EventLog
 from prober.project.database import Database
 from prober.project.files import write_atomically
-from storage import attempts, recordings
+from storage import attempts, call_measurements, recordings
 from storage.errors import NotFoundError
-from storage.models import Attempt, ProbeState
+from storage.models import Attempt, CallMeasurement, ProbeState
 from storage.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -76,19 +81,24 @@ def _check_same_call(
     attempt: attempts.AttemptState | None,
     call_sid: Any,
     parent_call_sid: Any = None,
+    session: Session | None = None,
 ) -> None:
     """Refuse a callback naming another call than the one its attempt placed (once known).
 
     With ``record_from_ringing`` the attempt placed the own leg; the structure's leg it
-    ``<Dial>``ed names it as its ``ParentCallSid``.
+    ``<Dial>``ed names it as its ``ParentCallSid`` (or, in a callback without that parameter
+    such as machine detection's, is a leg an earlier callback of the attempt named so).
     """
     if attempt is None or attempt.external_id is None or not call_sid:
         return
-    if call_sid != attempt.external_id and parent_call_sid != attempt.external_id:
-        raise InvalidCallbackError(
-            f"CallSid {call_sid} is not the call of attempt {key.number} of probe {key.probe_id}"
-            f" ({attempt.external_id}): refused, nothing stored"
-        )
+    if call_sid == attempt.external_id or parent_call_sid == attempt.external_id:
+        return
+    if session is not None and call_sid in _dialled_legs(session, attempt):
+        return
+    raise InvalidCallbackError(
+        f"CallSid {call_sid} is not the call of attempt {key.number} of probe {key.probe_id}"
+        f" ({attempt.external_id}): refused, nothing stored"
+    )
 
 
 class PhoneProbes:
@@ -118,6 +128,9 @@ class PhoneProbes:
         self.recording_retry_delays_s: tuple[float, ...] = (2.0, 10.0, 60.0)
         # Calls this process placed that have not ended yet (to let them finish at shutdown).
         self._live: set[int] = set()
+        self._pool: ProcessPoolExecutor | None = None
+        # Recordings whose audio timeline was stored (for logs and tests).
+        self.recordings_analysed = 0
 
     # -- placing ---------------------------------------------------------------------------
 
@@ -268,7 +281,11 @@ class PhoneProbes:
     def _store(self, session: Session, key: AttemptKey, event: ObservedEvent) -> bool:
         attempt = attempts.attempt_state(session, key.probe_id, key.number)
         _check_same_call(
-            key, attempt, event.payload.get("call_sid"), event.payload.get("parent_call_sid")
+            key,
+            attempt,
+            event.payload.get("call_sid"),
+            event.payload.get("parent_call_sid"),
+            session,
         )
         attempt_id = None if attempt is None else attempt.id
         new = self.events.record(
@@ -333,6 +350,7 @@ class PhoneProbes:
         measurement = measure_call(
             events, time_limit_s=time_limit_s, time_scale=self.settings.twilio.time_scale
         ).to_json()
+        measurement = self._weigh_witnesses(session, attempt_id, measurement)
         if ended:
             final = next(e for e in events if e.kind in FINAL_KINDS)
             outcome = measurement["outcome"] or final.kind.removeprefix("call.")
@@ -349,6 +367,37 @@ class PhoneProbes:
                 self.after_attempt(session, key.probe_id, outcome)
         else:
             attempts.remeasure_attempt(session, attempt_id, measurement)
+
+    def _weigh_witnesses(
+        self, session: Session, attempt_id: int, measurement: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Keep the callbacks' figures, put the audio's beside them (flagging a disagreement for
+        an auditor) and return the measurement with the preferred source's figures."""
+        measure = self.settings.measure
+        audio = call_measurements.measurement_of(session, attempt_id, call_audio.AUDIO)
+        audio_figures = None if audio is None else _figures_of(audio)
+        chosen = call_audio.with_preferred(measurement, audio_figures, measure.prefer)
+        callbacks = call_audio.callback_figures(chosen)
+        call_measurements.save_measurement(
+            session,
+            attempt_id=attempt_id,
+            source=call_audio.CALLBACKS,
+            figures=callbacks,
+            details={"outcome": measurement.get("outcome")},
+        )
+        if audio is not None and audio_figures is not None:
+            reasons = call_audio.disagreements(callbacks, audio_figures, measure)
+            details = {**audio.details, "disagreements": reasons, "callbacks": callbacks}
+            call_measurements.save_measurement(
+                session,
+                attempt_id=attempt_id,
+                source=call_audio.AUDIO,
+                figures=audio_figures,
+                details=details,
+                recording_external_id=audio.recording_external_id,
+                check=call_measurements.DISAGREEMENT if reasons else None,
+            )
+        return chosen
 
     async def on_voice(
         self,
@@ -436,6 +485,9 @@ class PhoneProbes:
             reply = call_script.on_answer(call.script)
             if speech:
                 events.append(self._heard(call_sid, "answer", params, reply, received_at))
+        for event in events:
+            if parent_sid is not None:
+                event.payload["parent_call_sid"] = parent_sid
         if events:
             await self.database.run(
                 lambda session: [self._store(session, key, event) for event in events]
@@ -650,7 +702,75 @@ class PhoneProbes:
             )
 
         await self.database.run(store)
+        await self._analyse(recording_sid, path)
         return path
+
+    async def _analyse(self, recording_sid: str, path: Path) -> None:
+        """The recording's timeline (in a worker process, bounded in size and time), stored as
+        the call's audio figures beside the callbacks'. Never raises: the recording is kept
+        whatever the analysis makes of it."""
+        measure = self.settings.measure
+        found = await self.database.run(lambda session: _recording_attempt(session, recording_sid))
+        if found is None:
+            return
+        attempt_id, source = found
+        from_dial = source == call_audio.DIAL_SOURCE
+        work = functools.partial(
+            call_audio.analyse_recording,
+            str(path),
+            max_bytes=measure.max_recording_bytes,
+            callee_channel=2 if from_dial else 1,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(measure.analysis_timeout_s):
+                timeline = await loop.run_in_executor(self._analysis_pool(), work)
+        except AudioError as error:
+            logger.warning("recording %s not analysed: %s", recording_sid, error)
+            return
+        except TimeoutError:
+            logger.warning(
+                "recording %s: analysis longer than measure.analysis_timeout_s (%s s): skipped",
+                recording_sid,
+                measure.analysis_timeout_s,
+            )
+            return
+        except Exception:
+            logger.exception("recording %s: the audio analysis failed", recording_sid)
+            return
+
+        def store(session: Session) -> None:
+            events = attempts.attempt_events(session, attempt_id)
+            transfer_s = call_audio.transfer_at_s(
+                events, from_ringing=from_dial, time_scale=self.settings.twilio.time_scale
+            )
+            figures, details = call_audio.audio_figures(
+                timeline, from_ringing=from_dial, transfer_s=transfer_s
+            )
+            call_measurements.save_measurement(
+                session,
+                attempt_id=attempt_id,
+                source=call_audio.AUDIO,
+                figures=figures,
+                details=details,
+                recording_external_id=recording_sid,
+            )
+            attempt = session.get(Attempt, attempt_id)
+            if attempt is not None and attempt.ended_at is not None:
+                chosen = self._weigh_witnesses(session, attempt_id, dict(attempt.measurement))
+                attempts.remeasure_attempt(session, attempt_id, chosen)
+
+        await self.database.run(store)
+        self.recordings_analysed += 1
+
+    def _analysis_pool(self) -> ProcessPoolExecutor:
+        """One worker process for audio analyses, started on first use (forkserver: no copy
+        of the daemon's threads and sockets)."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("forkserver")
+            )
+        return self._pool
 
     async def fetch_missing_recordings(self) -> int:
         """Start downloading every recording announced but not stored (after a restart or a
@@ -680,12 +800,40 @@ class PhoneProbes:
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Wait (up to ``timeout_s``) for the downloads under way, at shutdown; those still
         waiting to try again are cancelled and left `announced` for the next start."""
-        if not self._downloads:
-            return
-        _, pending = await asyncio.wait(set(self._downloads), timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if self._downloads:
+            _, pending = await asyncio.wait(set(self._downloads), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _dialled_legs(session: Session, attempt: attempts.AttemptState) -> set[str]:
+    """The calls an attempt's own leg dialled, as its earlier callbacks named them."""
+    return {
+        str(event.payload["call_sid"])
+        for event in attempts.attempt_events(session, attempt.id)
+        if event.payload.get("parent_call_sid") == attempt.external_id
+        and event.payload.get("call_sid")
+    }
+
+
+def _recording_attempt(session: Session, recording_sid: str) -> tuple[int, str] | None:
+    """The attempt a recording belongs to and its source (``DialVerb``, ``OutboundAPI``...)."""
+    recording = recordings.recording_by_sid(session, recording_sid)
+    if recording is None or recording.attempt_id is None:
+        return None
+    source = ""
+    for event in attempts.attempt_events(session, recording.attempt_id):
+        if event.kind == "call.recording" and event.payload.get("recording_sid") == recording_sid:
+            source = str(event.payload.get("source") or "")
+    return recording.attempt_id, source
+
+
+def _figures_of(row: CallMeasurement) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in call_measurements.FIGURES}
 
 
 def _own_leg_never_dialled(event: ObservedEvent, attempt: attempts.AttemptState) -> bool:
