@@ -68,7 +68,7 @@ def render_leg(leg: HeardLeg) -> RenderedLeg:
     if leg.busy:
         pieces.append(Piece("busy", duration_s, duration_s=BUSY_TONE_S))
         duration_s += BUSY_TONE_S
-    for sound in leg.sounds:
+    for sound in _music_under_announcements(leg.sounds):
         if sound.end_s <= origin:
             continue
         start_s = max(sound.start_s, origin) - origin
@@ -119,6 +119,33 @@ def render_leg(leg: HeardLeg) -> RenderedLeg:
     }
     dual = files.wav_bytes([rendered.caller, rendered.callee], rate_hz=rendered.rate_hz)
     return RenderedLeg(wav=dual, mono_wav=rendered.mono_wav(), truth=truth)
+
+
+def _music_under_announcements(sounds: tuple[HeardSound, ...]) -> list[HeardSound]:
+    """Hold music plays on under its announcements (a PBX mixes them, the renderer ducks the
+    music): the stretches of music around announcements become one piece beneath them."""
+    callee = sorted((s for s in sounds if s.side == "callee"), key=lambda s: s.start_s)
+    merged: list[HeardSound] = [s for s in sounds if s.side != "callee"]
+    run: list[HeardSound] = []
+
+    def close_run() -> None:
+        music = [s for s in run if s.kind == "music"]
+        if music:
+            merged.append(HeardSound("music", music[0].start_s, music[-1].end_s))
+        merged.extend(s for s in run if s.kind != "music")
+        run.clear()
+
+    for sound in callee:
+        if sound.kind in ("music", "announcement") and (not run or run[-1].end_s == sound.start_s):
+            run.append(sound)
+            continue
+        close_run()
+        if sound.kind in ("music", "announcement"):
+            run.append(sound)
+        else:
+            merged.append(sound)
+    close_run()
+    return merged
 
 
 _PIECE_KINDS: dict[str, PieceKind] = {

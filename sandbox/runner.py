@@ -624,7 +624,7 @@ class CallSession:
             self._start_transfer(self.behaviour.transfer)
         elif self.behaviour.answer is Answer.HUMAN and self.transfer is None:
             # A person who does not transfer answers (in this world, with the same words).
-            reply = replace(self.behaviour, music_before_greeting_s=0)
+            reply = replace(self.behaviour, music_before_greeting_s=0, ringback_after_answer=0)
             self.programs.append(answer_program(reply, self.offset_s))
 
     def _start_transfer(self, transfer: MenuEntry) -> None:
@@ -856,7 +856,7 @@ class CallSession:
             and (child.ringing_started_s is not None or status is CallStatus.BUSY)
         )
         if dial.records and heard_something:
-            recording_params, audio = self._dial_recording(dial, child)
+            recording_params, audio = await self._dial_recording(dial, child)
             if truth is not None:
                 truth = replace(
                     truth, recording_sid=dict(recording_params)["RecordingSid"], audio=audio
@@ -888,13 +888,14 @@ class CallSession:
             ]
         return await self.fetch(urljoin(document_url or "", dial.action), dial.method, extra)
 
-    def _dial_recording(
+    async def _dial_recording(
         self, dial: Dial, child: CallSession
     ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         """The `<Dial>`'s recording of `child`, rendered as sound; its callback parameters and
-        its truth (where each piece lies)."""
+        its truth (where each piece lies). Rendering takes a while: off the runner's loop, so
+        the other calls keep their timing."""
         leg = child.heard_leg(from_ringing=dial.records_ringing)
-        rendered = render_leg(leg)
+        rendered = await asyncio.to_thread(render_leg, leg)
         duration_s = math.ceil(leg.end_s - leg.recording_start_s)
         recording_params = self._store_recording_media(
             {"wav": rendered.wav if dial.dual else rendered.mono_wav},

@@ -91,13 +91,12 @@ def audio_figures(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The figures from a timeline, and the details kept with them (the segments).
 
-    ``rings`` is what the caller heard ring: before the answer (only when the recording starts
-    at the ringing) and the ringback a switchboard played after answering.
+    ``rings`` is what the caller heard ring (only when the recording starts at the ringing),
+    the ringback a switchboard played after answering included.
     """
-    rings_before = timeline.rings if from_ringing else None
-    heard = None
-    if rings_before is not None:
-        heard = rings_before + timeline.rings_after_answer
+    # The timeline counts every burst heard before the callee's first sound; those a
+    # switchboard played after answering are among them (`rings_after_answer`).
+    heard = timeline.rings if from_ringing else None
     figures: dict[str, Any] = {
         "rings": heard,
         "rings_after_answer": timeline.rings_after_answer,
@@ -110,7 +109,7 @@ def audio_figures(
     }
     details = {
         "duration_s": timeline.duration_s,
-        "rings_before_answer": rings_before,
+        "rings_before_answer": None if heard is None else heard - timeline.rings_after_answer,
         "from_ringing": from_ringing,
         "transfer_at_s": None if transfer_s is None else round(transfer_s, 2),
         "segments": [asdict(segment) for segment in timeline.segments],

@@ -174,7 +174,10 @@ async def test_rings_and_hold_from_the_audio_equal_the_ground_truth(
         dialled = [call for call in sandbox.store.newest_first() if call.parent_call_sid]
     assert len(dialled) == len(TARGETS)  # each structure dialled once, from an own leg
     rows, mismatches = compare(engine, probe_ids, sandbox.truth.entries)
-    print("\nnumber            truth rings (after answer)  callbacks  audio | truth hold  audio hold")
+    print(
+        "\nnumber        status    rings: truth (after answer) callbacks audio"
+        " | hold: truth audio  music  transfer at: truth prober"
+    )
     print("\n".join(rows))
     missed = [row for row in rows if "after" in row]
     assert missed, "the world has switchboards that ring after answering"
@@ -206,6 +209,9 @@ def compare(
                 f"{truth.to}  {truth.status:9} {heard:2d}{after:12} {callbacks_rings!s:>9}"
                 f"  {audio_rings!s:>5} | {truth.hold_s if hold_counts else '-'!s:>10}"
                 f"  {'-' if audio_hold is None else f'{audio_hold:.1f}':>10}"
+                f"  {(truth.audio or {}).get('music_style', ''):8}"
+                f" {(truth.audio or {}).get('transfer_at_s')!s:>5}"
+                f" {None if audio is None else audio.details.get('transfer_at_s')!s:>6}"
             )
             problems = []
             if truth.status == "busy":
