@@ -222,6 +222,13 @@ def compare(
             if hold_counts and truth.hold_s is not None:
                 if audio_hold is None or abs(audio_hold - truth.hold_s) > HOLD_TOLERANCE_S:
                     problems.append(f"hold {audio_hold} (truth {truth.hold_s})")
+            # The callbacks miss a switchboard's own ringback: more than a ring apart, the
+            # call goes to an auditor with both figures and the timeline.
+            if audio is not None and truth.rings_after_answer > 1:
+                if audio.check != "disagreement" or not audio.details.get("segments"):
+                    problems.append(f"not flagged for an auditor ({audio.check})")
+                elif audio.details["callbacks"]["rings"] != callbacks_rings:
+                    problems.append("the flag does not carry the callbacks' rings")
             if problems:
                 mismatches.append(f"{truth.to}: " + "; ".join(problems))
     return rows, mismatches

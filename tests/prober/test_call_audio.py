@@ -1,0 +1,34 @@
+"""The audio witness beside the callbacks: which figures reports use, and when to flag."""
+
+from __future__ import annotations
+
+from config.settings import MeasureSettings
+from prober.probes.call_audio import callback_figures, disagreements, with_preferred
+
+MEASURE = MeasureSettings()
+
+
+def test_audio_figures_are_preferred_when_the_recording_covers_them() -> None:
+    measurement = {"outcome": "answered", "rings": 1, "hold_s": 40.0}
+    chosen = with_preferred(measurement, {"rings": 4, "hold_s": 38.6}, "audio")
+    assert (chosen["rings"], chosen["hold_s"]) == (4, 38.6)
+    assert (chosen["rings_callbacks"], chosen["hold_s_callbacks"]) == (1, 40.0)
+    assert chosen["sources"] == {"rings": "audio", "hold_s": "audio"}
+    # Applied again (a late callback re-measures): the callbacks' figures are not lost.
+    again = with_preferred(chosen, {"rings": 4, "hold_s": 38.6}, "audio")
+    assert again["rings_callbacks"] == 1
+
+
+def test_the_callbacks_stand_where_the_audio_cannot_tell_or_when_preferred() -> None:
+    measurement = {"rings": 3, "hold_s": None}
+    chosen = with_preferred(measurement, {"rings": None, "hold_s": None}, "audio")
+    assert chosen["rings"] == 3
+    assert chosen["sources"]["rings"] == "callbacks"
+    assert with_preferred(measurement, {"rings": 5}, "callbacks")["rings"] == 3
+
+
+def test_witnesses_disagreeing_by_more_than_a_ring_or_two_seconds_of_hold_are_flagged() -> None:
+    callbacks = callback_figures({"rings": 1, "hold_s": 30.0})
+    assert disagreements(callbacks, {"rings": 2, "hold_s": 31.5}, MEASURE) == []
+    reasons = disagreements(callbacks, {"rings": 4, "hold_s": 33.0}, MEASURE)
+    assert reasons == ["rings: callbacks 1, audio 4", "hold: callbacks 30.0 s, audio 33.0 s"]
