@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -82,3 +83,16 @@ def check_measurement(session: Session, measurement_id: int, verdict: str, *, by
     row.check = verdict
     row.checked_by, row.checked_at = by, utcnow()
     session.add(row)
+
+
+def audio_measurements(session: Session, attempt_ids: Sequence[int]) -> dict[int, CallMeasurement]:
+    """The audio measurement of each of these attempts that has one."""
+    if not attempt_ids:
+        return {}
+    rows = session.exec(
+        select(CallMeasurement).where(
+            col(CallMeasurement.attempt_id).in_(list(attempt_ids)),
+            col(CallMeasurement.source) == "audio",
+        )
+    )
+    return {row.attempt_id: row for row in rows}

@@ -174,11 +174,11 @@ async def test_rings_and_hold_from_the_audio_equal_the_ground_truth(
         dialled = [call for call in sandbox.store.newest_first() if call.parent_call_sid]
     assert len(dialled) == len(TARGETS)  # each structure dialled once, from an own leg
     rows, mismatches = compare(engine, probe_ids, sandbox.truth.entries)
-    print(
-        "\nnumber        status    rings: truth (after answer) callbacks audio"
+    heading = (
+        "number        status    rings: truth (after answer) callbacks audio"
         " | hold: truth audio  music  transfer at: truth prober"
     )
-    print("\n".join(rows))
+    print("\n" + "\n".join([heading, *rows]))  # noqa: T201 (both figures, shown with -s)
     missed = [row for row in rows if "after" in row]
     assert missed, "the world has switchboards that ring after answering"
     assert not mismatches, f"{len(mismatches)} of {len(TARGETS)} differ:\n" + "\n".join(mismatches)
