@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from sandbox.mail import Dovecot
+from sandbox.sound.voice import espeak_path
 from storage.db import make_engine, normalise_database_url, session_scope, upgrade
 from storage.outbox import ProbePlace
 from tests.support.mailservers import (
@@ -31,7 +32,7 @@ from tests.support.seeding import add_persona, add_probe, add_scenario, add_stru
 
 # -- Lanes: `make test-fast` runs the tests in none of them -----------------------------------
 
-SERVICE_FIXTURES = frozenset({"dovecot", "mail_delivery", "mail_account", "mosquitto"})
+SERVICE_FIXTURES = frozenset({"dovecot", "mail_delivery", "mail_account", "mosquitto", "espeak"})
 # The sandbox's world on loopback, or the command line run in a project from `init` on.
 E2E_FIXTURES = frozenset({"phone_sandbox", "scene", "rough", "sandbox", "twilio", "prober_cli"})
 
@@ -95,6 +96,21 @@ def engine(database_url: str) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+
+
+# -- Programs from Debian the sandbox uses ---------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def espeak() -> str:
+    """The path of espeak-ng, which speaks the sandbox's French lines (sandbox/sound/voice.py).
+
+    Fails (never skips) when it is missing: `make services` installs it.
+    """
+    path = espeak_path()
+    if path is None:
+        pytest.fail("espeak-ng is not installed; `make services` installs it (Debian espeak-ng)")
+    return path
 
 
 # -- Mail servers on loopback (tests/support/mailservers.py) ------------------------------------

@@ -9,6 +9,7 @@ import typer
 from channels.errors import ChannelError
 from config.errors import ConfigError
 from prober.cli import demo, setup
+from prober.cli.audio import audio_app
 from prober.cli.catalogue import check_app
 from prober.cli.daemon import run
 from prober.cli.letters import letter_app
@@ -42,6 +43,7 @@ app.add_typer(replies_app, name="replies")
 app.add_typer(review_app, name="review")
 app.add_typer(letter_app, name="letter")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(audio_app, name="audio")
 app.registered_commands.extend(results_app.registered_commands)
 app.command()(run)
 app.command("workspace")(workspace)

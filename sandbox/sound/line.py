@@ -24,7 +24,7 @@ def mulaw_encode(pcm: NDArray[np.int16]) -> NDArray[np.uint8]:
     magnitude = np.minimum(np.abs(sample), _CLIP) + _BIAS
     exponent = np.clip(np.floor(np.log2(magnitude)).astype(np.int32) - 7, 0, 7)
     mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+    return np.asarray(~(sign | (exponent << 4) | mantissa) & 0xFF, dtype=np.uint8)
 
 
 def mulaw_decode(code: NDArray[np.uint8]) -> NDArray[np.int16]:

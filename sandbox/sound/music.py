@@ -78,7 +78,7 @@ def render_music(style: str, duration_s: float, rng: np.random.Generator) -> NDA
         root = key + progression[bar % len(progression)] - 12
         chord = (root, root + 4 if bar % 3 else root + 3, root + 7)
         at = bar * bar_s
-        if style in ("chords", "pop", "strings"):
+        if style in ("chords", "pop", "strings", "synth"):
             for interval in chord:
                 harmonics = (
                     (1.0, 0.6, 0.45, 0.3, 0.2)
@@ -115,7 +115,7 @@ def render_music(style: str, duration_s: float, rng: np.random.Generator) -> NDA
                 note = _note(
                     _hz(pitch),
                     length,
-                    harmonics=(1, 0, 0.33, 0, 0.2, 0, 0.14),
+                    harmonics=(1, 0.5, 0.45, 0.3, 0.3, 0.2, 0.2),
                     attack_s=0.01,
                     decay_per_s=1.0,
                 )

@@ -62,10 +62,15 @@ def render(scene: Scene) -> Rendered:
 
 def spoken_clip(piece: Piece, scene: Scene) -> NDArray[np.float32]:
     """The clip a speech or announcement piece says (voice and speed from the seed if unset)."""
+    return voice.say(piece.text, *voice_of(piece, scene))
+
+
+def voice_of(piece: Piece, scene: Scene) -> tuple[str, int]:
+    """The espeak-ng voice and speed (words a minute) a piece is said with."""
     rng = np.random.default_rng([scene.seed, hash_text(piece.text)])
     voice_name = piece.voice or voice.VOICES[int(rng.integers(len(voice.VOICES)))]
     speed = piece.speed_wpm or voice.SPEEDS_WPM[int(rng.integers(len(voice.SPEEDS_WPM)))]
-    return voice.say(piece.text, voice_name, speed)
+    return voice_name, speed
 
 
 def hash_text(text: str) -> int:

@@ -71,4 +71,4 @@ def _synthesise(text: str, voice: str, speed_wpm: int) -> NDArray[np.float32]:
     if len(loud) == 0:
         return np.zeros(0, np.float32)
     trimmed = resampled[loud[0] : loud[-1] + 1]
-    return (0.9 * trimmed / np.max(np.abs(trimmed))).astype(np.float32)
+    return np.asarray(0.9 * trimmed / np.max(np.abs(trimmed)), dtype=np.float32)

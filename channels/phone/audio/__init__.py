@@ -2,9 +2,8 @@
 and the figures drawn from it (rings, answer instant, first live words, hold)."""
 
 from channels.phone.audio.errors import AudioError
+from channels.phone.audio.segments import Segment, SegmentKind
 from channels.phone.audio.timeline import (
-    Segment,
-    SegmentKind,
     Timeline,
     timeline_of_bytes,
     timeline_of_file,

@@ -79,20 +79,32 @@ def decode(data: bytes, *, name: str) -> Decoded:
 
 
 def _read_callee(sound: soundfile.SoundFile, *, name: str) -> NDArray[np.float32]:
+    """Channel 1, block by block. A WAV file's length was checked against its size, so its
+    samples go straight into one array; an MP3's length is an estimate, so its blocks are joined."""
     limit = MAX_DURATION_S * sound.samplerate
+    if sound.format != "MP3" and sound.frames > limit:
+        raise AudioError(name, f"longer than {MAX_DURATION_S} s; cut the recording first")
+    known = sound.format != "MP3" and 0 < sound.frames
+    callee = np.empty(sound.frames if known else 0, np.float32)
     blocks: list[NDArray[np.float32]] = []
     read = 0
     while True:
         block = sound.read(_BLOCK_S * sound.samplerate, dtype="float32", always_2d=True)
         if len(block) == 0:
             break
-        read += len(block)
-        if read > limit:
+        if read + len(block) > limit:
             raise AudioError(name, f"longer than {MAX_DURATION_S} s; cut the recording first")
-        blocks.append(np.ascontiguousarray(block[:, 0]))
-    if not blocks:
+        if known and read + len(block) <= len(callee):
+            callee[read : read + len(block)] = block[:, 0]
+        else:
+            blocks.append(np.ascontiguousarray(block[:, 0]))
+        read += len(block)
+    if blocks:
+        callee = np.concatenate([callee[: read - sum(len(b) for b in blocks)], *blocks])
+    callee = callee[:read]
+    if read == 0:
         raise AudioError(name, "holds no samples")
-    return np.concatenate(blocks)
+    return callee
 
 
 def _check_wav_chunks(data: bytes, *, name: str) -> None:

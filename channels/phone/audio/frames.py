@@ -45,23 +45,32 @@ class Frames:
 def measure(samples: NDArray[np.float32]) -> Frames:
     """The per-frame measurements of 8 kHz samples."""
     count = len(samples) // HOP
-    padded = np.concatenate([samples[: count * HOP], np.zeros(WINDOW, np.float32)])
+    vad = webrtcvad.Vad(VAD_MODE)
     parts = [
-        _measure_chunk(padded[start * HOP : (stop * HOP) + WINDOW], stop - start)
+        _measure_chunk(_chunk_samples(samples, start, stop), stop - start, vad)
         for start, stop in _chunks(count)
     ]
     if not parts:
         empty = np.zeros(0, np.float32)
         return Frames(empty, empty, empty, empty, empty, np.zeros(0, np.bool_))
-    similarity = np.concatenate([part[4] for part in parts])
     return Frames(
-        level_db=np.concatenate([part[0] for part in parts]),
-        tone_hz=np.concatenate([part[1] for part in parts]),
-        tone_purity=np.concatenate([part[2] for part in parts]),
-        dual_purity=np.concatenate([part[3] for part in parts]),
-        similarity=similarity,
-        voiced=_voiced(samples[: count * HOP]),
+        level_db=np.concatenate([part.level_db for part in parts]),
+        tone_hz=np.concatenate([part.tone_hz for part in parts]),
+        tone_purity=np.concatenate([part.tone_purity for part in parts]),
+        dual_purity=np.concatenate([part.dual_purity for part in parts]),
+        similarity=np.concatenate([part.similarity for part in parts]),
+        voiced=np.concatenate([part.voiced for part in parts]),
     )
+
+
+def _chunk_samples(samples: NDArray[np.float32], start: int, stop: int) -> NDArray[np.float32]:
+    """The samples frames `start` to `stop` read, zero-padded past the end of the recording."""
+    chunk = samples[start * HOP : stop * HOP + WINDOW]
+    if len(chunk) < (stop - start) * HOP + WINDOW:
+        chunk = np.concatenate(
+            [chunk, np.zeros((stop - start) * HOP + WINDOW - len(chunk), np.float32)]
+        )
+    return chunk
 
 
 def _chunks(count: int) -> list[tuple[int, int]]:
@@ -71,7 +80,7 @@ def _chunks(count: int) -> list[tuple[int, int]]:
 _HANN = np.hanning(WINDOW).astype(np.float32)
 
 
-def _measure_chunk(samples: NDArray[np.float32], count: int) -> tuple[NDArray[np.float32], ...]:
+def _measure_chunk(samples: NDArray[np.float32], count: int, vad: webrtcvad.Vad) -> Frames:
     frames = sliding_window_view(samples, WINDOW)[::HOP][:count]
     level = frames[:, :HOP]
     level_db = (10 * np.log10(np.mean(level * level, axis=1) + 1e-10)).astype(np.float32)
@@ -94,23 +103,24 @@ def _measure_chunk(samples: NDArray[np.float32], count: int) -> tuple[NDArray[np
     norm = magnitude / (np.linalg.norm(magnitude, axis=1, keepdims=True) + 1e-9)
     similarity = np.ones(count, np.float32)
     similarity[1:] = np.sum(norm[1:] * norm[:-1], axis=1)
-    return (
-        level_db,
-        tone_hz,
-        purity.astype(np.float32),
-        dual.astype(np.float32),
-        similarity,
+    return Frames(
+        level_db=level_db,
+        tone_hz=tone_hz,
+        tone_purity=purity.astype(np.float32),
+        dual_purity=dual.astype(np.float32),
+        similarity=similarity,
+        voiced=_voiced(samples[: count * HOP], vad),
     )
 
 
 def _lobe_energy(power: NDArray[np.float32], peak: NDArray[np.intp]) -> NDArray[np.float32]:
     rows = np.arange(len(power))
     width = power.shape[1]
-    return sum(  # type: ignore[return-value]
-        power[rows, np.clip(peak + offset, 0, width - 1)]
-        * ((peak + offset >= 0) & (peak + offset < width))
-        for offset in range(-2, 3)
-    )
+    total = np.zeros(len(power), np.float32)
+    for offset in range(-2, 3):
+        inside = (peak + offset >= 0) & (peak + offset < width)
+        total += power[rows, np.clip(peak + offset, 0, width - 1)] * inside
+    return total
 
 
 def _refined_bin(power: NDArray[np.float32], peak: NDArray[np.intp]) -> NDArray[np.float32]:
@@ -121,18 +131,18 @@ def _refined_bin(power: NDArray[np.float32], peak: NDArray[np.intp]) -> NDArray[
     centre = np.log(power[rows, peak] + 1e-12)
     right = np.log(power[rows, np.clip(peak + 1, 0, width - 1)] + 1e-12)
     denominator = left - 2 * centre + right
-    shift = np.where(np.abs(denominator) > 1e-9, 0.5 * (left - right) / denominator, 0.0)
-    return (peak + np.clip(shift, -0.5, 0.5)).astype(np.float32)
+    curved = np.abs(denominator) > 1e-9
+    shift = np.where(curved, 0.5 * (left - right) / np.where(curved, denominator, 1.0), 0.0)
+    return np.asarray(peak + np.clip(shift, -0.5, 0.5), dtype=np.float32)
 
 
-def _voiced(samples: NDArray[np.float32]) -> NDArray[np.bool_]:
-    vad = webrtcvad.Vad(VAD_MODE)
+def _voiced(samples: NDArray[np.float32], vad: webrtcvad.Vad) -> NDArray[np.bool_]:
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2").tobytes()
     step = 2 * HOP
     return np.fromiter(
         (
             vad.is_speech(pcm[index : index + step], ANALYSIS_RATE_HZ)
-            for index in range(0, len(pcm), step)
+            for index in range(0, len(pcm) - step + 1, step)
         ),
         dtype=np.bool_,
         count=len(pcm) // step,

@@ -5,40 +5,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.ndimage import median_filter
 
-from channels.phone.audio import decode, discriminate, frames, tones
+from channels.phone.audio import decode, frames, tones
+from channels.phone.audio.segments import Segment, segments_of
 
-SegmentKind = Literal["ringback", "busy", "speech", "music", "silence", "tone"]
-
-# Sound this far above the recording's noise floor is heard (within these absolute bounds).
-ABOVE_FLOOR_DB = 10.0
-SOUND_DB_BOUNDS = (-55.0, -35.0)
-TONE_PURITY = 0.75
-DUAL_TONE_PURITY = 0.85
-# Gaps inside speech (between words) and music shorter than these belong to them.
-SPEECH_GAP_S = 0.5
-MUSIC_GAP_S = 0.6
-MIN_SOUND_S = 0.2
-MIN_TONE_S = 0.06
-SMOOTHING_S = 0.7
 # Speech between two stretches of music, this close to each, is a hold announcement.
 ANNOUNCEMENT_GAP_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class Segment:
-    kind: SegmentKind
-    start_s: float
-    end_s: float
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,93 +61,8 @@ def timeline_of_bytes(data: bytes, *, name: str) -> Timeline:
 def timeline_of_samples(samples: NDArray[np.float32]) -> Timeline:
     """The timeline of 8 kHz samples of the callee's side."""
     measured = frames.measure(samples)
-    segments = _segments(measured)
+    segments = segments_of(measured)
     return _figures(segments, duration_s=len(samples) / decode.ANALYSIS_RATE_HZ)
-
-
-def _segments(measured: frames.Frames) -> list[Segment]:
-    count = len(measured)
-    step = frames.FRAME_S
-    floor = float(np.percentile(measured.level_db, 5)) if count else -100.0
-    threshold = float(np.clip(floor + ABOVE_FLOOR_DB, *SOUND_DB_BOUNDS))
-    heard = measured.level_db > threshold
-    pure = heard & (measured.tone_purity > TONE_PURITY)
-    at_ring = pure & (np.abs(measured.tone_hz - tones.RING_HZ) <= tones.RING_TOLERANCE_HZ)
-    labels = np.full(count, "silence", dtype=object)
-    for burst in tones.bursts(at_ring, step):
-        labels[burst.first : burst.last] = burst.kind
-    other_tone = heard & (labels == "silence") & (pure | (measured.dual_purity > DUAL_TONE_PURITY))
-    sound = heard & (labels == "silence")
-    score = discriminate.music_score(measured, sound)
-    smoothed = median_filter(score, size=max(1, round(SMOOTHING_S / step)) | 1, mode="nearest")
-    labels[sound] = np.where(smoothed[sound] > 0, "music", "speech")
-    merged = _merge(_runs_of(labels, step))
-    for first, last in tones.runs(other_tone, bridge=1):
-        if (last - first) * step >= MIN_TONE_S and _stands_alone(heard, first, last):
-            merged = _overlay(merged, Segment("tone", first * step, last * step))
-    return merged
-
-
-def _runs_of(labels: NDArray[np.object_], step: float) -> list[Segment]:
-    segments: list[Segment] = []
-    start = 0
-    for index in range(1, len(labels) + 1):
-        if index == len(labels) or labels[index] != labels[start]:
-            segments.append(Segment(labels[start], round(start * step, 2), round(index * step, 2)))
-            start = index
-    return segments
-
-
-def _merge(segments: list[Segment]) -> list[Segment]:
-    """Short gaps inside speech or music join them; short sounds join their neighbours."""
-    changed = True
-    while changed:
-        changed = False
-        result: list[Segment] = []
-        for index, segment in enumerate(segments):
-            before = result[-1] if result else None
-            after = segments[index + 1] if index + 1 < len(segments) else None
-            kind = segment.kind
-            if kind == "silence" and before and after and before.kind == after.kind:
-                gap = SPEECH_GAP_S if before.kind == "speech" else MUSIC_GAP_S
-                if before.kind in ("speech", "music") and segment.duration_s <= gap:
-                    kind = before.kind
-            elif kind in ("speech", "music") and segment.duration_s < MIN_SOUND_S:
-                neighbours = [s for s in (before, after) if s and s.kind in ("speech", "music")]
-                if neighbours:
-                    kind = max(neighbours, key=lambda s: s.duration_s).kind
-                elif before is None or before.kind != kind:
-                    kind = "silence"
-            if before and before.kind == kind:
-                result[-1] = Segment(kind, before.start_s, segment.end_s)
-            else:
-                result.append(Segment(kind, segment.start_s, segment.end_s))
-        changed = len(result) != len(segments)
-        segments = result
-    return segments
-
-
-def _stands_alone(heard: NDArray[np.bool_], first: int, last: int) -> bool:
-    """A signal (DTMF, a beep) has quiet on both sides; a pure stretch inside a voice or a
-    melody (a held vowel, a flute note) belongs to that sound."""
-    margin = 3
-    before = heard[max(0, first - margin) : first]
-    after = heard[last : last + margin]
-    return not before.any() and not after.any()
-
-
-def _overlay(segments: list[Segment], tone: Segment) -> list[Segment]:
-    result: list[Segment] = []
-    for segment in segments:
-        if segment.end_s <= tone.start_s or segment.start_s >= tone.end_s:
-            result.append(segment)
-            continue
-        if segment.start_s < tone.start_s:
-            result.append(Segment(segment.kind, segment.start_s, tone.start_s))
-        if segment.end_s > tone.end_s:
-            result.append(Segment(segment.kind, tone.end_s, segment.end_s))
-    result.append(tone)
-    return sorted(result, key=lambda s: s.start_s)
 
 
 def _announcements(segments: tuple[Segment, ...] | list[Segment]) -> list[int]:
@@ -220,10 +110,23 @@ def _figures(segments: list[Segment], *, duration_s: float) -> Timeline:
     if busy and (answered_at_s is None or not rings_at):
         rings: int | None = 0 if not rings_at else len(rings_at)
     elif rings_at:
-        rings = len([s for s in rings_at if answered_at_s is None or s.start_s < answered_at_s])
+        rings = len(
+            [
+                s
+                for s in rings_at
+                if (answered_at_s is None or s.start_s < answered_at_s)
+                and s.duration_s >= tones.MIN_RING_S - 0.01
+            ]
+        )
     else:
         rings = None
-    after = [s for s in rings_at if answered_at_s is not None and s.start_s >= answered_at_s]
+    after = [
+        s
+        for s in rings_at
+        if answered_at_s is not None
+        and s.start_s >= answered_at_s
+        and s.duration_s >= tones.MIN_RING_S - 0.01
+    ]
     announcement_indexes = _announcements(segments)
     live = [
         s

@@ -14,13 +14,22 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from channels.phone.audio.frames import Frames
+
 RING_HZ = 440.0
-RING_TOLERANCE_HZ = 25.0
+RING_TOLERANCE_HZ = 12.0
+# A call-progress tone is a clean sine: nearly all the band's energy in one peak, steady pitch.
+RING_PURITY = 0.9
+RING_MEDIAN_PURITY = 0.95
+RING_PITCH_SPREAD_HZ = 6.0
 RING_ON_S = (1.15, 1.85)
 RING_OFF_S = (2.8, 4.2)
 BUSY_ON_S = (0.3, 0.7)
 BUSY_OFF_S = (0.3, 0.7)
 MIN_BURST_S = 0.1
+# A burst heard for less than this is shown but not counted as a ring (a ring the answer cut at
+# once is not one the caller heard).
+MIN_RING_S = 0.2
 # Frames of something else a burst may hold (a click, a codec glitch) and still be one burst.
 BRIDGE_FRAMES = 3
 
@@ -46,12 +55,17 @@ def runs(mask: NDArray[np.bool_], *, bridge: int = 0) -> list[tuple[int, int]]:
     return merged
 
 
-def bursts(ring_frames: NDArray[np.bool_], frame_s: float) -> list[Burst]:
+def bursts(measured: Frames, heard: NDArray[np.bool_], frame_s: float) -> list[Burst]:
     """The 440 Hz bursts, each named ringback, busy, or plain tone from its cadence."""
+    at_ring = (
+        heard
+        & (measured.tone_purity > RING_PURITY)
+        & (np.abs(measured.tone_hz - RING_HZ) <= RING_TOLERANCE_HZ)
+    )
     spans = [
         span
-        for span in runs(ring_frames, bridge=BRIDGE_FRAMES)
-        if (span[1] - span[0]) * frame_s >= MIN_BURST_S
+        for span in runs(at_ring, bridge=BRIDGE_FRAMES)
+        if (span[1] - span[0]) * frame_s >= MIN_BURST_S and _clean(measured, span)
     ]
     kinds: list[Literal["ringback", "busy", "tone"]] = ["tone"] * len(spans)
 
@@ -78,9 +92,25 @@ def bursts(ring_frames: NDArray[np.bool_], frame_s: float) -> list[Burst]:
             lone = (index == 0 or kinds[index - 1] != "busy") and (
                 index == len(spans) - 1 or kinds[index + 1] != "busy"
             )
-            if lone and (span[1] - span[0]) * frame_s >= 0.15:
+            quiet_before = span[0] < 3 or not heard[span[0] - 3 : span[0]].any()
+            if lone and quiet_before and (span[1] - span[0]) * frame_s >= 0.15:
                 kinds[index] = "ringback"
     return [Burst(kind, first, last) for kind, (first, last) in zip(kinds, spans, strict=True)]
+
+
+def _clean(measured: Frames, span: tuple[int, int]) -> bool:
+    purity = measured.tone_purity[span[0] : span[1]]
+    return float(np.median(purity)) >= RING_MEDIAN_PURITY and steady(measured, span)
+
+
+def steady(measured: Frames, span: tuple[int, int]) -> bool:
+    """The pitch of a tone holds (a signal does; a voice's and an instrument's move)."""
+    pitch = measured.tone_hz[span[0] : span[1]]
+    pitch = pitch[pitch > 0]
+    return (
+        len(pitch) > 0
+        and float(np.percentile(pitch, 90) - np.percentile(pitch, 10)) <= RING_PITCH_SPREAD_HZ
+    )
 
 
 def _within(value: float, bounds: tuple[float, float], *, low_open: bool = False) -> bool:
