@@ -123,6 +123,9 @@ PHONE_BEHAVIOURS = [
     'rings = 2\nrecognition = "noisy"\ngreeting = "Mairie, bonjour."\n'
     '[numbers."{n}".transfer]\nsay = "Veuillez patienter."\nhold = "music"\nhold_s = 25\n'
     'then = "dropped"',
+    # A switchboard that answers at once and plays its own ringback: the callbacks count one
+    # ring, the caller hears three (a recording from the first ring shows it).
+    'rings = 1\nringback_after_answer = 2\ngreeting = "Standard de la mairie, bonjour."',
 ]
 MAIL_BEHAVIOURS = [
     'behaviour = "reply"\ndelay_s = 900',
