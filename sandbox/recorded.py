@@ -8,10 +8,13 @@ recording's clock and rendered by `sandbox.sound`; the truth keeps where each pi
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from sandbox.sound import MUSIC_STYLES, Piece, PieceKind, Scene, files, render
+from sandbox.sound.files import RATE_HZ
+from sandbox.sound.render import spoken_clip
+from sandbox.sound.signals import dtmf
 
 # A busy line plays its tone this long before the network ends the call (0.5 s on, 0.5 s off).
 BUSY_TONE_S = 4
@@ -68,22 +71,23 @@ def render_leg(leg: HeardLeg) -> RenderedLeg:
     if leg.busy:
         pieces.append(Piece("busy", duration_s, duration_s=BUSY_TONE_S))
         duration_s += BUSY_TONE_S
+    seed = zlib.crc32(leg.seed.encode())
     for sound in _music_under_announcements(leg.sounds):
         if sound.end_s <= origin:
             continue
         start_s = max(sound.start_s, origin) - origin
         kind: PieceKind = _PIECE_KINDS[sound.kind]
-        pieces.append(
-            Piece(
-                kind,
-                start_s,
-                duration_s=sound.end_s - max(sound.start_s, origin),
-                text=sound.text,
-                digits=sound.text if kind == "dtmf" else "",
-                side=sound.side,
-            )
+        piece = Piece(
+            kind,
+            start_s,
+            duration_s=sound.end_s - max(sound.start_s, origin),
+            text=sound.text,
+            digits=sound.text if kind == "dtmf" else "",
+            side=sound.side,
         )
-    seed = zlib.crc32(leg.seed.encode())
+        if sound.side == "caller":
+            piece = _ending_with_its_slot(piece, seed)
+        pieces.append(piece)
     low, high = CLEAN_NOISE_DB
     scene = Scene(
         pieces=tuple(pieces),
@@ -119,6 +123,22 @@ def render_leg(leg: HeardLeg) -> RenderedLeg:
     }
     dual = files.wav_bytes([rendered.caller, rendered.callee], rate_hz=rendered.rate_hz)
     return RenderedLeg(wav=dual, mono_wav=rendered.mono_wav(), truth=truth)
+
+
+def _ending_with_its_slot(piece: Piece, seed: int) -> Piece:
+    """A caller's sound placed to end with the `<Say>`/`<Play>` that made it: the runner acts
+    on it (the key pressed, the request made) at the end of the verb's time, as the callee
+    hears it end."""
+    if piece.duration_s is None:
+        return piece
+    if piece.kind == "dtmf":
+        length_s = len(dtmf(piece.digits)) / RATE_HZ
+    else:
+        length_s = len(spoken_clip(piece, Scene(pieces=(), duration_s=1.0, seed=seed))) / RATE_HZ
+    if length_s >= piece.duration_s:
+        return piece
+    slack_s = piece.duration_s - length_s
+    return replace(piece, start_s=piece.start_s + slack_s, duration_s=length_s)
 
 
 def _music_under_announcements(sounds: tuple[HeardSound, ...]) -> list[HeardSound]:

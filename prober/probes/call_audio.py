@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import wave
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +27,30 @@ AUDIO, CALLBACKS = "audio", "callbacks"
 DIAL_SOURCE = "DialVerb"
 
 
+# The transfer request, placed on prober's clock, is moved to the end of the caller's own
+# sound (the key pressed, the request said) heard this close to it on the caller's channel.
+SNAP_WINDOW_S = 3.0
+FRAME_S = 0.02
+CALLER_ABOVE_FLOOR_DB = 15.0
+CALLER_MIN_DB = -50.0
+CALLER_GAP_S = 0.35
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """A recording's timeline (callee's channel) and when the caller's side made sound."""
+
+    timeline: Timeline
+    caller_sounds: tuple[tuple[float, float], ...] = ()
+
+
 class RecordingTooLargeError(AudioError):
     """The recording is larger than ``measure.max_recording_bytes``: not analysed."""
 
 
-def analyse_recording(path: str, *, max_bytes: int, callee_channel: int) -> Timeline:
-    """The timeline of the recording at ``path`` (worker process entry point)."""
+def analyse_recording(path: str, *, max_bytes: int, callee_channel: int) -> Analysis:
+    """The timeline of the recording at ``path`` (worker process entry point), and the caller's
+    sounds when the recording is dual."""
     file = Path(path)
     size = file.stat().st_size
     if size > max_bytes:
@@ -40,15 +58,37 @@ def analyse_recording(path: str, *, max_bytes: int, callee_channel: int) -> Time
             path, f"{size} bytes, above measure.max_recording_bytes ({max_bytes}): not analysed"
         )
     data = file.read_bytes()
-    if callee_channel != 1:
-        data = _one_channel(data, callee_channel, name=path)
-    return timeline_of_bytes(data, name=path)
+    callee = data if callee_channel == 1 else _one_channel(data, callee_channel, name=path)
+    timeline = timeline_of_bytes(callee, name=path)
+    caller_channel = 1 if callee_channel == 2 else 2
+    return Analysis(timeline, tuple(_caller_sounds(data, caller_channel, name=path)))
 
 
-def _one_channel(data: bytes, channel: int, *, name: str) -> bytes:
-    """Channel ``channel`` (from 1) of a 16-bit WAV, as a mono WAV; other files unchanged."""
+def _caller_sounds(data: bytes, channel: int, *, name: str) -> list[tuple[float, float]]:
+    """Stretches of sound on the caller's channel of a dual 16-bit WAV (none otherwise)."""
+    samples, rate = _channel_samples(data, channel, name=name)
+    if samples is None or not len(samples):
+        return []
+    frame = max(1, round(FRAME_S * rate))
+    count = len(samples) // frame
+    if not count:
+        return []
+    frames = samples[: count * frame].astype(np.float64).reshape(count, frame) / 32768.0
+    level_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    threshold = max(float(np.percentile(level_db, 10)) + CALLER_ABOVE_FLOOR_DB, CALLER_MIN_DB)
+    sounds: list[tuple[float, float]] = []
+    for index in np.flatnonzero(level_db > threshold):
+        start, end = index * FRAME_S, (index + 1) * FRAME_S
+        if sounds and start - sounds[-1][1] <= CALLER_GAP_S:
+            sounds[-1] = (sounds[-1][0], end)
+        else:
+            sounds.append((start, end))
+    return [(round(a, 3), round(b, 3)) for a, b in sounds if b - a >= 2 * FRAME_S]
+
+
+def _channel_samples(data: bytes, channel: int, *, name: str) -> tuple[Any, int]:
     if not data.startswith(b"RIFF"):
-        return data
+        return None, 0
     try:
         with wave.open(io.BytesIO(data)) as source:
             channels, width = source.getnchannels(), source.getsampwidth()
@@ -56,8 +96,15 @@ def _one_channel(data: bytes, channel: int, *, name: str) -> bytes:
     except (wave.Error, EOFError) as error:
         raise AudioError(name, f"not a readable WAV file ({error})") from None
     if channels < channel or width != 2:
+        return None, rate
+    return np.frombuffer(frames, dtype="<i2").reshape(-1, channels)[:, channel - 1], rate
+
+
+def _one_channel(data: bytes, channel: int, *, name: str) -> bytes:
+    """Channel ``channel`` (from 1) of a 16-bit WAV, as a mono WAV; other files unchanged."""
+    samples, rate = _channel_samples(data, channel, name=name)
+    if samples is None:
         return data
-    samples = np.frombuffer(frames, dtype="<i2").reshape(-1, channels)[:, channel - 1]
     out = io.BytesIO()
     with wave.open(out, "wb") as mono:
         mono.setnchannels(1)
@@ -68,26 +115,40 @@ def _one_channel(data: bytes, channel: int, *, name: str) -> bytes:
 
 
 def transfer_at_s(
-    events: Sequence[EventLike], *, from_ringing: bool, time_scale: float
-) -> float | None:
-    """When the last transfer was requested, in seconds into the recording.
+    events: Sequence[EventLike],
+    *,
+    from_ringing: bool,
+    time_scale: float,
+    caller_sounds: Sequence[tuple[float, float]] = (),
+) -> tuple[float | None, str]:
+    """When the last transfer was requested, in seconds into the recording, and what dated it.
 
     The recording starts at the ringing (``record-from-ringing``) or at the answer; the request
-    is dated on prober's clock, so it is placed from the callback that marks the recording's
-    start, received on the same clock (their delivery delays mostly cancel out).
+    is dated on prober's clock, so it is first placed from the callback that marks the
+    recording's start, received on the same clock (``receipt_clock``). Webhook delays make that
+    a second off under load: the end of the caller's own sound (the key, the request) heard
+    within ``SNAP_WINDOW_S`` of it on the caller's channel is the instant (``caller_audio``).
     """
     anchor_kind = "call.ringing" if from_ringing else "call.answered"
     anchor = next((e for e in events if e.kind == anchor_kind), None)
     requests = [e for e in events if e.kind == "call.transfer_requested"]
     if anchor is None or not requests:
-        return None
+        return None, "none"
     request = max(requests, key=lambda event: event.received_at)
     elapsed_s = (request.received_at - anchor.received_at).total_seconds() / time_scale
-    return max(0.0, elapsed_s)
+    estimate_s = max(0.0, elapsed_s)
+    near = [end for _, end in caller_sounds if abs(end - estimate_s) <= SNAP_WINDOW_S]
+    if near:
+        return min(near, key=lambda end: abs(end - estimate_s)), "caller_audio"
+    return estimate_s, "receipt_clock"
 
 
 def audio_figures(
-    timeline: Timeline, *, from_ringing: bool, transfer_s: float | None
+    timeline: Timeline,
+    *,
+    from_ringing: bool,
+    transfer_s: float | None,
+    transfer_dated_by: str = "none",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The figures from a timeline, and the details kept with them (the segments).
 
@@ -112,6 +173,7 @@ def audio_figures(
         "rings_before_answer": None if heard is None else heard - timeline.rings_after_answer,
         "from_ringing": from_ringing,
         "transfer_at_s": None if transfer_s is None else round(transfer_s, 2),
+        "transfer_dated_by": transfer_dated_by,
         "segments": [asdict(segment) for segment in timeline.segments],
     }
     return figures, details

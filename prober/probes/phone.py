@@ -724,7 +724,7 @@ class PhoneProbes:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(measure.analysis_timeout_s):
-                timeline = await loop.run_in_executor(self._analysis_pool(), work)
+                analysis = await loop.run_in_executor(self._analysis_pool(), work)
         except AudioError as error:
             logger.warning("recording %s not analysed: %s", recording_sid, error)
             return
@@ -741,11 +741,17 @@ class PhoneProbes:
 
         def store(session: Session) -> None:
             events = attempts.attempt_events(session, attempt_id)
-            transfer_s = call_audio.transfer_at_s(
-                events, from_ringing=from_dial, time_scale=self.settings.twilio.time_scale
+            transfer_s, dated_by = call_audio.transfer_at_s(
+                events,
+                from_ringing=from_dial,
+                time_scale=self.settings.twilio.time_scale,
+                caller_sounds=analysis.caller_sounds,
             )
             figures, details = call_audio.audio_figures(
-                timeline, from_ringing=from_dial, transfer_s=transfer_s
+                analysis.timeline,
+                from_ringing=from_dial,
+                transfer_s=transfer_s,
+                transfer_dated_by=dated_by,
             )
             call_measurements.save_measurement(
                 session,
