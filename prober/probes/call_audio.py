@@ -179,12 +179,18 @@ def audio_figures(
     return figures, details
 
 
+# A hold ends at someone's words: the audio's hold stands beside the callbacks' only when the
+# transfer reached a person or a voicemail (not when nobody transferred, or nobody came).
+HOLD_ENDED_BY_WORDS = frozenset({"human", "voicemail"})
+
+
 def callback_figures(measurement: dict[str, Any]) -> dict[str, Any]:
     """The callbacks' side of the same figures (from the attempt's measurement)."""
     return {
         "rings": measurement.get("rings_callbacks", measurement.get("rings")),
         "hold_s": measurement.get("hold_s_callbacks", measurement.get("hold_s")),
         "busy": measurement.get("outcome") == "busy",
+        "transfer_outcome": measurement.get("transfer_outcome"),
     }
 
 
@@ -199,6 +205,8 @@ def disagreements(
         if abs(rings_c - rings_a) > settings.disagreement_rings:
             reasons.append(f"rings: callbacks {rings_c}, audio {rings_a}")
     hold_c, hold_a = callbacks.get("hold_s"), audio.get("hold_s")
+    if callbacks.get("transfer_outcome") not in HOLD_ENDED_BY_WORDS:
+        hold_a = None
     if hold_c is not None and hold_a is not None:
         if abs(hold_c - hold_a) > settings.disagreement_hold_s:
             reasons.append(f"hold: callbacks {hold_c:.1f} s, audio {hold_a:.1f} s")
@@ -220,7 +228,10 @@ def with_preferred(
         chosen["hold_s_audio"] = audio.get("hold_s")
         chosen["rings_after_answer_audio"] = audio.get("rings_after_answer")
         if prefer == AUDIO:
-            for name in ("rings", "hold_s"):
+            usable = ["rings"]
+            if measurement.get("transfer_outcome") in HOLD_ENDED_BY_WORDS:
+                usable.append("hold_s")
+            for name in usable:
                 if audio.get(name) is not None:
                     chosen[name] = audio[name]
                     sources[name] = AUDIO

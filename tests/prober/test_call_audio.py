@@ -9,7 +9,7 @@ MEASURE = MeasureSettings()
 
 
 def test_audio_figures_are_preferred_when_the_recording_covers_them() -> None:
-    measurement = {"outcome": "answered", "rings": 1, "hold_s": 40.0}
+    measurement = {"outcome": "answered", "rings": 1, "hold_s": 40.0, "transfer_outcome": "human"}
     chosen = with_preferred(measurement, {"rings": 4, "hold_s": 38.6}, "audio")
     assert (chosen["rings"], chosen["hold_s"]) == (4, 38.6)
     assert (chosen["rings_callbacks"], chosen["hold_s_callbacks"]) == (1, 40.0)
@@ -28,7 +28,17 @@ def test_the_callbacks_stand_where_the_audio_cannot_tell_or_when_preferred() -> 
 
 
 def test_witnesses_disagreeing_by_more_than_a_ring_or_two_seconds_of_hold_are_flagged() -> None:
-    callbacks = callback_figures({"rings": 1, "hold_s": 30.0})
+    callbacks = callback_figures({"rings": 1, "hold_s": 30.0, "transfer_outcome": "human"})
     assert disagreements(callbacks, {"rings": 2, "hold_s": 31.5}, MEASURE) == []
     reasons = disagreements(callbacks, {"rings": 4, "hold_s": 33.0}, MEASURE)
     assert reasons == ["rings: callbacks 1, audio 4", "hold: callbacks 30.0 s, audio 33.0 s"]
+
+
+def test_the_audios_hold_is_not_used_when_no_words_ended_a_hold() -> None:
+    # A person who answered the request themselves: the audio hears them at once.
+    measurement = {"rings": 2, "hold_s": None, "transfer_outcome": "not_transferred"}
+    chosen = with_preferred(measurement, {"rings": 2, "hold_s": 0.0}, "audio")
+    assert chosen["hold_s"] is None
+    assert chosen["sources"]["hold_s"] == "callbacks"
+    abandoned = callback_figures({"rings": 1, "hold_s": 290.0, "transfer_outcome": "abandoned"})
+    assert disagreements(abandoned, {"rings": 1, "hold_s": 12.0}, MEASURE) == []
