@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlmodel import Session
 
 from channels.phone.audio import AudioError, Timeline, timeline_of_bytes
 from channels.phone.measure import EventLike
 from config.settings import MeasureSettings
+from storage import attempts, call_measurements
+from storage.models import Attempt, CallMeasurement
 
 AUDIO, CALLBACKS = "audio", "callbacks"
+REJECTED = "rejected"  # an auditor's verdict: the audio's figures are not used
 # Twilio's <Dial> recordings put the parent (prober's own leg) on channel 1, the dialled
 # structure on channel 2 ("The first channel of a dual-channel recording contains the parent
 # call and the second channel contains the child call"); others have the callee on channel 1.
@@ -237,3 +241,50 @@ def with_preferred(
                     sources[name] = AUDIO
     chosen["sources"] = sources
     return chosen
+
+
+def weigh_witnesses(
+    session: Session, settings: MeasureSettings, attempt_id: int, measurement: dict[str, Any]
+) -> dict[str, Any]:
+    """Keep the callbacks' figures, put the audio's beside them (flagging a disagreement for
+    an auditor) and return the measurement with the preferred source's figures.
+
+    Audio figures an auditor rejected are kept but not used.
+    """
+    audio = call_measurements.measurement_of(session, attempt_id, AUDIO)
+    audio_figures = None if audio is None else _figures_of(audio)
+    usable = None if audio is None or audio.check == REJECTED else audio_figures
+    chosen = with_preferred(measurement, usable, settings.prefer)
+    callbacks = callback_figures(chosen)
+    call_measurements.save_measurement(
+        session,
+        attempt_id=attempt_id,
+        source=CALLBACKS,
+        figures=callbacks,
+        details={"outcome": measurement.get("outcome")},
+    )
+    if audio is not None and audio_figures is not None:
+        reasons = disagreements(callbacks, audio_figures, settings)
+        call_measurements.save_measurement(
+            session,
+            attempt_id=attempt_id,
+            source=AUDIO,
+            figures=audio_figures,
+            details={**audio.details, "disagreements": reasons, "callbacks": callbacks},
+            recording_external_id=audio.recording_external_id,
+            check=call_measurements.DISAGREEMENT if reasons else None,
+        )
+    return chosen
+
+
+def reweigh_attempt(session: Session, settings: MeasureSettings, attempt_id: int) -> None:
+    """Weigh an ended attempt's witnesses again (after an auditor's verdict)."""
+    attempt = session.get(Attempt, attempt_id)
+    if attempt is None or attempt.ended_at is None:
+        return
+    chosen = weigh_witnesses(session, settings, attempt_id, dict(attempt.measurement))
+    attempts.remeasure_attempt(session, attempt_id, chosen)
+
+
+def _figures_of(row: CallMeasurement) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in call_measurements.FIGURES}

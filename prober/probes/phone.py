@@ -47,7 +47,7 @@ from prober.project.database import Database
 from prober.project.files import write_atomically
 from storage import attempts, call_measurements, recordings
 from storage.errors import NotFoundError
-from storage.models import Attempt, CallMeasurement, ProbeState
+from storage.models import Attempt, ProbeState
 from storage.types import utcnow
 
 logger = logging.getLogger(__name__)
@@ -371,33 +371,7 @@ class PhoneProbes:
     def _weigh_witnesses(
         self, session: Session, attempt_id: int, measurement: dict[str, Any]
     ) -> dict[str, Any]:
-        """Keep the callbacks' figures, put the audio's beside them (flagging a disagreement for
-        an auditor) and return the measurement with the preferred source's figures."""
-        measure = self.settings.measure
-        audio = call_measurements.measurement_of(session, attempt_id, call_audio.AUDIO)
-        audio_figures = None if audio is None else _figures_of(audio)
-        chosen = call_audio.with_preferred(measurement, audio_figures, measure.prefer)
-        callbacks = call_audio.callback_figures(chosen)
-        call_measurements.save_measurement(
-            session,
-            attempt_id=attempt_id,
-            source=call_audio.CALLBACKS,
-            figures=callbacks,
-            details={"outcome": measurement.get("outcome")},
-        )
-        if audio is not None and audio_figures is not None:
-            reasons = call_audio.disagreements(callbacks, audio_figures, measure)
-            details = {**audio.details, "disagreements": reasons, "callbacks": callbacks}
-            call_measurements.save_measurement(
-                session,
-                attempt_id=attempt_id,
-                source=call_audio.AUDIO,
-                figures=audio_figures,
-                details=details,
-                recording_external_id=audio.recording_external_id,
-                check=call_measurements.DISAGREEMENT if reasons else None,
-            )
-        return chosen
+        return call_audio.weigh_witnesses(session, self.settings.measure, attempt_id, measurement)
 
     async def on_voice(
         self,
@@ -836,10 +810,6 @@ def _recording_attempt(session: Session, recording_sid: str) -> tuple[int, str] 
         if event.kind == "call.recording" and event.payload.get("recording_sid") == recording_sid:
             source = str(event.payload.get("source") or "")
     return recording.attempt_id, source
-
-
-def _figures_of(row: CallMeasurement) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in call_measurements.FIGURES}
 
 
 def _own_leg_never_dialled(event: ObservedEvent, attempt: attempts.AttemptState) -> bool:
