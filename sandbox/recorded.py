@@ -58,9 +58,10 @@ class RenderedLeg:
     truth: dict[str, Any]
 
 
-def render_leg(leg: HeardLeg) -> RenderedLeg:
-    """Render the leg's recording; its truth gives the answer, the transfer request, the
-    first words of the party it led to, and every piece, in seconds into the recording."""
+def render_leg(leg: HeardLeg, *, parent_first: bool = True) -> RenderedLeg:
+    """Render the leg's recording (``parent_first``: as a ``<Dial>`` lays out its channels);
+    its truth gives the answer, the transfer request, the first words of the party it led to,
+    and every piece, in seconds into the recording."""
     origin = leg.recording_start_s
     pieces: list[Piece] = []
     if leg.ringing is not None and leg.ringing[1] > leg.ringing[0]:
@@ -121,7 +122,12 @@ def render_leg(leg: HeardLeg) -> RenderedLeg:
             for piece in rendered.truth
         ],
     }
-    dual = files.wav_bytes([rendered.caller, rendered.callee], rate_hz=rendered.rate_hz)
+    # A <Dial> puts the parent (the caller's side) on channel 1; a call recorded through the
+    # REST API puts the callee there.
+    sides = [rendered.caller, rendered.callee]
+    if not parent_first:
+        sides.reverse()
+    dual = files.wav_bytes(sides, rate_hz=rendered.rate_hz)
     return RenderedLeg(wav=dual, mono_wav=rendered.mono_wav(), truth=truth)
 
 

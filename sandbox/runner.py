@@ -309,6 +309,14 @@ class CallSession:
             # The API dated the change on this call's simulated clock: resume from there.
             self.offset_s = max(self.offset_s, self._offset_of(current.date_updated))
             raise _CallEnded("api")
+        if self.call.parent_call_sid is not None:
+            # Hanging up a <Dial>'s parent through the API ends the leg it dialled too.
+            try:
+                parent = self.store.get(self.call.parent_call_sid)
+            except UnknownCall:
+                raise _CallEnded("api") from None
+            if parent.status.is_final:
+                raise _CallEnded("api")
 
     def _offset_of(self, instant: datetime) -> int:
         return int((instant - self.started_at).total_seconds())
@@ -554,9 +562,17 @@ class CallSession:
         ]
         if status is CallStatus.COMPLETED:
             extra.append(("Duration", str(math.ceil(talk_s / 60))))  # billed minutes
-        recording_params = self._record(talk_s) if status is CallStatus.COMPLETED else []
+        recording_params: list[tuple[str, str]] = []
+        to_render: HeardLeg | None = None
+        if status is CallStatus.COMPLETED:
+            recording_params, to_render = self._record(talk_s)
         extra += [(name, value) for name, value in recording_params if name in COMPLETED_RECORDING]
+        # The final callback leaves at once, as Twilio's does; the recording's sound is made
+        # after it (its own callback follows, once it exists).
         await self.status_callback("completed", str(status), [*extra, *self._amd_params()])
+        recorded_audio: dict[str, Any] | None = None
+        if to_render is not None:
+            recorded_audio = await self._render_recording(to_render, recording_params)
         options = self.call.options
         callback = options.recording_status_callback
         if (
@@ -590,6 +606,7 @@ class CallSession:
             hold_s=hold_s,
             rings_after_answer=self.behaviour.ringback_after_answer if answered else 0,
             parent_call_sid=self.call.parent_call_sid,
+            audio=recorded_audio,
         )
         if self.parent is not None:  # the parent adds the <Dial>'s recording, then logs it
             self.pending_truth = truth
@@ -983,11 +1000,42 @@ class CallSession:
             start_s = self.offset_s - self.answer_offset_s
             self.utterances.append(Utterance(speaker, start_s, duration_s))
 
-    def _record(self, talk_s: int) -> list[tuple[str, str]]:
-        """With `Record=true`, store the call's audio; the recording's callback parameters."""
+    def _record(self, talk_s: int) -> tuple[list[tuple[str, str]], HeardLeg | None]:
+        """With `Record=true`, register the call's recording from the answer; its callback
+        parameters, and the leg whose sound `_render_recording` makes into its media.
+
+        With `Trim=do-not-trim` (what prober asks for) the recording is real sound, callee on
+        channel 1 and what Twilio played on channel 2; Twilio's default `trim-silence` keeps
+        the tones-for-speech recording, trimmed.
+        """
         options = self.call.options
         if not options.record or self.answer_offset_s is None:
-            return []
+            return [], None
+        if options.trim != "do-not-trim":
+            return self._trimmed_recording(talk_s), None
+        params = self._store_recording_media(
+            {},
+            duration_s=talk_s,
+            dual=options.recording_channels == "dual",
+            started_at=self.started_at + timedelta(seconds=self.answer_offset_s),
+            source="OutboundAPI",
+            track=options.recording_track,
+        )
+        return params, self.heard_leg(from_ringing=False)
+
+    async def _render_recording(
+        self, leg: HeardLeg, recording_params: list[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """Make a registered recording's media: the leg's sound (off the runner's loop)."""
+        rendered = await asyncio.to_thread(render_leg, leg, parent_first=False)
+        dual = self.call.options.recording_channels == "dual"
+        sid = dict(recording_params)["RecordingSid"]
+        self.store.add_recording_media(sid, "wav", rendered.wav if dual else rendered.mono_wav)
+        return rendered.truth
+
+    def _trimmed_recording(self, talk_s: int) -> list[tuple[str, str]]:
+        options = self.call.options
+        assert self.answer_offset_s is not None  # noqa: S101 (checked by the caller)
         utterances, start_s = [*self._callee_utterances(), *self.utterances], 0
         if options.trim == "trim-silence" and utterances:
             # Twilio's default cuts the silence before the first sound and after the last.

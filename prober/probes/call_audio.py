@@ -7,7 +7,9 @@ scanning minutes of audio must never hold up the daemon's event loop.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import wave
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -33,7 +35,8 @@ DIAL_SOURCE = "DialVerb"
 
 # The transfer request, placed on prober's clock, is moved to the end of the caller's own
 # sound (the key pressed, the request said) heard this close to it on the caller's channel.
-SNAP_WINDOW_S = 3.0
+SNAP_WINDOW_S = 5.0
+CALLER_AUDIO, RECEIPT_CLOCK = "caller_audio", "receipt_clock"
 FRAME_S = 0.02
 CALLER_ABOVE_FLOOR_DB = 15.0
 CALLER_MIN_DB = -50.0
@@ -50,6 +53,15 @@ class Analysis:
 
 class RecordingTooLargeError(AudioError):
     """The recording is larger than ``measure.max_recording_bytes``: not analysed."""
+
+
+ANALYSIS_NICENESS = 10
+
+
+def lower_priority() -> None:
+    """Worker process initializer: analyses yield the CPU to the daemon (Unix ``nice``)."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(ANALYSIS_NICENESS)
 
 
 def analyse_recording(path: str, *, max_bytes: int, callee_channel: int) -> Analysis:
@@ -143,8 +155,8 @@ def transfer_at_s(
     estimate_s = max(0.0, elapsed_s)
     near = [end for _, end in caller_sounds if abs(end - estimate_s) <= SNAP_WINDOW_S]
     if near:
-        return min(near, key=lambda end: abs(end - estimate_s)), "caller_audio"
-    return estimate_s, "receipt_clock"
+        return min(near, key=lambda end: abs(end - estimate_s)), CALLER_AUDIO
+    return estimate_s, RECEIPT_CLOCK
 
 
 def audio_figures(
@@ -166,7 +178,11 @@ def audio_figures(
         "rings": heard,
         "rings_after_answer": timeline.rings_after_answer,
         "answered_at_s": timeline.answered_at_s,
-        "hold_s": None if transfer_s is None else timeline.hold_s(transfer_s),
+        # Only when the request itself is heard on the caller's channel: a hold dated on
+        # prober's clock at one end is no better a witness than the callbacks.
+        "hold_s": timeline.hold_s(transfer_s)
+        if transfer_s is not None and transfer_dated_by == CALLER_AUDIO
+        else None,
         "first_words_s": timeline.first_words_s,
         "music_s": round(timeline.music_s, 2),
         "announcement_s": round(timeline.announcement_s, 2),

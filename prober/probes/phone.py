@@ -745,10 +745,13 @@ class PhoneProbes:
 
     def _analysis_pool(self) -> ProcessPoolExecutor:
         """One worker process for audio analyses, started on first use (forkserver: no copy
-        of the daemon's threads and sockets)."""
+        of the daemon's threads and sockets), at a lower priority than the daemon: webhooks
+        are answered first, analyses use what CPU is left."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1, mp_context=multiprocessing.get_context("forkserver")
+                max_workers=1,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=call_audio.lower_priority,
             )
         return self._pool
 

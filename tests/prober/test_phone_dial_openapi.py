@@ -98,3 +98,39 @@ async def test_a_call_recorded_from_the_first_ring_conforms_on_the_wire(
     # The callbacks saw 2 rings; the audio heard the switchboard's own one too.
     assert attempt.measurement["rings_callbacks"] == 2
     assert attempt.measurement["rings_audio"] == 3
+
+
+async def test_hanging_up_the_own_leg_ends_the_structures_leg(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
+) -> None:
+    world = '[numbers."+33142760402"]\nrings = 1\ngreeting = "Mairie, bonjour."\n'
+    world += '[numbers."+33142760402".transfer]\nhold = "music"\nhold_s = 600\n'
+    scenarios = {
+        "wait": phone_scenario(
+            "wait", transfer_to="état civil", max_ring_seconds=40, max_call_seconds=900
+        )
+    }
+    [probe_id] = seed_probes(engine, [Target("+33142760402", "wait")], scenarios)
+    with phone_sandbox(parse_world(world), time_scale=0.05) as sandbox:
+        async with running_prober(
+            engine, sandbox.base_url, tmp_path, time_scale=0.05, own_leg="client:prober"
+        ) as prober:
+            placed = await prober.probes.place(probe_id)
+            assert placed is not None
+
+            def child_answered() -> bool:
+                legs = [c for c in sandbox.store.newest_first() if c.parent_call_sid]
+                return bool(legs) and legs[0].status.value == "in-progress"
+
+            await wait_until(child_answered, timeout_s=30, what="the structure to answer")
+            await prober.phone.hang_up(placed.sid)
+            await wait_until(
+                lambda: all(a.ended_at is not None for a in attempts_of(engine, [probe_id])),
+                timeout_s=30,
+                what="the attempt to end",
+            )
+        [child] = [c for c in sandbox.store.newest_first() if c.parent_call_sid == placed.sid]
+    assert child.status.value == "completed"
+    [attempt] = attempts_of(engine, [probe_id])
+    assert attempt.outcome == "answered"
+    assert attempt.measurement["talk_s"] < 600
