@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -150,6 +150,7 @@ class CallStore:
         self._calls: dict[str, Call] = {}
         self._recordings: dict[str, Recording] = {}
         self._call_clocks: dict[str, Callable[[], datetime]] = {}
+        self._deferred: dict[str, Callable[[], Awaitable[bytes]]] = {}
 
     def now(self) -> datetime:
         return self._clock()
@@ -338,6 +339,18 @@ class CallStore:
     def add_recording_media(self, sid: str, extension: str, media: bytes) -> None:
         """Keep another format of a recording's audio (the MP3 encoded on first request)."""
         self.get_recording(sid).media[extension] = media
+
+    def defer_media(self, sid: str, make: Callable[[], Awaitable[bytes]]) -> None:
+        """The recording's WAV is made by ``make`` when first asked for (see `media_of`)."""
+        self.get_recording(sid)
+        self._deferred[sid] = make
+
+    async def media_of(self, sid: str, extension: str) -> bytes:
+        """A recording's media, made now if it was deferred; `UnknownRecording` if absent."""
+        make = self._deferred.pop(sid, None)
+        if make is not None:
+            self.add_recording_media(sid, "wav", await make())
+        return self.recording_media(sid, extension)
 
     def recording_media(self, sid: str, extension: str) -> bytes:
         """The media file of a recording in one format; `UnknownRecording` if absent."""

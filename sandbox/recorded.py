@@ -7,6 +7,8 @@ recording's clock and rendered by `sandbox.sound`; the truth keeps where each pi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import zlib
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -56,6 +58,12 @@ class RenderedLeg:
     wav: bytes
     mono_wav: bytes
     truth: dict[str, Any]
+
+
+def lower_priority() -> None:
+    """Worker process initializer: rendering yields the CPU to the calls being played."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
 
 
 def render_leg(leg: HeardLeg, *, parent_first: bool = True) -> RenderedLeg:

@@ -7,10 +7,13 @@ are slept as `seconds × time_scale`; every timestamp and duration it reports is
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
+import multiprocessing
 import random
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -31,7 +34,7 @@ from sandbox.calls import (
     UnknownCall,
 )
 from sandbox.errors import SandboxConfigError
-from sandbox.recorded import HeardLeg, HeardSound, render_leg
+from sandbox.recorded import HeardLeg, HeardSound, RenderedLeg, lower_priority, render_leg
 from sandbox.speech import (
     SPURIOUS_GIVE_UP_S,
     Program,
@@ -143,6 +146,7 @@ class CallRunner:
         self._calls: dict[str, asyncio.Task[None]] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
         self._jitter = random.Random()  # noqa: S311 (delivery shuffling, not security)
+        self._render_pool: ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> Self:
         # Hundreds of calls may post at once: the default pool (100) would make them time out.
@@ -165,6 +169,8 @@ class CallRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._render_pool is not None:
+            self._render_pool.shutdown(wait=False, cancel_futures=True)
         if self._client is not None:
             await self._client.aclose()
 
@@ -175,6 +181,18 @@ class CallRunner:
                     task = asyncio.create_task(self._play(call), name=f"sandbox-call-{call.sid}")
                     self._calls[call.sid] = task
             await asyncio.sleep(self.timing.poll_interval_s)
+
+    async def render(self, leg: HeardLeg, *, parent_first: bool) -> RenderedLeg:
+        """A recording's sound, made in a worker process at a lower priority: rendering takes
+        a CPU's while, which must not hold up the calls under way (their timing is the truth)."""
+        if self._render_pool is None:
+            self._render_pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=lower_priority,
+            )
+        work = functools.partial(render_leg, leg, parent_first=parent_first)
+        return await asyncio.get_running_loop().run_in_executor(self._render_pool, work)
 
     def deliver_later(self, webhooks: Webhooks, url: str, method: str, params: Params) -> None:
         """Send a callback after a random delay, without holding the call up."""
@@ -235,6 +253,7 @@ class CallSession:
         self.caller_sounds: list[CallerSound] = []
         self.pending_truth: CallTruth | None = None
         self.final_status: CallStatus | None = None
+        self._rendered_truth: dict[str, Any] | None = None
         self.offset_s = 0
         self.sequence_number = 0
         self.rings = 0
@@ -572,7 +591,8 @@ class CallSession:
         await self.status_callback("completed", str(status), [*extra, *self._amd_params()])
         recorded_audio: dict[str, Any] | None = None
         if to_render is not None:
-            recorded_audio = await self._render_recording(to_render, recording_params)
+            self._render_recording(to_render, recording_params)
+            recorded_audio = self._rendered_truth  # filled in once the media is made
         options = self.call.options
         callback = options.recording_status_callback
         if (
@@ -912,7 +932,7 @@ class CallSession:
         its truth (where each piece lies). Rendering takes a while: off the runner's loop, so
         the other calls keep their timing."""
         leg = child.heard_leg(from_ringing=dial.records_ringing)
-        rendered = await asyncio.to_thread(render_leg, leg)
+        rendered = await self.runner.render(leg, parent_first=True)
         duration_s = math.ceil(leg.end_s - leg.recording_start_s)
         recording_params = self._store_recording_media(
             {"wav": rendered.wav if dial.dual else rendered.mono_wav},
@@ -1023,15 +1043,20 @@ class CallSession:
         )
         return params, self.heard_leg(from_ringing=False)
 
-    async def _render_recording(
-        self, leg: HeardLeg, recording_params: list[tuple[str, str]]
-    ) -> dict[str, Any]:
-        """Make a registered recording's media: the leg's sound (off the runner's loop)."""
-        rendered = await asyncio.to_thread(render_leg, leg, parent_first=False)
+    def _render_recording(self, leg: HeardLeg, recording_params: list[tuple[str, str]]) -> None:
+        """A registered recording's media is the leg's sound, made when first downloaded (so
+        that rendering never holds up the calls under way); its truth comes with it."""
         dual = self.call.options.recording_channels == "dual"
         sid = dict(recording_params)["RecordingSid"]
-        self.store.add_recording_media(sid, "wav", rendered.wav if dual else rendered.mono_wav)
-        return rendered.truth
+        truth: dict[str, Any] = {}
+        self._rendered_truth = truth
+
+        async def make() -> bytes:
+            rendered = await self.runner.render(leg, parent_first=False)
+            truth.update(rendered.truth)
+            return rendered.wav if dual else rendered.mono_wav
+
+        self.store.defer_media(sid, make)
 
     def _trimmed_recording(self, talk_s: int) -> list[tuple[str, str]]:
         options = self.call.options

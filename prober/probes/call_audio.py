@@ -174,15 +174,19 @@ def audio_figures(
     # The timeline counts every burst heard before the callee's first sound; those a
     # switchboard played after answering are among them (`rings_after_answer`).
     heard = timeline.rings if from_ringing else None
+    # Only when the request itself is heard on the caller's channel: a hold dated on prober's
+    # clock at one end is no better a witness than the callbacks. Nobody came: the hold lasts
+    # to the end of the recording (the line went dead, or the call's time limit).
+    hold_s = None
+    if transfer_s is not None and transfer_dated_by == CALLER_AUDIO:
+        hold_s = timeline.hold_s(transfer_s)
+        if hold_s is None:
+            hold_s = max(0.0, timeline.duration_s - transfer_s)
     figures: dict[str, Any] = {
         "rings": heard,
         "rings_after_answer": timeline.rings_after_answer,
         "answered_at_s": timeline.answered_at_s,
-        # Only when the request itself is heard on the caller's channel: a hold dated on
-        # prober's clock at one end is no better a witness than the callbacks.
-        "hold_s": timeline.hold_s(transfer_s)
-        if transfer_s is not None and transfer_dated_by == CALLER_AUDIO
-        else None,
+        "hold_s": hold_s,
         "first_words_s": timeline.first_words_s,
         "music_s": round(timeline.music_s, 2),
         "announcement_s": round(timeline.announcement_s, 2),
@@ -199,9 +203,9 @@ def audio_figures(
     return figures, details
 
 
-# A hold ends at someone's words: the audio's hold stands beside the callbacks' only when the
-# transfer reached a person or a voicemail (not when nobody transferred, or nobody came).
-HOLD_ENDED_BY_WORDS = frozenset({"human", "voicemail"})
+# The audio's hold stands beside the callbacks' only when a transfer happened (not when the
+# person asked answered at once: then the callbacks have no hold and the audio's is moot).
+HOLD_ENDED_BY_WORDS = frozenset({"human", "voicemail", "dropped", "abandoned"})
 
 
 def callback_figures(measurement: dict[str, Any]) -> dict[str, Any]:

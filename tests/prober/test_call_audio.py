@@ -40,5 +40,5 @@ def test_the_audios_hold_is_not_used_when_no_words_ended_a_hold() -> None:
     chosen = with_preferred(measurement, {"rings": 2, "hold_s": 0.0}, "audio")
     assert chosen["hold_s"] is None
     assert chosen["sources"]["hold_s"] == "callbacks"
-    abandoned = callback_figures({"rings": 1, "hold_s": 290.0, "transfer_outcome": "abandoned"})
-    assert disagreements(abandoned, {"rings": 1, "hold_s": 12.0}, MEASURE) == []
+    not_transferred = callback_figures({"rings": 1, "hold_s": None, "transfer_outcome": None})
+    assert disagreements(not_transferred, {"rings": 1, "hold_s": 12.0}, MEASURE) == []
