@@ -165,6 +165,7 @@ def audio_figures(
     from_ringing: bool,
     transfer_s: float | None,
     transfer_dated_by: str = "none",
+    callbacks_hold_s: float | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The figures from a timeline, and the details kept with them (the segments).
 
@@ -179,9 +180,7 @@ def audio_figures(
     # to the end of the recording (the line went dead, or the call's time limit).
     hold_s = None
     if transfer_s is not None and transfer_dated_by == CALLER_AUDIO:
-        hold_s = timeline.hold_s(transfer_s)
-        if hold_s is None:
-            hold_s = max(0.0, timeline.duration_s - transfer_s)
+        hold_s = _hold_heard(timeline, transfer_s, callbacks_hold_s)
     figures: dict[str, Any] = {
         "rings": heard,
         "rings_after_answer": timeline.rings_after_answer,
@@ -206,6 +205,37 @@ def audio_figures(
 # The audio's hold stands beside the callbacks' only when a transfer happened (not when the
 # person asked answered at once: then the callbacks have no hold and the audio's is moot).
 HOLD_ENDED_BY_WORDS = frozenset({"human", "voicemail", "dropped", "abandoned"})
+
+
+# The audio's own reading of the hold stands when within this of the callbacks'; beyond, the
+# speech onset nearest to where the callbacks put the end of the hold is taken, if any.
+HOLD_GUIDE_S = 5.0
+
+
+def _hold_heard(timeline: Timeline, transfer_s: float, callbacks_hold_s: float | None) -> float:
+    """From the request to the first live words, or to the end of the recording.
+
+    Without words, the audio cannot tell a hold message said over silence ("veuillez
+    patienter") from the person who comes on; the recogniser can. So when the callbacks'
+    hold (the recogniser's words, dated on prober's clock) is known and the audio's own
+    reading is far from it, the end of the hold is the speech onset the audio heard nearest
+    to where the callbacks put it (its timing is the audio's), or the end of the recording.
+    """
+    heard = timeline.hold_s(transfer_s)
+    own = max(0.0, timeline.duration_s - transfer_s) if heard is None else heard
+    if callbacks_hold_s is None or abs(own - callbacks_hold_s) <= HOLD_GUIDE_S:
+        return own
+    target_s = transfer_s + callbacks_hold_s
+    onsets = [
+        segment.start_s
+        for segment in timeline.segments
+        if segment.kind == "speech" and abs(segment.start_s - target_s) <= HOLD_GUIDE_S
+    ]
+    if onsets:
+        return min(onsets, key=lambda onset: abs(onset - target_s)) - transfer_s
+    if abs(timeline.duration_s - target_s) <= HOLD_GUIDE_S:
+        return max(0.0, timeline.duration_s - transfer_s)
+    return own
 
 
 def callback_figures(measurement: dict[str, Any]) -> dict[str, Any]:

@@ -721,11 +721,15 @@ class PhoneProbes:
                 time_scale=self.settings.twilio.time_scale,
                 caller_sounds=analysis.caller_sounds,
             )
+            attempt = session.get(Attempt, attempt_id)
+            ended = attempt is not None and attempt.ended_at is not None
+            callbacks = call_audio.callback_figures(attempt.measurement if attempt else {})
             figures, details = call_audio.audio_figures(
                 analysis.timeline,
                 from_ringing=from_dial,
                 transfer_s=transfer_s,
                 transfer_dated_by=dated_by,
+                callbacks_hold_s=callbacks["hold_s"] if ended else None,
             )
             call_measurements.save_measurement(
                 session,
@@ -735,8 +739,7 @@ class PhoneProbes:
                 details=details,
                 recording_external_id=recording_sid,
             )
-            attempt = session.get(Attempt, attempt_id)
-            if attempt is not None and attempt.ended_at is not None:
+            if attempt is not None and ended:
                 chosen = self._weigh_witnesses(session, attempt_id, dict(attempt.measurement))
                 attempts.remeasure_attempt(session, attempt_id, chosen)
 

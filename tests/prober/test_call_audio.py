@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from channels.phone.audio import Segment, Timeline
 from config.settings import MeasureSettings
-from prober.probes.call_audio import callback_figures, disagreements, with_preferred
+from prober.probes.call_audio import (
+    audio_figures,
+    callback_figures,
+    disagreements,
+    with_preferred,
+)
 
 MEASURE = MeasureSettings()
 
@@ -42,3 +48,39 @@ def test_the_audios_hold_is_not_used_when_no_words_ended_a_hold() -> None:
     assert chosen["sources"]["hold_s"] == "callbacks"
     not_transferred = callback_figures({"rings": 1, "hold_s": None, "transfer_outcome": None})
     assert disagreements(not_transferred, {"rings": 1, "hold_s": 12.0}, MEASURE) == []
+
+
+def _timeline(*segments: tuple[str, float, float]) -> Timeline:
+    return Timeline(
+        duration_s=60.0,
+        segments=tuple(Segment(kind, start, end) for kind, start, end in segments),  # type: ignore[arg-type]
+        rings=None,
+        answered_at_s=0.0,
+        busy=False,
+        rings_after_answer=0,
+        first_words_s=0.0,
+        music_s=0.0,
+        announcement_s=0.0,
+    )
+
+
+def test_a_hold_message_over_silence_is_told_apart_with_the_recognisers_help() -> None:
+    # "Veuillez patienter" at 11 s, over silence, then the service at 30 s: the audio alone
+    # ends the hold at the message; the callbacks (the recogniser's words) say ~19 s.
+    timeline = _timeline(
+        ("silence", 0.0, 11.0), ("speech", 11.0, 13.0), ("silence", 13.0, 30.0),
+        ("speech", 30.0, 32.0), ("silence", 32.0, 60.0),
+    )  # fmt: skip
+    alone, _ = audio_figures(timeline, from_ringing=False, transfer_s=10.0,
+                             transfer_dated_by="caller_audio")  # fmt: skip
+    assert alone["hold_s"] == 1.0
+    guided, _ = audio_figures(timeline, from_ringing=False, transfer_s=10.0,
+                              transfer_dated_by="caller_audio", callbacks_hold_s=18.6)  # fmt: skip
+    assert guided["hold_s"] == 20.0  # the audio's timing of the words the recogniser meant
+    nobody, _ = audio_figures(_timeline(("silence", 0.0, 60.0)), from_ringing=False,
+                              transfer_s=10.0, transfer_dated_by="caller_audio",
+                              callbacks_hold_s=48.0)  # fmt: skip
+    assert nobody["hold_s"] == 50.0  # to the end of the recording
+    undated, _ = audio_figures(timeline, from_ringing=False, transfer_s=10.0,
+                               transfer_dated_by="receipt_clock")  # fmt: skip
+    assert undated["hold_s"] is None
