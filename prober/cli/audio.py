@@ -26,6 +26,12 @@ def audio_timeline(
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
+    channel: Annotated[
+        int,
+        typer.Option(
+            min=1, max=2, help="The callee's channel of a dual recording (2 for <Dial> recordings)."
+        ),
+    ] = 1,
 ) -> None:
     """Rings heard, the answer, busy tone, and the segments (ringback, busy, speech, music,
     silence, tone) of each recording. A file that cannot be analysed is reported on stderr and
@@ -35,7 +41,7 @@ def audio_timeline(
     failed = 0
     for path in files:
         try:
-            timeline = timeline_of_file(path)
+            timeline = timeline_of_file(path, channel=channel)
         except AudioError as exc:
             errors.print(f"prober: error: {safe(exc)}")
             failed += 1

@@ -9,8 +9,12 @@ styles, mono or dual, 8 or 16 kHz and MP3 vary with the seed.
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -341,4 +345,43 @@ def _conversation(w: _Writer) -> None:
         w.say("speech", ANSWERS[turn % len(ANSWERS)])
 
 
-__all__ = ["PlacedPiece", "Recording", "Truth", "corpus", "truth_of"]
+__all__ = ["PlacedPiece", "Recording", "Truth", "corpus", "truth_of", "write_corpus"]
+
+
+def write_corpus(folder: Path, count: int, *, seed: int = 14) -> Path:
+    """The corpus's files in `folder`, and `truth.jsonl` (one object a file); its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    truth_path = folder / "truth.jsonl"
+    with truth_path.open("w", encoding="utf-8") as truth_file:
+        for recording in corpus(count, seed=seed):
+            name = f"{recording.name}{recording.suffix}"
+            (folder / name).write_bytes(recording.file_bytes())
+            line = {
+                "file": name,
+                "situation": recording.situation,
+                "format": recording.file_format,
+                "noise_db": round(recording.scene.noise_db, 1),
+                "mulaw": recording.scene.mulaw,
+                "music_style": recording.scene.music_style,
+                **asdict(recording.truth),
+                "pieces": [asdict(piece) for piece in recording.rendered.truth],
+            }
+            truth_file.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return truth_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m sandbox.sound.corpus FOLDER [--count N] [--seed S]`: a corpus to listen to."""
+    parser = argparse.ArgumentParser(
+        description="Write the audio corpus and its truth to a folder."
+    )
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=14)
+    args = parser.parse_args(argv)
+    truth = write_corpus(args.folder, args.count, seed=args.seed)
+    sys.stdout.write(f"{args.count} recordings in {args.folder}, their truth in {truth}\n")
+
+
+if __name__ == "__main__":
+    main()

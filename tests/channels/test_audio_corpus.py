@@ -2,11 +2,12 @@
 
 The corpus (sandbox/sound/corpus.py, seed 14) is rendered once per session into a temporary
 folder, with its truth taken from the rendered pieces; every file is analysed through
-`timeline_of_file`, as `prober audio timeline` does. The figures are printed (`pytest -s`).
+`timeline_of_file`, as `prober audio timeline` does. The figures are printed.
 """
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +81,9 @@ def test_the_corpus_is_large_and_varied(audio_corpus: list[CorpusFile]) -> None:
     assert sum(f.truth.rings is None for f in audio_corpus) >= 20  # recordings from the answer
 
 
-def test_the_timeline_meets_the_accuracy_of_issue_14(audio_corpus: list[CorpusFile]) -> None:
+def test_the_timeline_meets_the_accuracy_of_issue_14(
+    audio_corpus: list[CorpusFile], capsys: pytest.CaptureFixture[str]
+) -> None:
     accuracy = Accuracy()
     by_situation: dict[str, Accuracy] = {}
     for file in audio_corpus:
@@ -89,11 +92,11 @@ def test_the_timeline_meets_the_accuracy_of_issue_14(audio_corpus: list[CorpusFi
         by_situation.setdefault(file.situation, Accuracy()).add(
             file.path.name, file.truth, timeline
         )
-    print(f"\naudio timeline on the corpus (seed {CORPUS_SEED}): {accuracy.summary()}")
-    for situation, part in sorted(by_situation.items()):
-        print(f"  {situation}: {part.summary()}")
-    for miss in accuracy.misses:
-        print(f"  miss: {miss}")
+    lines = [f"audio timeline on the corpus (seed {CORPUS_SEED}): {accuracy.summary()}"]
+    lines += [f"  {name}: {part.summary()}" for name, part in sorted(by_situation.items())]
+    lines += [f"  miss: {miss}" for miss in accuracy.misses]
+    with capsys.disabled():  # the figures are the point of this test: always shown
+        sys.stdout.write("\n" + "\n".join(lines) + "\n")
     figures = accuracy.figures
     assert figures["rings_exact"] >= 0.98, accuracy.summary()
     assert figures["answered_within_0.3s"] >= 0.98, accuracy.summary()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
-from channels.phone.audio import AudioError, timeline_of_bytes, timeline_of_file
+from channels.phone.audio import AudioError, Segment, Timeline, timeline_of_bytes, timeline_of_file
 from channels.phone.audio import decode as audio_decode
 from channels.phone.audio.frames import measure
 from sandbox.sound import Piece, Rendered, Scene, render
@@ -247,3 +248,69 @@ def test_the_command_prints_a_table_with_numbered_rings(
     assert result.exit_code == 0, result.stderr
     assert "rings 2, answered at 6.5 s, busy no" in result.stdout
     assert "ringback #1" in result.stdout and "ringback #2" in result.stdout
+
+
+def test_the_callee_may_be_on_channel_2_of_a_dial_recording() -> None:
+    rendered = scene(Piece("ringback", 0.0, 6.0), Piece("music", 6.5, 3.0), duration_s=10, seed=8)
+    swapped = wav_bytes([rendered.caller, rendered.callee], rate_hz=8000)
+    assert timeline_of_bytes(swapped, name="dial.wav").rings is None  # channel 1: prober's side
+    on_two = timeline_of_bytes(swapped, name="dial.wav", channel=2)
+    assert on_two.rings == 2
+    assert on_two.answered_at_s == pytest.approx(6.5, abs=0.1)
+    # A mono recording has one channel, whichever is asked.
+    assert timeline_of_bytes(rendered.mono_wav(), name="mono.wav", channel=2).rings == 2
+
+
+def test_a_mulaw_wav_as_some_switchboards_store_it_is_read() -> None:
+    rendered = scene(Piece("ringback", 0.0, 6.0), Piece("music", 6.5, 3.0), duration_s=10, seed=9)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, rendered.callee, 8000, format="WAV", subtype="ULAW")
+    timeline = timeline_of_bytes(buffer.getvalue(), name="ulaw.wav")
+    assert timeline.rings == 2
+    assert timeline.answered_at_s == pytest.approx(6.5, abs=0.1)
+
+
+def hold_timeline(*segments: tuple[str, float, float]) -> Timeline:
+    return Timeline(
+        duration_s=segments[-1][2],
+        segments=tuple(Segment(kind, start, end) for kind, start, end in segments),  # type: ignore[arg-type]
+        rings=1,
+        answered_at_s=2.0,
+        busy=False,
+        rings_after_answer=0,
+        first_words_s=2.0,
+        music_s=0.0,
+        announcement_s=0.0,
+    )
+
+
+def test_hold_runs_from_the_request_to_the_first_live_words_after_the_hold_sound() -> None:
+    timeline = hold_timeline(
+        ("ringback", 0.0, 1.5),
+        ("silence", 1.5, 2.0),
+        ("speech", 2.0, 4.0),  # "Mairie, bonjour"
+        ("silence", 4.0, 6.0),  # the caller asks for the service at 5.0
+        ("speech", 6.0, 7.0),  # "ne quittez pas": the hold has not started
+        ("music", 7.5, 20.0),
+        ("speech", 20.5, 23.0),  # an announcement between two stretches of music
+        ("music", 23.5, 40.0),
+        ("silence", 40.0, 41.0),
+        ("speech", 41.0, 44.0),  # the agent
+    )
+    assert timeline.hold_s(5.0) == pytest.approx(36.0)
+    # Without hold sound after the request, the hold ends at the next words.
+    direct = hold_timeline(("speech", 2.0, 4.0), ("silence", 4.0, 9.0), ("speech", 9.0, 11.0))
+    assert direct.hold_s(5.0) == pytest.approx(4.0)
+    assert direct.hold_s(12.0) is None
+
+
+def test_music_long_after_a_conversation_does_not_make_a_hold() -> None:
+    timeline = hold_timeline(
+        ("speech", 2.0, 4.0),
+        ("silence", 4.0, 6.0),
+        ("speech", 6.0, 14.0),  # the person answers the request at length: no transfer
+        ("silence", 14.0, 15.0),
+        ("music", 15.0, 30.0),  # later on, another transfer
+        ("speech", 31.0, 33.0),
+    )
+    assert timeline.hold_s(5.0) == pytest.approx(1.0)

@@ -4,6 +4,7 @@ and French speech from espeak-ng (the `espeak` fixture puts those tests in the s
 from __future__ import annotations
 
 import io
+import json
 import wave
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import soundfile
 from channels.phone.audio.frames import measure
 from sandbox.sound import MUSIC_STYLES, Piece, Scene, render
 from sandbox.sound import voice as sound_voice
+from sandbox.sound.corpus import write_corpus
 from sandbox.sound.line import mulaw_decode, mulaw_encode, mulaw_round_trip
 from sandbox.sound.music import render_music
 
@@ -149,3 +151,22 @@ def test_the_voice_activity_detector_hears_espeak_speech(espeak: str) -> None:
     after = frames.voiced[int(clip.end_s / 0.02) + 25 :]
     assert inside.mean() > 0.8
     assert after.mean() < 0.1
+
+
+def test_the_corpus_is_written_with_its_truth(espeak: str, tmp_path: Path) -> None:
+    truth_path = write_corpus(tmp_path / "corpus", 3, seed=5)
+    lines = [json.loads(line) for line in truth_path.read_text().splitlines()]
+    assert [line["file"] for line in lines] == sorted(
+        p.name for p in (tmp_path / "corpus").iterdir() if p.name != "truth.jsonl"
+    )
+    for line in lines:
+        data = (tmp_path / "corpus" / line["file"]).read_bytes()
+        assert data[:4] == b"RIFF" if line["file"].endswith(".wav") else data[:4] != b"RIFF"
+        assert {"rings", "answered_at_s", "busy", "speech", "music", "pieces"} <= set(line)
+        rings = [
+            p
+            for p in line["pieces"]
+            if p["kind"] == "ringback" and p["end_s"] - p["start_s"] >= 0.2
+        ]
+        if line["rings"] is not None and not line["busy"]:
+            assert line["rings"] + line["rings_after_answer"] == len(rings)

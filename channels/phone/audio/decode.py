@@ -33,7 +33,7 @@ class Decoded:
     samples: NDArray[np.float32]
     source_rate_hz: int
     channels: int
-    container: str  # "WAV" or "MP3"
+    container: str  # libsndfile's name of the format: "WAV", "MP3" (others it reads too: "FLAC"...)
 
     @property
     def duration_s(self) -> float:
@@ -53,8 +53,12 @@ def read_file(path: Path) -> bytes:
         raise AudioError(str(path), f"cannot be read ({exc.strerror or exc})") from exc
 
 
-def decode(data: bytes, *, name: str) -> Decoded:
-    """The callee's channel (channel 1 of a dual recording) of a WAV or MP3 file, at 8 kHz."""
+def decode(data: bytes, *, name: str, channel: int = 1) -> Decoded:
+    """The callee's channel of a WAV or MP3 file, at 8 kHz: `channel` (1 or 2) of a dual
+    recording (Twilio's `<Dial>` recordings have the dialled party on 2), the only one of a mono
+    recording."""
+    if channel not in (1, 2):
+        raise AudioError(name, f"channel {channel} asked; a recording has channel 1 or 2")
     if not data:
         raise AudioError(name, "empty file, not a recording")
     if len(data) > MAX_FILE_BYTES:
@@ -68,17 +72,17 @@ def decode(data: bytes, *, name: str) -> Decoded:
                 raise AudioError(name, f"sampled at {rate} Hz; only 8000 and 16000 Hz are analysed")
             if channels not in (1, 2):
                 raise AudioError(name, f"{channels} channels; a recording is mono or dual")
-            callee = _read_callee(sound, name=name)
+            callee = _read_callee(sound, min(channel, channels) - 1, name=name)
     except soundfile.LibsndfileError as exc:
         raise AudioError(name, f"not a WAV or MP3 recording ({exc.error_string})") from exc
     except (RuntimeError, TypeError, ValueError) as exc:  # libsndfile's MP3 decoder on garbage
         raise AudioError(name, f"not a readable WAV or MP3 recording ({exc})") from exc
     if rate != ANALYSIS_RATE_HZ:
         callee = resample_poly(callee, ANALYSIS_RATE_HZ, rate).astype(np.float32)
-    return Decoded(callee, rate, channels, "MP3" if container == "MP3" else "WAV")
+    return Decoded(callee, rate, channels, container)
 
 
-def _read_callee(sound: soundfile.SoundFile, *, name: str) -> NDArray[np.float32]:
+def _read_callee(sound: soundfile.SoundFile, index: int, *, name: str) -> NDArray[np.float32]:
     """Channel 1, block by block. A WAV file's length was checked against its size, so its
     samples go straight into one array; an MP3's length is an estimate, so its blocks are joined."""
     limit = MAX_DURATION_S * sound.samplerate
@@ -95,9 +99,9 @@ def _read_callee(sound: soundfile.SoundFile, *, name: str) -> NDArray[np.float32
         if read + len(block) > limit:
             raise AudioError(name, f"longer than {MAX_DURATION_S} s; cut the recording first")
         if known and read + len(block) <= len(callee):
-            callee[read : read + len(block)] = block[:, 0]
+            callee[read : read + len(block)] = block[:, index]
         else:
-            blocks.append(np.ascontiguousarray(block[:, 0]))
+            blocks.append(np.ascontiguousarray(block[:, index]))
         read += len(block)
     if blocks:
         callee = np.concatenate([callee[: read - sum(len(b) for b in blocks)], *blocks])

@@ -25,10 +25,10 @@ from channels.phone.audio.frames import FRAME_S, Frames
 WINDOW_S = 1.0
 FEATURES = ("stability", "swing_db", "low_energy", "modulation", "voiced")
 # Logistic regression: music when WEIGHTS . standardised features + BIAS > 0.
-MEANS = np.array([0.925, 7.62, 0.13, 0.429, 0.938], np.float32)
-SCALES = np.array([0.049, 5.287, 0.129, 0.208, 0.103], np.float32)
-WEIGHTS = np.array([3.937, -0.994, -1.126, -0.743, 0.181], np.float32)
-BIAS = -1.598
+MEANS = np.array([0.926, 7.443, 0.124, 0.437, 0.935], np.float32)
+SCALES = np.array([0.048, 5.427, 0.13, 0.205, 0.105], np.float32)
+WEIGHTS = np.array([3.986, -1.351, -1.042, -0.878, 0.085], np.float32)
+BIAS = -1.29
 _MODULATION_BAND = butter(2, (2.5, 8.0), btype="bandpass", fs=1 / FRAME_S, output="sos")
 
 
@@ -62,4 +62,5 @@ def features(frames: Frames, sound: NDArray[np.bool_]) -> NDArray[np.float32]:
 def music_score(frames: Frames, sound: NDArray[np.bool_]) -> NDArray[np.float32]:
     """A score per frame, above 0 for music and below for speech (meaningful on sound frames)."""
     standardised = (features(frames, sound) - MEANS) / SCALES
-    return (standardised @ WEIGHTS + BIAS).astype(np.float32)
+    # An elementwise sum, not `@`: BLAS may raise spurious floating-point warnings in matmul.
+    return np.asarray((standardised * WEIGHTS).sum(axis=1) + BIAS, dtype=np.float32)

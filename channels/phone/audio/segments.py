@@ -17,7 +17,7 @@ SegmentKind = Literal["ringback", "busy", "speech", "music", "silence", "tone"]
 
 # Sound this far above the recording's noise floor is heard (within these absolute bounds).
 ABOVE_FLOOR_DB = 9.0
-SOUND_DB_BOUNDS = (-55.0, -35.0)
+SOUND_DB_BOUNDS = (-55.0, -20.0)
 # A sound's onset is followed back while it stays this far above the floor (soft attacks).
 ONSET_ABOVE_FLOOR_DB = 6.0
 ONSET_LOOKBACK_S = 0.1

@@ -14,6 +14,12 @@ from channels.phone.audio.segments import Segment, segments_of
 
 # Speech between two stretches of music, this close to each, is a hold announcement.
 ANNOUNCEMENT_GAP_S = 2.0
+# Speech between the transfer request and the hold sound ("ne quittez pas, je vous passe le
+# service") is at most this long; more is a conversation, and the hold ends there.
+HOLD_LEAD_SPEECH_S = 5.0
+# A burst measured on 32 ms windows 20 ms apart looks about a window's overhang (12 ms) longer
+# than it is: a ring is counted when its measured length makes up for it.
+_MIN_RING_MEASURED_S = tones.MIN_RING_S + (frames.WINDOW - frames.HOP) / decode.ANALYSIS_RATE_HZ
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,12 +40,19 @@ class Timeline:
         """From `from_s` (the transfer request) to the first live words after it; None if none.
 
         Words said before the hold sound starts ("ne quittez pas") do not end the hold: when music
-        or ringback follows `from_s`, the hold ends at the first live words after it starts.
+        or ringback follows `from_s` after at most `HOLD_LEAD_SPEECH_S` of speech, the hold ends
+        at the first live words after it starts.
         """
         start = from_s
+        spoken_s = 0.0
         for segment in self.segments:
-            if segment.start_s >= from_s and segment.kind in ("music", "ringback"):
+            if segment.start_s < from_s:
+                continue
+            if segment.kind in ("music", "ringback"):
                 start = segment.start_s
+                break
+            spoken_s += segment.duration_s if segment.kind == "speech" else 0.0
+            if spoken_s > HOLD_LEAD_SPEECH_S:  # a conversation, not "ne quittez pas"
                 break
         announcements = set(_announcements(self.segments))
         for index, segment in enumerate(self.segments):
@@ -48,14 +61,15 @@ class Timeline:
         return None
 
 
-def timeline_of_file(path: Path) -> Timeline:
-    """The timeline of a WAV (8/16 kHz, mono or dual: callee on channel 1) or MP3 recording."""
-    return timeline_of_bytes(decode.read_file(path), name=str(path))
+def timeline_of_file(path: Path, *, channel: int = 1) -> Timeline:
+    """The timeline of a WAV (8/16 kHz, mono or dual) or MP3 recording; `channel` is the
+    callee's in a dual recording (1 as Twilio records calls, 2 for `<Dial>` recordings)."""
+    return timeline_of_bytes(decode.read_file(path), name=str(path), channel=channel)
 
 
-def timeline_of_bytes(data: bytes, *, name: str) -> Timeline:
+def timeline_of_bytes(data: bytes, *, name: str, channel: int = 1) -> Timeline:
     """The timeline of a recording's bytes; `name` is the file named in errors."""
-    return timeline_of_samples(decode.decode(data, name=name).samples)
+    return timeline_of_samples(decode.decode(data, name=name, channel=channel).samples)
 
 
 def timeline_of_samples(samples: NDArray[np.float32]) -> Timeline:
@@ -66,35 +80,35 @@ def timeline_of_samples(samples: NDArray[np.float32]) -> Timeline:
 
 
 def _announcements(segments: tuple[Segment, ...] | list[Segment]) -> list[int]:
-    """Indexes of the speech segments heard between two stretches of music."""
+    """Indexes of the speech segments heard between two stretches of music: music ends at most
+    `ANNOUNCEMENT_GAP_S` before, and music follows (after more announcements, maybe), the next
+    sound starting at most `ANNOUNCEMENT_GAP_S` after."""
+    sounds = [index for index, s in enumerate(segments) if s.kind != "silence"]
+    # For each sound, whether music comes next once speech and silence are passed over.
+    music_next = [False] * len(segments)
+    upcoming_music = False
+    for index in reversed(sounds):
+        music_next[index] = upcoming_music
+        kind = segments[index].kind
+        if kind == "music":
+            upcoming_music = True
+        elif kind != "speech":
+            upcoming_music = False
     found = []
-    for index, segment in enumerate(segments):
-        if segment.kind != "speech":
+    for position, index in enumerate(sounds):
+        segment = segments[index]
+        if segment.kind != "speech" or position == 0 or position + 1 == len(sounds):
             continue
-        before = [s for s in segments[:index] if s.kind not in ("silence",)]
-        after = [s for s in segments[index + 1 :] if s.kind not in ("silence",)]
-        near_before = (
-            bool(before)
-            and before[-1].kind == "music"
-            and (segment.start_s - before[-1].end_s <= ANNOUNCEMENT_GAP_S)
-        )
-        near_after = (
-            bool(after)
-            and after[0].kind in ("music", "speech")
-            and (after[0].start_s - segment.end_s <= ANNOUNCEMENT_GAP_S)
-        )
-        if near_before and near_after and _music_follows(segments, index):
+        before, after = segments[sounds[position - 1]], segments[sounds[position + 1]]
+        if (
+            before.kind == "music"
+            and segment.start_s - before.end_s <= ANNOUNCEMENT_GAP_S
+            and after.kind in ("music", "speech")
+            and after.start_s - segment.end_s <= ANNOUNCEMENT_GAP_S
+            and music_next[index]
+        ):
             found.append(index)
     return found
-
-
-def _music_follows(segments: tuple[Segment, ...] | list[Segment], index: int) -> bool:
-    for segment in segments[index + 1 :]:
-        if segment.kind == "music":
-            return True
-        if segment.kind not in ("silence", "speech"):
-            return False
-    return False
 
 
 def _figures(segments: list[Segment], *, duration_s: float) -> Timeline:
@@ -115,7 +129,7 @@ def _figures(segments: list[Segment], *, duration_s: float) -> Timeline:
                 s
                 for s in rings_at
                 if (answered_at_s is None or s.start_s < answered_at_s)
-                and s.duration_s >= tones.MIN_RING_S - 0.01
+                and s.duration_s >= _MIN_RING_MEASURED_S
             ]
         )
     else:
@@ -125,7 +139,7 @@ def _figures(segments: list[Segment], *, duration_s: float) -> Timeline:
         for s in rings_at
         if answered_at_s is not None
         and s.start_s >= answered_at_s
-        and s.duration_s >= tones.MIN_RING_S - 0.01
+        and s.duration_s >= _MIN_RING_MEASURED_S
     ]
     announcement_indexes = _announcements(segments)
     live = [

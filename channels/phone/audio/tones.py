@@ -19,8 +19,8 @@ from channels.phone.audio.frames import Frames
 RING_HZ = 440.0
 RING_TOLERANCE_HZ = 12.0
 # A call-progress tone is a clean sine: nearly all the band's energy in one peak, steady pitch.
-RING_PURITY = 0.9
-RING_MEDIAN_PURITY = 0.95
+RING_PURITY = 0.75
+RING_MEDIAN_PURITY = 0.85
 RING_PITCH_SPREAD_HZ = 6.0
 RING_ON_S = (1.15, 1.85)
 RING_OFF_S = (2.8, 4.2)
