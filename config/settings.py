@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
@@ -49,6 +50,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_OWN_LEG = re.compile(r"client:[A-Za-z0-9_\-]{1,121}|sip:[^@\s]+@[A-Za-z0-9.\-]+(:\d+)?(;[^\s]*)?")
+
+
 class TwilioSettings(_Section):
     """Where and as whom phone probes are placed."""
 
@@ -67,6 +71,33 @@ class TwilioSettings(_Section):
     # Real seconds per call second: 1 against Twilio; the sandbox's --time-scale when it runs
     # calls faster than real time (menu and hold times are measured on prober's clock).
     time_scale: float = Field(default=1.0, gt=0)
+    # Record from the first ring: the call is placed to `own_leg`, whose TwiML <Dial>s the
+    # structure with record="record-from-ringing-dual" (Twilio records ringing only on <Dial>).
+    record_from_ringing: bool = False
+    # prober's own leg: a Twilio Client identity ("client:prober") or a SIP URI
+    # ("sip:prober@example.sip.twilio.com") that answers at once; required by record_from_ringing.
+    own_leg: str = ""
+
+    @field_validator("own_leg")
+    @classmethod
+    def _own_leg(cls, value: str) -> str:
+        value = value.strip()
+        if value and not _OWN_LEG.fullmatch(value):
+            raise ValueError(
+                "expected a Twilio Client identity (client:NAME, letters, digits, _ and -) or a"
+                " SIP URI (sip:USER@HOST)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _own_leg_when_recording_from_ringing(self) -> TwilioSettings:
+        if self.record_from_ringing and not self.own_leg:
+            raise ValueError(
+                "twilio.record_from_ringing needs twilio.own_leg: the Twilio Client identity"
+                " (client:NAME) or SIP URI that the call is placed to before it dials the"
+                " structure"
+            )
+        return self
 
     @field_validator("api_base_url", "webhook_base_url", "pricing_base_url")
     @classmethod
@@ -256,6 +287,21 @@ class AlertSettings(_Section):
     check_interval_s: float = Field(default=60.0, gt=0)
 
 
+class MeasureSettings(_Section):
+    """Which witness rings and hold come from when a call was measured twice."""
+
+    # "audio": the recording's timeline when it covers the interval (recorded from the first
+    # ring for rings; from the transfer request on for hold); "callbacks": Twilio's callbacks.
+    prefer: Literal["audio", "callbacks"] = "audio"
+    # A recording larger than this is not analysed (8 kHz dual 16-bit WAV: ~1.9 MB a minute).
+    max_recording_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # An analysis that takes longer is abandoned (it runs in a worker process).
+    analysis_timeout_s: float = Field(default=120.0, gt=0)
+    # The two witnesses disagree (the call goes to an auditor) beyond these.
+    disagreement_rings: int = Field(default=1, ge=0)
+    disagreement_hold_s: float = Field(default=2.0, ge=0)
+
+
 PeerKey = Literal["kind", "population_band", "region", "departement"]
 
 
@@ -324,6 +370,7 @@ class Settings(BaseSettings):
     costs: CostSettings = CostSettings()
     alerts: AlertSettings = AlertSettings()
     review: ReviewSettings = ReviewSettings()
+    measure: MeasureSettings = MeasureSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.
     base_dir: Path = Field(default=Path(), exclude=True)

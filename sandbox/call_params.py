@@ -55,6 +55,17 @@ class UpdateCall:
     time_limit_s: int | None
 
 
+# Twilio: `To` is "the phone number, SIP address, or client identifier to call".
+CLIENT_OR_SIP_PATTERN = re.compile(
+    r"^(client:[A-Za-z0-9_\-]{1,121}|sip:[^@\s]+@[A-Za-z0-9.\-]+(:\d+)?(;\S*)?)$"
+)
+
+
+def is_client_or_sip(to: str) -> bool:
+    """Whether `to` names a Twilio Client identity (`client:NAME`) or a SIP URI."""
+    return CLIENT_OR_SIP_PATTERN.match(to) is not None
+
+
 def is_e164_number(number: str) -> bool:
     if not E164_PATTERN.match(number):
         return False
@@ -72,7 +83,7 @@ def parse_create(form: Form) -> CreateCall:
     from_ = form.get("From")
     if not from_:
         raise InvalidParameter(21213, "No 'From' number is specified")
-    if not is_e164_number(to):
+    if not is_e164_number(to) and not is_client_or_sip(to):
         raise InvalidParameter(21211, f"Invalid 'To' Phone Number: {to}")
     if not is_e164_number(from_):
         raise InvalidParameter(21212, f"Invalid 'From' Phone Number: {from_}")

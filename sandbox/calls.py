@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -113,6 +113,9 @@ class Call:
             return None
         return self.price
 
+    # A leg a <Dial> placed from another call (its parent); not CPS-paced, never queued.
+    parent_call_sid: str | None = None
+
     @property
     def queue_time_ms(self) -> int:
         """Delay imposed by CPS pacing between creation and the permitted start."""
@@ -171,6 +174,7 @@ class CallStore:
         self._calls: dict[str, Call] = {}
         self._recordings: dict[str, Recording] = {}
         self._call_clocks: dict[str, Callable[[], datetime]] = {}
+        self._deferred: dict[str, Callable[[], Awaitable[bytes]]] = {}
 
     def now(self) -> datetime:
         return self._clock()
@@ -203,6 +207,32 @@ class CallStore:
         self._calls[call.sid] = call
         return call
 
+    def create_child(
+        self,
+        parent_sid: str,
+        *,
+        to: str,
+        from_: str,
+        instructions: CallInstructions,
+        options: CallOptions,
+        at: datetime,
+    ) -> Call:
+        """Register the leg a `<Dial>` of `parent_sid` places; its parent's session plays it."""
+        self.get(parent_sid)
+        call = Call(
+            sid=new_sid("CA"),
+            to=to,
+            from_=from_,
+            instructions=instructions,
+            options=options,
+            date_created=at,
+            date_updated=at,
+            earliest_start_at=at,
+            parent_call_sid=parent_sid,
+        )
+        self._calls[call.sid] = call
+        return call
+
     def get(self, sid: str) -> Call:
         try:
             return self._calls[sid]
@@ -218,7 +248,9 @@ class CallStore:
         return [
             call
             for call in self._calls.values()
-            if call.status is CallStatus.QUEUED and call.earliest_start_at <= now
+            if call.status is CallStatus.QUEUED
+            and call.earliest_start_at <= now
+            and call.parent_call_sid is None
         ]
 
     def advance(
@@ -338,6 +370,18 @@ class CallStore:
     def add_recording_media(self, sid: str, extension: str, media: bytes) -> None:
         """Keep another format of a recording's audio (the MP3 encoded on first request)."""
         self.get_recording(sid).media[extension] = media
+
+    def defer_media(self, sid: str, make: Callable[[], Awaitable[bytes]]) -> None:
+        """The recording's WAV is made by ``make`` when first asked for (see `media_of`)."""
+        self.get_recording(sid)
+        self._deferred[sid] = make
+
+    async def media_of(self, sid: str, extension: str) -> bytes:
+        """A recording's media, made now if it was deferred; `UnknownRecording` if absent."""
+        make = self._deferred.pop(sid, None)
+        if make is not None:
+            self.add_recording_media(sid, "wav", await make())
+        return self.recording_media(sid, extension)
 
     def recording_media(self, sid: str, extension: str) -> bytes:
         """The media file of a recording in one format; `UnknownRecording` if absent."""

@@ -7,14 +7,17 @@ are slept as `seconds × time_scale`; every timestamp and duration it reports is
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
+import multiprocessing
 import random
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 from urllib.parse import urljoin
 
 import httpx
@@ -22,18 +25,28 @@ import httpx
 from sandbox.audio import Utterance, render_wav
 from sandbox.auth import Account
 from sandbox.callbacks import Params, Webhooks
-from sandbox.calls import Call, CallInstructions, CallStatus, CallStore, UnknownCall
+from sandbox.calls import (
+    Call,
+    CallInstructions,
+    CallOptions,
+    CallStatus,
+    CallStore,
+    UnknownCall,
+)
 from sandbox.errors import SandboxConfigError
+from sandbox.recorded import HeardLeg, HeardSound, RenderedLeg, lower_priority, render_leg
 from sandbox.speech import (
     SPURIOUS_GIVE_UP_S,
     Program,
     Recogniser,
+    Sound,
     SoundKind,
     answer_program,
     transfer_program,
 )
 from sandbox.truth import CallTruth, TruthLog
 from sandbox.twiml import (
+    Dial,
     Gather,
     Hangup,
     Pause,
@@ -46,7 +59,15 @@ from sandbox.twiml import (
     parse_twiml,
 )
 from sandbox.wire import API_VERSION, account_path, rfc2822
-from sandbox.world import AfterHold, Answer, Behaviour, MenuEntry, Outcome, World
+from sandbox.world import (
+    OWN_LEG_PREFIXES,
+    AfterHold,
+    Answer,
+    Behaviour,
+    MenuEntry,
+    Outcome,
+    World,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +146,7 @@ class CallRunner:
         self._calls: dict[str, asyncio.Task[None]] = {}
         self._deliveries: set[asyncio.Task[None]] = set()
         self._jitter = random.Random()  # noqa: S311 (delivery shuffling, not security)
+        self._render_pool: ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> Self:
         # Hundreds of calls may post at once: the default pool (100) would make them time out.
@@ -147,6 +169,8 @@ class CallRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._render_pool is not None:
+            self._render_pool.shutdown(wait=False, cancel_futures=True)
         if self._client is not None:
             await self._client.aclose()
 
@@ -157,6 +181,18 @@ class CallRunner:
                     task = asyncio.create_task(self._play(call), name=f"sandbox-call-{call.sid}")
                     self._calls[call.sid] = task
             await asyncio.sleep(self.timing.poll_interval_s)
+
+    async def render(self, leg: HeardLeg, *, parent_first: bool) -> RenderedLeg:
+        """A recording's sound, made in a worker process at a lower priority: rendering takes
+        a CPU's while, which must not hold up the calls under way (their timing is the truth)."""
+        if self._render_pool is None:
+            self._render_pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=lower_priority,
+            )
+        work = functools.partial(render_leg, leg, parent_first=parent_first)
+        return await asyncio.get_running_loop().run_in_executor(self._render_pool, work)
 
     def deliver_later(self, webhooks: Webhooks, url: str, method: str, params: Params) -> None:
         """Send a callback after a random delay, without holding the call up."""
@@ -179,16 +215,45 @@ class CallRunner:
             logger.exception("the sandbox failed to play call %s", call.sid)
 
 
-class CallSession:
-    """One call played on a simulated clock starting at the whole second it was dialled."""
+@dataclass(frozen=True, slots=True)
+class CallerSound:
+    """What Twilio played to the callee for the application (`<Say>`, `<Play digits>`)."""
 
-    def __init__(self, runner: CallRunner, call: Call, webhooks: Webhooks) -> None:
+    kind: str  # "speech" or "dtmf"
+    start_s: int  # the call's simulated offset
+    duration_s: int
+    text: str = ""
+
+
+class CallSession:
+    """One call played on a simulated clock starting at the whole second it was dialled.
+
+    A leg placed by a `<Dial>` (`parent` set) starts on its parent's clock, and its truth is
+    left to the parent (`pending_truth`), which completes it with the `<Dial>`'s recording.
+    """
+
+    def __init__(
+        self,
+        runner: CallRunner,
+        call: Call,
+        webhooks: Webhooks,
+        *,
+        parent: CallSession | None = None,
+    ) -> None:
         self.runner = runner
         self.store = runner.store
         self.call = call
         self.webhooks = webhooks
+        self.parent = parent
         self.behaviour: Behaviour = runner.world.behaviour_of(call.to)
-        self.started_at = self.store.now().replace(microsecond=0)
+        self.started_at = (
+            parent.at() if parent is not None else self.store.now().replace(microsecond=0)
+        )
+        self.ringing_started_s: int | None = None
+        self.caller_sounds: list[CallerSound] = []
+        self.pending_truth: CallTruth | None = None
+        self.final_status: CallStatus | None = None
+        self._rendered_truth: dict[str, Any] | None = None
         self.offset_s = 0
         self.sequence_number = 0
         self.rings = 0
@@ -263,6 +328,14 @@ class CallSession:
             # The API dated the change on this call's simulated clock: resume from there.
             self.offset_s = max(self.offset_s, self._offset_of(current.date_updated))
             raise _CallEnded("api")
+        if self.call.parent_call_sid is not None:
+            # Hanging up a <Dial>'s parent through the API ends the leg it dialled too.
+            try:
+                parent = self.store.get(self.call.parent_call_sid)
+            except UnknownCall:
+                raise _CallEnded("api") from None
+            if parent.status.is_final:
+                raise _CallEnded("api")
 
     def _offset_of(self, instant: datetime) -> int:
         return int((instant - self.started_at).total_seconds())
@@ -288,6 +361,7 @@ class CallSession:
                 await self.finish(CallStatus.BUSY, SIP_BUSY_HERE, ended_by="callee")
                 return
             self.store.advance(self.call.sid, CallStatus.RINGING, at=self.at())
+            self.ringing_started_s = self.offset_s
             await self.status_callback("ringing", "ringing")
             if not await self.ring():
                 return
@@ -399,6 +473,14 @@ class CallSession:
         """Play one verb; a new document to run instead of the rest, if it leads elsewhere."""
         if isinstance(verb, Say | Play):
             self._utter("caller", verb.duration_s)
+            if isinstance(verb, Say):
+                self.caller_sounds.append(
+                    CallerSound("speech", self.offset_s, verb.duration_s, verb.text)
+                )
+            elif verb.digits:
+                self.caller_sounds.append(
+                    CallerSound("dtmf", self.offset_s, verb.duration_s, verb.digits)
+                )
             await self.wait(verb.duration_s)
             if isinstance(verb, Play) and verb.digits:
                 self._choose(verb.digits)
@@ -415,6 +497,8 @@ class CallSession:
             return await self.gather(verb, document_url)
         elif isinstance(verb, Record):
             return await self.record(verb, document_url)
+        elif isinstance(verb, Dial):
+            return await self.dial(verb, document_url)
         return None
 
     async def gather(
@@ -488,6 +572,7 @@ class CallSession:
 
     async def finish(self, status: CallStatus, sip_response_code: int, *, ended_by: str) -> None:
         talk_s = 0 if self.answer_offset_s is None else self.offset_s - self.answer_offset_s
+        self.final_status = status
         duration_s = talk_s if status is CallStatus.COMPLETED else None
         self.store.advance(self.call.sid, status, at=self.at(), duration_s=duration_s)
         extra: list[tuple[str, str]] = [
@@ -496,9 +581,18 @@ class CallSession:
         ]
         if status is CallStatus.COMPLETED:
             extra.append(("Duration", str(math.ceil(talk_s / 60))))  # billed minutes
-        recording_params = self._record(talk_s) if status is CallStatus.COMPLETED else []
+        recording_params: list[tuple[str, str]] = []
+        to_render: HeardLeg | None = None
+        if status is CallStatus.COMPLETED:
+            recording_params, to_render = self._record(talk_s)
         extra += [(name, value) for name, value in recording_params if name in COMPLETED_RECORDING]
+        # The final callback leaves at once, as Twilio's does; the recording's sound is made
+        # after it (its own callback follows, once it exists).
         await self.status_callback("completed", str(status), [*extra, *self._amd_params()])
+        recorded_audio: dict[str, Any] | None = None
+        if to_render is not None:
+            self._render_recording(to_render, recording_params)
+            recorded_audio = self._rendered_truth  # filled in once the media is made
         options = self.call.options
         callback = options.recording_status_callback
         if (
@@ -511,30 +605,33 @@ class CallSession:
             )
         answered = self.answer_offset_s is not None
         transfer_outcome, hold_s = self._transfer_truth()
-        await self.runner.truth.record(
-            CallTruth(
-                sid=self.call.sid,
-                to=self.call.to,
-                from_=self.call.from_,
-                behaviour=self.behaviour.to_json(),
-                started_at=rfc2822(self.started_at) or "",
-                rings=self.rings,
-                answered_by=str(self.behaviour.answer)
-                if answered and self.behaviour.answer
-                else None,
-                amd_answered_by=self.amd_answered_by,
-                answer_offset_s=self.answer_offset_s,
-                duration_s=talk_s,
-                status=str(status),
-                sip_response_code=sip_response_code,
-                ended_by=ended_by,
-                recording_sid=dict(recording_params).get("RecordingSid"),
-                menu_choice=self.menu_choice,
-                menu_path=list(self.menu_path),
-                transfer_outcome=transfer_outcome,
-                hold_s=hold_s,
-            )
+        truth = CallTruth(
+            sid=self.call.sid,
+            to=self.call.to,
+            from_=self.call.from_,
+            behaviour=self.behaviour.to_json(),
+            started_at=rfc2822(self.started_at) or "",
+            rings=self.rings,
+            answered_by=str(self.behaviour.answer) if answered and self.behaviour.answer else None,
+            amd_answered_by=self.amd_answered_by,
+            answer_offset_s=self.answer_offset_s,
+            duration_s=talk_s,
+            status=str(status),
+            sip_response_code=sip_response_code,
+            ended_by=ended_by,
+            recording_sid=dict(recording_params).get("RecordingSid"),
+            menu_choice=self.menu_choice,
+            menu_path=list(self.menu_path),
+            transfer_outcome=transfer_outcome,
+            hold_s=hold_s,
+            rings_after_answer=self.behaviour.ringback_after_answer if answered else 0,
+            parent_call_sid=self.call.parent_call_sid,
+            audio=recorded_audio,
         )
+        if self.parent is not None:  # the parent adds the <Dial>'s recording, then logs it
+            self.pending_truth = truth
+        elif not self.call.to.startswith(OWN_LEG_PREFIXES):  # prober's own leg is no structure
+            await self.runner.truth.record(truth)
 
     def _choose(self, digits: str) -> None:
         """The caller keyed `digits`: the first key of the menu playing now transfers."""
@@ -564,7 +661,7 @@ class CallSession:
             self._start_transfer(self.behaviour.transfer)
         elif self.behaviour.answer is Answer.HUMAN and self.transfer is None:
             # A person who does not transfer answers (in this world, with the same words).
-            reply = replace(self.behaviour, music_before_greeting_s=0)
+            reply = replace(self.behaviour, music_before_greeting_s=0, ringback_after_answer=0)
             self.programs.append(answer_program(reply, self.offset_s))
 
     def _start_transfer(self, transfer: MenuEntry) -> None:
@@ -744,6 +841,165 @@ class CallSession:
             return "abandoned", held_s
         return str(self.transfer.then), held_s
 
+    async def dial(
+        self, dial: Dial, document_url: str | None
+    ) -> tuple[list[Verb], str | None] | None:
+        """`<Dial><Number>`: play the dialled leg (its callbacks, its `url` TwiML), then report
+        to `action` with `DialCallStatus`, `DialCallSid` and `DialCallDuration`.
+
+        The `<Number url>` document runs on the dialled leg once it answers, before bridging;
+        when it ends (a `<Hangup>`, or no more verbs) the leg ends. Without `url` the legs are
+        bridged until the callee hangs up or `timeLimit`.
+        """
+        number = dial.number
+        instructions = (
+            CallInstructions(url=urljoin(document_url or "", number.url), method=number.method)
+            if number.url
+            else CallInstructions(
+                url=None, twiml=f'<Response><Pause length="{dial.time_limit_s}"/></Response>'
+            )
+        )
+        options = CallOptions(
+            status_callback=number.status_callback,
+            status_callback_method=number.status_callback_method,
+            status_callback_events=number.status_callback_events,
+            timeout_s=dial.timeout_s,
+            time_limit_s=dial.time_limit_s,
+            machine_detection=number.machine_detection,
+            async_amd=number.amd_status_callback is not None,
+            async_amd_status_callback=number.amd_status_callback,
+            async_amd_status_callback_method=number.amd_status_callback_method,
+            send_digits=number.send_digits,
+        )
+        child_call = self.store.create_child(
+            self.call.sid,
+            to=number.number,
+            from_=dial.caller_id or self.call.from_,
+            instructions=instructions,
+            options=options,
+            at=self.at(),
+        )
+        child = CallSession(self.runner, child_call, self.webhooks, parent=self)
+        dial_started_s = self.offset_s
+        await child.run()
+        # The parent waited while its child played: its clock moves on by the child's time.
+        self.offset_s = dial_started_s + child.offset_s
+        status = child.final_status or CallStatus.FAILED
+        talk_s = 0 if child.answer_offset_s is None else child.offset_s - child.answer_offset_s
+        recording_params: list[tuple[str, str]] = []
+        truth = child.pending_truth
+        heard_something = child.answer_offset_s is not None or (
+            dial.records_ringing
+            and (child.ringing_started_s is not None or status is CallStatus.BUSY)
+        )
+        if dial.records and heard_something:
+            recording_params, audio = await self._dial_recording(dial, child)
+            if truth is not None:
+                truth = replace(
+                    truth, recording_sid=dict(recording_params)["RecordingSid"], audio=audio
+                )
+        if truth is not None:
+            await self.runner.truth.record(truth)
+        callback = dial.recording_status_callback
+        if recording_params and callback and "completed" in dial.recording_status_callback_events:
+            await self.recording_status_callback(
+                recording_params,
+                urljoin(document_url or "", callback),
+                dial.recording_status_callback_method,
+            )
+        self._check_not_ended_through_api()
+        if not dial.action:
+            return None  # Twilio goes on with the verbs after <Dial>
+        extra = [
+            ("DialCallSid", child_call.sid),
+            ("DialCallStatus", str(status)),
+            ("DialCallDuration", str(talk_s)),
+            ("DialBridged", "false"),
+        ]
+        recorded = dict(recording_params)
+        if recorded:
+            extra += [
+                ("RecordingUrl", recorded["RecordingUrl"]),
+                ("RecordingSid", recorded["RecordingSid"]),
+                ("RecordingDuration", recorded["RecordingDuration"]),
+            ]
+        return await self.fetch(urljoin(document_url or "", dial.action), dial.method, extra)
+
+    async def _dial_recording(
+        self, dial: Dial, child: CallSession
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+        """The `<Dial>`'s recording of `child`, rendered as sound; its callback parameters and
+        its truth (where each piece lies). Rendering takes a while: off the runner's loop, so
+        the other calls keep their timing."""
+        leg = child.heard_leg(from_ringing=dial.records_ringing)
+        rendered = await self.runner.render(leg, parent_first=True)
+        duration_s = math.ceil(leg.end_s - leg.recording_start_s)
+        recording_params = self._store_recording_media(
+            {"wav": rendered.wav if dial.dual else rendered.mono_wav},
+            duration_s=duration_s,
+            dual=dial.dual,
+            started_at=child.started_at + timedelta(seconds=leg.recording_start_s),
+            source="DialVerb",
+            track="both",
+        )
+        return recording_params, rendered.truth
+
+    def heard_leg(self, *, from_ringing: bool) -> HeardLeg:
+        """What this leg sounded like, for its recording: tones, the callee's and the caller's
+        sounds, on the leg's clock."""
+        start_s = self.ringing_started_s if from_ringing else self.answer_offset_s
+        if start_s is None:  # busy or failed before any ringing
+            start_s = self.offset_s
+        ring_end_s = self.offset_s if self.answer_offset_s is None else self.answer_offset_s
+        sounds = [
+            HeardSound(
+                kind="announcement" if sound.announcement else str(sound.kind),
+                start_s=start,
+                end_s=end,
+                text=sound.text,
+            )
+            for sound, start, end in self._callee_sounds()
+            if sound.kind in (SoundKind.SPEECH, SoundKind.MUSIC, SoundKind.RINGBACK)
+        ]
+        sounds += [
+            HeardSound(
+                kind=sound.kind,
+                start_s=sound.start_s,
+                end_s=sound.start_s + sound.duration_s,
+                text=sound.text,
+                side="caller",
+            )
+            for sound in self.caller_sounds
+        ]
+        return HeardLeg(
+            seed=self.call.sid,
+            recording_start_s=start_s,
+            end_s=self.offset_s,
+            ringing=None
+            if self.ringing_started_s is None or not from_ringing
+            else (self.ringing_started_s, ring_end_s),
+            busy=self.final_status is CallStatus.BUSY,
+            answer_s=self.answer_offset_s,
+            transfer_started_s=None if self.transfer is None else self.transfer_started_s,
+            service_at_s=None if self.transfer is None else self.service_at_s,
+            noisy=self.recogniser.noisy,
+            sounds=tuple(sounds),
+        )
+
+    def _callee_sounds(self) -> list[tuple[Sound, int, int]]:
+        """Every sound the far end played from the answer (each program cut where the next
+        begins, the last at the end of the call), with its start and end offsets."""
+        if self.answer_offset_s is None:
+            return []
+        played: list[tuple[Sound, int, int]] = []
+        ends = [program.start_s for program in self.programs[1:]] + [self.offset_s]
+        for program, cut_s in zip(self.programs, ends, strict=True):
+            for sound, start_s, end_s in program.from_offset(program.start_s):
+                if start_s >= cut_s:
+                    break
+                played.append((sound, start_s, min(end_s, cut_s)))
+        return played
+
     def _callee_utterances(self) -> list[Utterance]:
         """The far end's words so far (each program cut where the next begins), from the answer."""
         if self.answer_offset_s is None:
@@ -764,11 +1020,47 @@ class CallSession:
             start_s = self.offset_s - self.answer_offset_s
             self.utterances.append(Utterance(speaker, start_s, duration_s))
 
-    def _record(self, talk_s: int) -> list[tuple[str, str]]:
-        """With `Record=true`, store the call's audio; the recording's callback parameters."""
+    def _record(self, talk_s: int) -> tuple[list[tuple[str, str]], HeardLeg | None]:
+        """With `Record=true`, register the call's recording from the answer; its callback
+        parameters, and the leg whose sound `_render_recording` makes into its media.
+
+        With `Trim=do-not-trim` (what prober asks for) the recording is real sound, callee on
+        channel 1 and what Twilio played on channel 2; Twilio's default `trim-silence` keeps
+        the tones-for-speech recording, trimmed.
+        """
         options = self.call.options
         if not options.record or self.answer_offset_s is None:
-            return []
+            return [], None
+        if options.trim != "do-not-trim":
+            return self._trimmed_recording(talk_s), None
+        params = self._store_recording_media(
+            {},
+            duration_s=talk_s,
+            dual=options.recording_channels == "dual",
+            started_at=self.started_at + timedelta(seconds=self.answer_offset_s),
+            source="OutboundAPI",
+            track=options.recording_track,
+        )
+        return params, self.heard_leg(from_ringing=False)
+
+    def _render_recording(self, leg: HeardLeg, recording_params: list[tuple[str, str]]) -> None:
+        """A registered recording's media is the leg's sound, made when first downloaded (so
+        that rendering never holds up the calls under way); its truth comes with it."""
+        dual = self.call.options.recording_channels == "dual"
+        sid = dict(recording_params)["RecordingSid"]
+        truth: dict[str, Any] = {}
+        self._rendered_truth = truth
+
+        async def make() -> bytes:
+            rendered = await self.runner.render(leg, parent_first=False)
+            truth.update(rendered.truth)
+            return rendered.wav if dual else rendered.mono_wav
+
+        self.store.defer_media(sid, make)
+
+    def _trimmed_recording(self, talk_s: int) -> list[tuple[str, str]]:
+        options = self.call.options
+        assert self.answer_offset_s is not None  # noqa: S101 (checked by the caller)
         utterances, start_s = [*self._callee_utterances(), *self.utterances], 0
         if options.trim == "trim-silence" and utterances:
             # Twilio's default cuts the silence before the first sound and after the last.
@@ -798,9 +1090,29 @@ class CallSession:
         track: str,
     ) -> list[tuple[str, str]]:
         """Register a finished recording and its WAV; the recording's callback parameters."""
+        return self._store_recording_media(
+            {"wav": render_wav(duration_s, utterances, dual=dual)},
+            duration_s=duration_s,
+            dual=dual,
+            started_at=started_at,
+            source=source,
+            track=track,
+        )
+
+    def _store_recording_media(
+        self,
+        media: dict[str, bytes],
+        *,
+        duration_s: int,
+        dual: bool,
+        started_at: datetime,
+        source: str,
+        track: str,
+    ) -> list[tuple[str, str]]:
+        """Register a finished recording and its media; the recording's callback parameters."""
         recording = self.store.add_recording(
             self.call.sid,
-            media={"wav": render_wav(duration_s, utterances, dual=dual)},
+            media=media,
             duration_s=duration_s,
             channels=2 if dual else 1,
             source=source,
@@ -832,19 +1144,23 @@ class CallSession:
         await self.webhooks.send(url, method, params)
 
     def base_params(self, call_status: str) -> list[tuple[str, str]]:
-        """The parameters of every voice webhook, with Twilio's names."""
+        """The parameters of every voice webhook, with Twilio's names (a `<Dial>`ed leg names
+        its parent, `ParentCallSid`, and its direction is `outbound-dial`)."""
         call = self.call
-        return [
+        params = [
             ("AccountSid", self.runner.account.sid),
             ("ApiVersion", API_VERSION),
             ("CallSid", call.sid),
             ("CallStatus", call_status),
             ("Called", call.to),
             ("Caller", call.from_),
-            ("Direction", "outbound-api"),
+            ("Direction", "outbound-api" if call.parent_call_sid is None else "outbound-dial"),
             ("From", call.from_),
             ("To", call.to),
         ]
+        if call.parent_call_sid is not None:
+            params.append(("ParentCallSid", call.parent_call_sid))
+        return params
 
     def _amd_params(self) -> list[tuple[str, str]]:
         if self.amd_answered_by is None or not self.call.options.machine_detection:
@@ -870,6 +1186,11 @@ class CallSession:
             )
             return
         await self.webhooks.send(options.status_callback, options.status_callback_method, params)
+
+
+def _bridged_until(time_limit_s: int) -> str:
+    """A `<Dial>` without `<Number url>`: the legs stay bridged until one hangs up."""
+    return f'<Response><Pause length="{time_limit_s}"/></Response>'
 
 
 def _without_punctuation(speech: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sandbox.twiml import SAY_CHARACTERS_PER_SECOND
@@ -43,6 +43,7 @@ class SoundKind(StrEnum):
     PAUSE = "pause"
     MUSIC = "music"
     SILENCE = "silence"
+    RINGBACK = "ringback"  # a switchboard's own ringing tone, after it answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,8 @@ class Sound:
     duration_s: int
     text: str = ""
     nominal_s: float = 0.0
+    # Speech from a recorded hold announcement (not a person's words).
+    announcement: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +102,29 @@ def _speech(text: str) -> list[Sound]:
 def answer_program(behaviour: Behaviour, start_s: int) -> Program:
     """What the line plays when it answers: music first (if any), then its greeting."""
     sounds: list[Sound] = []
+    if behaviour.ringback_after_answer:
+        sounds += switchboard_ringback(behaviour.ringback_after_answer)
     if behaviour.music_before_greeting_s:
         sounds.append(Sound(SoundKind.MUSIC, behaviour.music_before_greeting_s))
     sounds += spoken(behaviour.greeting)
     return Program(start_s, tuple(sounds))
+
+
+# A switchboard's ringback starts this long after it answered (the line's click), and each of
+# its rings is 1.5 s of tone in a 5 s cadence; the greeting follows the last tone's end.
+SWITCHBOARD_RINGBACK_DELAY_S = 1
+RINGBACK_TONE_S = 1.5
+
+
+def switchboard_ringback(rings: int, cadence_s: int = 5) -> list[Sound]:
+    """`rings` rings of ringback played by the line itself, whole seconds long."""
+    tone_s = math.ceil((rings - 1) * cadence_s + RINGBACK_TONE_S)
+    return [
+        Sound(
+            SoundKind.PAUSE, SWITCHBOARD_RINGBACK_DELAY_S, nominal_s=SWITCHBOARD_RINGBACK_DELAY_S
+        ),
+        Sound(SoundKind.RINGBACK, tone_s, nominal_s=(rings - 1) * cadence_s + RINGBACK_TONE_S),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +144,7 @@ def transfer_program(entry: MenuEntry, start_s: int) -> TransferPlan:
     said_s = sum(sound.duration_s for sound in sounds)
     service_at = max(entry.hold_s, said_s)
     hold_kind = SoundKind.MUSIC if entry.hold is HoldSound.MUSIC else SoundKind.SILENCE
-    announcement = spoken(entry.announcement or "")
+    announcement = [replace(sound, announcement=True) for sound in spoken(entry.announcement or "")]
     announcement_s = sum(sound.duration_s for sound in announcement)
     at_s = said_s
     next_announcement_s = said_s + entry.announcement_every_s

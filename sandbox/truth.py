@@ -34,6 +34,14 @@ class CallTruth:
     hold_s: int | None = None
     # Every key that chose a menu entry, first-level menu first.
     menu_path: list[str] = field(default_factory=list)
+    # Rings a switchboard played itself after answering (the callbacks cannot see them).
+    rings_after_answer: int = 0
+    # A leg placed by a <Dial> (record_from_ringing): the call that dialled it.
+    parent_call_sid: str | None = None
+    # The <Dial>'s recording of this leg, as heard: where the recording starts (the leg's
+    # offset, seconds), the answer and the transfer request in the recording, and each piece
+    # rendered with its real start and end (`sandbox.sound`'s truth).
+    audio: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         # Twilio's parameter names put `from` beside `to`; `from` is a Python keyword.

@@ -246,7 +246,7 @@ class TwilioApi:
             if extension == "mp3":
                 media = await self._mp3(sid)
             elif extension in MEDIA_TYPES:
-                media = self.store.recording_media(sid, extension)
+                media = await self.store.media_of(sid, extension)
             else:
                 raise UnknownRecording(sid)
         except UnknownRecording:
@@ -260,7 +260,7 @@ class TwilioApi:
         try:
             return self.store.recording_media(sid, "mp3")
         except UnknownRecording:
-            wav = self.store.recording_media(sid, "wav")
+            wav = await self.store.media_of(sid, "wav")
         mp3 = await asyncio.to_thread(wav_to_mp3, wav)
         self.store.add_recording_media(sid, "mp3", mp3)
         return mp3

@@ -1,6 +1,7 @@
 """TwiML read into the verbs the call runner plays.
 
-Say, Play, Pause, Gather, Record, Redirect and Hangup.
+Say, Play, Pause, Gather, Record, Redirect, Hangup, and Dial with one Number noun (attributes
+from twilio.com/docs/voice/twiml/dial and /number).
 """
 
 from __future__ import annotations
@@ -106,7 +107,66 @@ class Record:
     trim: str = "trim-silence"
 
 
-Verb = Say | Play | Pause | Hangup | Redirect | Gather | Record
+# <Dial record=...>: Twilio's values; "-dual" puts the parent on channel 1, the child on 2.
+DIAL_RECORD_MODES = frozenset(
+    {
+        "do-not-record",
+        "record-from-answer",
+        "record-from-ringing",
+        "record-from-answer-dual",
+        "record-from-ringing-dual",
+    }
+)
+NUMBER_STATUS_EVENTS = frozenset({"initiated", "ringing", "answered", "completed"})
+
+
+@dataclass(frozen=True, slots=True)
+class Number:
+    """The `<Number>` a `<Dial>` calls, with its own callbacks and the TwiML run on its leg."""
+
+    number: str
+    url: str | None = None  # run on the called party's leg once it answers, before bridging
+    method: str = "POST"
+    send_digits: str | None = None
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    status_callback_events: tuple[str, ...] = ("completed",)
+    machine_detection: str | None = None
+    amd_status_callback: str | None = None
+    amd_status_callback_method: str = "POST"
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Call `number` from this call and bridge them; `action` is posted when it ends."""
+
+    number: Number
+    action: str | None = None
+    method: str = "POST"
+    timeout_s: int = 30
+    time_limit_s: int = 14400
+    caller_id: str | None = None
+    record: str = "do-not-record"
+    trim: str = "trim-silence"
+    answer_on_bridge: bool = False
+    recording_status_callback: str | None = None
+    recording_status_callback_method: str = "POST"
+    recording_status_callback_events: tuple[str, ...] = ("completed",)
+
+    @property
+    def records(self) -> bool:
+        return self.record != "do-not-record"
+
+    @property
+    def records_ringing(self) -> bool:
+        return self.record.startswith("record-from-ringing")
+
+    @property
+    def dual(self) -> bool:
+        return self.record.endswith("-dual")
+
+
+Verb = Say | Play | Pause | Hangup | Redirect | Gather | Record | Dial
 
 
 def parse_twiml(document: str | bytes) -> list[Verb]:
@@ -179,7 +239,64 @@ def _verb(element: ElementTree.Element) -> Verb:
             recording_status_callback_events=events or ("completed",),
             trim=element.get("trim", "trim-silence"),
         )
+    if tag == "Dial":
+        return _dial(element)
     raise TwimlError(f"<{tag}> is not a verb the sandbox can run")
+
+
+def _dial(element: ElementTree.Element) -> Dial:
+    numbers = [child for child in element if child.tag == "Number"]
+    others = [child.tag for child in element if child.tag != "Number"]
+    if others:
+        raise TwimlError(f"<Dial> holds <{others[0]}>: the sandbox dials <Number> nouns only")
+    if len(numbers) != 1:
+        raise TwimlError(f"<Dial> needs exactly one <Number>, got {len(numbers)}")
+    noun = numbers[0]
+    phone = (noun.text or "").strip()
+    if not phone:
+        raise TwimlError("<Number> needs a phone number")
+    record = element.get("record", "do-not-record")
+    if record not in DIAL_RECORD_MODES:
+        raise TwimlError(f"<Dial record={record!r}> is not one of {sorted(DIAL_RECORD_MODES)}")
+    trim = element.get("trim", "trim-silence")
+    if trim not in ("trim-silence", "do-not-trim"):
+        raise TwimlError(f"<Dial trim={trim!r}> is neither trim-silence nor do-not-trim")
+    # Twilio: "separate multiple values with a space" (a comma is accepted too).
+    events = tuple(noun.get("statusCallbackEvent", "completed").replace(",", " ").split())
+    unknown = set(events) - NUMBER_STATUS_EVENTS
+    if unknown:
+        raise TwimlError(f"<Number statusCallbackEvent> has unknown events {sorted(unknown)}")
+    machine_detection = noun.get("machineDetection")
+    if machine_detection not in (None, "Enable", "DetectMessageEnd"):
+        raise TwimlError(f"<Number machineDetection={machine_detection!r}> is unknown")
+    return Dial(
+        number=Number(
+            number=phone,
+            url=noun.get("url"),
+            method=_method(noun, "method"),
+            send_digits=noun.get("sendDigits"),
+            status_callback=noun.get("statusCallback"),
+            status_callback_method=_method(noun, "statusCallbackMethod"),
+            status_callback_events=events or ("completed",),
+            machine_detection=machine_detection,
+            amd_status_callback=noun.get("amdStatusCallback"),
+            amd_status_callback_method=_method(noun, "amdStatusCallbackMethod"),
+        ),
+        action=element.get("action"),
+        method=_method(element, "method"),
+        timeout_s=max(5, min(_int(element, "timeout", 30), 600)),
+        time_limit_s=_int(element, "timeLimit", 14400),
+        caller_id=element.get("callerId"),
+        record=record,
+        trim=trim,
+        answer_on_bridge=_boolean(element, "answerOnBridge", False),
+        recording_status_callback=element.get("recordingStatusCallback"),
+        recording_status_callback_method=_method(element, "recordingStatusCallbackMethod"),
+        recording_status_callback_events=tuple(
+            element.get("recordingStatusCallbackEvent", "completed").split()
+        )
+        or ("completed",),
+    )
 
 
 def _method(element: ElementTree.Element, name: str) -> str:

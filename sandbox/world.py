@@ -117,6 +117,9 @@ class Behaviour:
     # Music before the greeting (a line that answers with music first), in seconds.
     music_before_greeting_s: int = 0
     recognition: Recognition = Recognition.CLEAN
+    # A switchboard that answers at once and plays its own ringback, this many rings, before
+    # its greeting: the network's callbacks say "answered", the caller still hears ringing.
+    ringback_after_answer: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -131,10 +134,17 @@ class Behaviour:
             "transfer": None if self.transfer is None else self.transfer.to_json(),
             "music_before_greeting_s": self.music_before_greeting_s,
             "recognition": str(self.recognition),
+            "ringback_after_answer": self.ringback_after_answer,
         }
 
 
 DEFAULT_BEHAVIOUR = Behaviour()
+# prober's own leg (a Twilio Client identity or SIP endpoint, record_from_ringing): it answers
+# at once, says nothing and stays on the line.
+OWN_LEG_BEHAVIOUR = Behaviour(
+    rings=0, greeting="", hangup_after_s=None, post_dial_delay_s=0, answer=Answer.HUMAN
+)
+OWN_LEG_PREFIXES = ("client:", "sip:")
 DEFAULT_TRANSFER_GREETING = MenuEntry().greeting
 
 
@@ -147,6 +157,8 @@ class World:
     ring_cadence_s: int = FRANCE_RING_CADENCE_S
 
     def behaviour_of(self, number: str) -> Behaviour:
+        if number.startswith(OWN_LEG_PREFIXES):
+            return OWN_LEG_BEHAVIOUR
         return self.numbers.get(number, self.default)
 
 
@@ -162,6 +174,7 @@ class WorldFileError(SandboxConfigError):
 _BEHAVIOUR_KEYS = frozenset(
     {
         "rings",
+        "ringback_after_answer",
         "answer",
         "outcome",
         "greeting",
@@ -262,6 +275,7 @@ def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
         recognition=_choice(
             source, f"{key}.recognition", table.get("recognition", "clean"), Recognition
         ),
+        ringback_after_answer=_integer(source, f"{key}.ringback_after_answer", table, 0),
     )
 
 

@@ -270,6 +270,37 @@ class Recording(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class CallMeasurement(SQLModel, table=True):
+    """A call's figures from one witness: Twilio's callbacks, or the recording's audio.
+
+    Both are kept side by side; which one reports and scoring use is a setting
+    (``measure.prefer``). An audio row whose figures disagree with the callbacks' is flagged
+    (``check = "disagreement"``) until an auditor says ``confirmed`` or ``rejected``.
+    """
+
+    __table_args__ = (UniqueConstraint("attempt_id", "source"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    attempt_id: int = Field(foreign_key="attempt.id", index=True, ondelete="CASCADE")
+    # "callbacks" or "audio"
+    source: str = Field(max_length=16)
+    recording_external_id: str | None = Field(default=None, max_length=64)
+    rings: int | None = None
+    rings_after_answer: int | None = None
+    answered_at_s: float | None = None
+    hold_s: float | None = None
+    first_words_s: float | None = None
+    music_s: float | None = None
+    announcement_s: float | None = None
+    busy: bool | None = None
+    # The timeline (segments) and what the figures were drawn from.
+    details: dict[str, Any] = _json(default=dict)
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    check: str | None = Field(default=None, max_length=16, index=True)
+    checked_by: str | None = Field(default=None, max_length=200)
+    checked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class Review(SQLModel, table=True):
     """An auditor's verdict on a criterion only a person can judge (courtesy, greeting...).
 

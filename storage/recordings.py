@@ -89,3 +89,7 @@ def get_recording(session: Session, recording_id: int) -> Recording:
     if recording is None:
         raise NotFoundError(f"no recording {recording_id}")
     return recording
+
+
+def recording_by_sid(session: Session, external_id: str) -> Recording | None:
+    return session.exec(select(Recording).where(col(Recording.external_id) == external_id)).first()

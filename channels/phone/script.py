@@ -51,6 +51,9 @@ class Step(StrEnum):
     ASKED = "asked"
     HOLD = "hold"
     ANSWER = "answer"
+    # record_from_ringing: the own leg's document (<Dial> the structure) and its <Dial action>.
+    DIAL = "dial"
+    DIALED = "dialed"
 
 
 class Decision(StrEnum):

@@ -76,6 +76,13 @@ class FormParams:
         """The request's ``CallSid``, checked to be a Twilio call SID."""
         return _checked_sid(self.require("CallSid"), "CallSid", is_call_sid, "CA")
 
+    def parent_call_sid(self) -> str | None:
+        """The ``ParentCallSid`` of a ``<Dial>``ed leg, checked; None on a first leg."""
+        value = self.get("ParentCallSid")
+        if not value:
+            return None
+        return _checked_sid(value, "ParentCallSid", is_call_sid, "CA")
+
     def recording_sid(self) -> str:
         """The request's ``RecordingSid``, checked to be a Twilio recording SID."""
         return _checked_sid(self.require("RecordingSid"), "RecordingSid", is_recording_sid, "RE")
@@ -135,6 +142,9 @@ def status_event(params: FormParams, received_at: datetime) -> ObservedEvent:
             payload[key] = _cast(name, value, cast)
     if params.get("RecordingSid"):
         payload["recording_sid"] = params.recording_sid()
+    parent = params.parent_call_sid()
+    if parent is not None:  # a <Dial>ed leg (record_from_ringing): the structure's
+        payload["parent_call_sid"] = parent
     return ObservedEvent(
         kind=_STATUS_KINDS.get(status, f"call.{status}"),
         source=SOURCE,
@@ -144,6 +154,61 @@ def status_event(params: FormParams, received_at: datetime) -> ObservedEvent:
         clock="source" if source_at else "receipt",
         payload=payload,
     )
+
+
+def own_leg_event(params: FormParams, received_at: datetime) -> ObservedEvent:
+    """A status callback of prober's own leg (``record_from_ringing``): kept, not measured."""
+    call_sid = params.call_sid()
+    status = params.require("CallStatus")
+    source_at = twilio_instant(params.get("Timestamp"))
+    return ObservedEvent(
+        kind="call.own_leg",
+        source=SOURCE,
+        source_at=source_at or received_at,
+        received_at=received_at,
+        dedup_key=f"twilio:{call_sid}:own_leg:{status}",
+        clock="source" if source_at else "receipt",
+        payload={"call_sid": call_sid, "status": status, "own_leg": True},
+    )
+
+
+def dial_events(params: FormParams, received_at: datetime) -> list[ObservedEvent]:
+    """The ``<Dial action>`` request: how the structure's leg ended, from the own leg.
+
+    Twilio posts it on the parent (``CallSid``) with ``DialCallSid``, ``DialCallStatus``
+    (``completed``, ``busy``, ``no-answer``, ``failed``, ``canceled``) and
+    ``DialCallDuration``. Besides the ``call.dialed`` fact, the structure's final status is
+    derived from it under the dedup key of the child's own final callback: whichever arrives
+    first is kept, so a lost child callback still ends the attempt.
+    """
+    call_sid = params.call_sid()
+    status = params.require("DialCallStatus")
+    payload: dict[str, Any] = {"call_sid": call_sid, "dial_call_status": status}
+    child_sid = params.get("DialCallSid")
+    if child_sid:
+        payload["dial_call_sid"] = _checked_sid(child_sid, "DialCallSid", is_call_sid, "CA")
+    duration = params.get("DialCallDuration")
+    if duration:
+        payload["dial_call_duration_s"] = _cast("DialCallDuration", duration, int)
+    events = [_receipt_event("call.dialed", f"twilio:{call_sid}:dialed", received_at, payload)]
+    if child_sid and status in FINAL_STATUSES:
+        final: dict[str, Any] = {
+            "call_sid": child_sid,
+            "parent_call_sid": call_sid,
+            "status": status,
+            "from_dial_action": True,
+        }
+        if "dial_call_duration_s" in payload:
+            final["call_duration_s"] = payload["dial_call_duration_s"]
+        events.append(
+            _receipt_event(
+                _STATUS_KINDS.get(status, f"call.{status}"),
+                f"twilio:{child_sid}:status:{status}",
+                received_at,
+                final,
+            )
+        )
+    return events
 
 
 def amd_event(params: FormParams, received_at: datetime) -> ObservedEvent:

@@ -1,4 +1,5 @@
-"""``prober phone``: place a wave's planned calls now, and see what calls measured."""
+"""``prober phone``: place a wave's planned calls now, see what calls measured, and settle
+the calls whose recording and callbacks disagree."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ import typer
 
 from prober.cli.output import console, print_json_lines, table
 from prober.cli.project import project
+from prober.errors import UsageError
+from prober.probes.call_audio import reweigh_attempt
 from storage.attempts import MeasuredCall, measured_calls
+from storage.call_measurements import check_measurement, measurements_to_check
+from storage.models import CallMeasurement
 
 phone_app = typer.Typer(
     no_args_is_help=True, help="Phone probes: place calls, see what they measured."
@@ -95,3 +100,83 @@ def _print_calls(results: Sequence[MeasuredCall], *, as_json: bool) -> None:
             ),
         )
     )
+
+
+@phone_app.command("disagreements")
+def phone_disagreements(
+    every: Annotated[
+        bool, typer.Option("--all", help="Also those already confirmed or rejected.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per call.")] = False,
+) -> None:
+    """Calls whose recording and Twilio's callbacks disagree (more than a ring, or 2 s of
+    hold): an auditor listens and confirms the audio's figures or rejects them."""
+    with project().session() as session:
+        rows = measurements_to_check(session, pending_only=not every)
+    records = [
+        {
+            "id": row.id,
+            "attempt": row.attempt_id,
+            "recording": row.recording_external_id,
+            "rings_audio": row.rings,
+            "rings_callbacks": row.details.get("callbacks", {}).get("rings"),
+            "hold_s_audio": row.hold_s,
+            "hold_s_callbacks": row.details.get("callbacks", {}).get("hold_s"),
+            "why": row.details.get("disagreements", []),
+            "check": row.check,
+            "checked_by": row.checked_by,
+        }
+        for row in rows
+    ]
+    if as_json:
+        print_json_lines(records)
+        return
+    shown = table("id", "attempt", "rings audio/callbacks", "hold audio/callbacks", "why", "check")
+    for record in records:
+        shown.add_row(
+            str(record["id"]),
+            str(record["attempt"]),
+            f"{record['rings_audio']}/{record['rings_callbacks']}",
+            f"{_seconds(record['hold_s_audio'])}/{_seconds(record['hold_s_callbacks'])}",
+            "; ".join(record["why"]),
+            str(record["check"]) + (f" by {record['checked_by']}" if record["checked_by"] else ""),
+        )
+    console.print(shown)
+    console.print(
+        f"{len(records)} call(s); `prober phone confirm ID --by NAME` keeps the audio's figures,"
+        " `prober phone reject ID --by NAME` uses the callbacks'."
+    )
+
+
+def _check(measurement_id: int, verdict: str, reviewer: str) -> None:
+    if not reviewer.strip():
+        raise UsageError("--by: say who listened")
+    opened = project()
+    with opened.session() as session:
+        check_measurement(session, measurement_id, verdict, by=reviewer.strip())
+        session.flush()
+        row = session.get(CallMeasurement, measurement_id)
+        if row is not None:
+            reweigh_attempt(session, opened.settings.measure, row.attempt_id)
+    typer.echo(
+        f"call measurement {measurement_id} {verdict} by {reviewer.strip()};"
+        " `prober score WAVE` recomputes the scores"
+    )
+
+
+@phone_app.command("confirm")
+def phone_confirm(
+    measurement_id: Annotated[int, typer.Argument(help="See `prober phone disagreements`.")],
+    reviewer: Annotated[str, typer.Option("--by", help="Who listened (name or initials).")],
+) -> None:
+    """The recording is right: its figures stand (with measure.prefer = "audio")."""
+    _check(measurement_id, "confirmed", reviewer)
+
+
+@phone_app.command("reject")
+def phone_reject(
+    measurement_id: Annotated[int, typer.Argument(help="See `prober phone disagreements`.")],
+    reviewer: Annotated[str, typer.Option("--by", help="Who listened (name or initials).")],
+) -> None:
+    """The recording's figures are wrong: the callbacks' are used for this call."""
+    _check(measurement_id, "rejected", reviewer)

@@ -140,6 +140,9 @@ PHONE_BEHAVIOURS = [
     'then = "dropped"',
     # A number the directory publishes but nobody holds any more (SIP 404).
     'outcome = "failed"',
+    # A switchboard that answers at once and plays its own ringback: the callbacks count one
+    # ring, the caller hears three (a recording from the first ring shows it).
+    'rings = 1\nringback_after_answer = 2\ngreeting = "Standard de la mairie, bonjour."',
 ]
 MAIL_BEHAVIOURS = [
     'behaviour = "reply"\ndelay_s = 900',

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
+import multiprocessing
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +26,8 @@ from sqlmodel import Session
 from channels.errors import InvalidCallbackError, PermanentContactError, TransientContactError
 from channels.events import ObservedEvent
 from channels.phone import script as call_script
+from channels.phone.audio import AudioError
+from channels.phone.dial import OWN_LEG_QUERY, DialTarget, DialUrls, after_dial, dial_structure
 from channels.phone.measure import FINAL_KINDS, measure_call
 from channels.phone.script import CallScript, Decision, Step, StepReply, StepUrls
 from channels.phone.speech import Heard
@@ -30,20 +35,25 @@ from channels.phone.twilio_client import CallRequest, CallUrls, PlacedCall, Twil
 from channels.phone.webhooks import (
     FINAL_STATUSES,
     FormParams,
+    dial_events,
     final_event_from_resource,
     is_recording_sid,
     step_event,
 )
 from config.settings import Settings
+from prober.probes import call_audio
 from prober.probes.events import AfterAttempt, EventLog
 from prober.project.database import Database
 from prober.project.files import write_atomically
-from storage import attempts, recordings
+from storage import attempts, call_measurements, recordings
 from storage.errors import NotFoundError
 from storage.models import Attempt, ProbeState
 from storage.types import utcnow
 
 logger = logging.getLogger(__name__)
+
+# record_from_ringing: prober's own leg (a Client or SIP endpoint) answers at once.
+OWN_LEG_RING_TIMEOUT_S = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +73,32 @@ class _Call:
     attempt_id: int
     script: CallScript
     time_limit_s: int
+    dial: DialTarget
 
 
-def _check_same_call(key: AttemptKey, attempt: attempts.AttemptState | None, call_sid: Any) -> None:
-    """Refuse a callback naming another call than the one its attempt placed (once known)."""
+def _check_same_call(
+    key: AttemptKey,
+    attempt: attempts.AttemptState | None,
+    call_sid: Any,
+    parent_call_sid: Any = None,
+    session: Session | None = None,
+) -> None:
+    """Refuse a callback naming another call than the one its attempt placed (once known).
+
+    With ``record_from_ringing`` the attempt placed the own leg; the structure's leg it
+    ``<Dial>``ed names it as its ``ParentCallSid`` (or, in a callback without that parameter
+    such as machine detection's, is a leg an earlier callback of the attempt named so).
+    """
     if attempt is None or attempt.external_id is None or not call_sid:
         return
-    if call_sid != attempt.external_id:
-        raise InvalidCallbackError(
-            f"CallSid {call_sid} is not the call of attempt {key.number} of probe {key.probe_id}"
-            f" ({attempt.external_id}): refused, nothing stored"
-        )
+    if call_sid == attempt.external_id or parent_call_sid == attempt.external_id:
+        return
+    if session is not None and call_sid in _dialled_legs(session, attempt):
+        return
+    raise InvalidCallbackError(
+        f"CallSid {call_sid} is not the call of attempt {key.number} of probe {key.probe_id}"
+        f" ({attempt.external_id}): refused, nothing stored"
+    )
 
 
 class PhoneProbes:
@@ -103,20 +128,44 @@ class PhoneProbes:
         self.recording_retry_delays_s: tuple[float, ...] = (2.0, 10.0, 60.0)
         # Calls this process placed that have not ended yet (to let them finish at shutdown).
         self._live: set[int] = set()
+        self._pool: ProcessPoolExecutor | None = None
+        # Recordings whose audio timeline was stored (for logs and tests).
+        self.recordings_analysed = 0
 
     # -- placing ---------------------------------------------------------------------------
 
     def webhook_urls(self, key: AttemptKey) -> tuple[CallUrls, StepUrls]:
-        """The attempt's webhook addresses, under the public base URL Twilio reaches."""
+        """The attempt's webhook addresses, under the public base URL Twilio reaches.
+
+        With ``record_from_ringing`` the call placed is the own leg: its document dials the
+        structure and its status callbacks are told apart (``leg=own``).
+        """
         base = self.settings.twilio.webhook_base_url + key.path
-        return (
-            CallUrls(
+        if self.settings.twilio.record_from_ringing:
+            call_urls = CallUrls(
+                voice=f"{base}/voice?step={Step.DIAL.value}",
+                status=f"{base}/status?{OWN_LEG_QUERY}",
+                amd=f"{base}/amd",
+                recording=f"{base}/recording",
+            )
+        else:
+            call_urls = CallUrls(
                 voice=f"{base}/voice?step={Step.ANSWERED.value}",
                 status=f"{base}/status",
                 amd=f"{base}/amd",
                 recording=f"{base}/recording",
-            ),
-            StepUrls(voice=f"{base}/voice", partial=f"{base}/partial"),
+            )
+        return call_urls, StepUrls(voice=f"{base}/voice", partial=f"{base}/partial")
+
+    def dial_urls(self, key: AttemptKey) -> DialUrls:
+        """Where Twilio reports on the structure's leg the own leg dials."""
+        base = self.settings.twilio.webhook_base_url + key.path
+        return DialUrls(
+            script=f"{base}/voice?step={Step.ANSWERED.value}",
+            child_status=f"{base}/status",
+            amd=f"{base}/amd",
+            action=f"{base}/voice?step={Step.DIALED.value}",
+            recording=f"{base}/recording",
         )
 
     async def place(self, probe_id: uuid.UUID) -> PlacedCall | None:
@@ -132,15 +181,28 @@ class PhoneProbes:
         key = AttemptKey(probe_id, attempt)
         script = context.scenario.phone
         call_urls, _ = self.webhook_urls(key)
-        request = CallRequest(
-            to=context.contact or "",
-            from_=context.persona.caller_id,
-            urls=call_urls,
-            ring_timeout_s=script.max_ring_seconds,
-            time_limit_s=script.max_call_seconds,
-            record=script.record,
-            machine_detection=self.settings.twilio.machine_detection,
-        )
+        twilio = self.settings.twilio
+        if twilio.record_from_ringing:
+            # The own leg answers at once; it lasts the structure's ringing and call.
+            request = CallRequest(
+                to=twilio.own_leg,
+                from_=context.persona.caller_id,
+                urls=call_urls,
+                ring_timeout_s=OWN_LEG_RING_TIMEOUT_S,
+                time_limit_s=script.max_ring_seconds + script.max_call_seconds + 60,
+                record=False,  # the <Dial> records, from the first ring
+                machine_detection=False,  # the <Number> asks for it, on the structure's leg
+            )
+        else:
+            request = CallRequest(
+                to=context.contact or "",
+                from_=context.persona.caller_id,
+                urls=call_urls,
+                ring_timeout_s=script.max_ring_seconds,
+                time_limit_s=script.max_call_seconds,
+                record=script.record,
+                machine_detection=twilio.machine_detection,
+            )
         attempt_id = context.attempt_id
 
         async def known_sid() -> str | None:
@@ -218,7 +280,13 @@ class PhoneProbes:
 
     def _store(self, session: Session, key: AttemptKey, event: ObservedEvent) -> bool:
         attempt = attempts.attempt_state(session, key.probe_id, key.number)
-        _check_same_call(key, attempt, event.payload.get("call_sid"))
+        _check_same_call(
+            key,
+            attempt,
+            event.payload.get("call_sid"),
+            event.payload.get("parent_call_sid"),
+            session,
+        )
         attempt_id = None if attempt is None else attempt.id
         new = self.events.record(
             session,
@@ -232,7 +300,8 @@ class PhoneProbes:
         if not new:
             return False
         if attempt.external_id is None and event.payload.get("call_sid"):
-            attempts.set_external_id(session, attempt_id, str(event.payload["call_sid"]))
+            placed_sid = event.payload.get("parent_call_sid") or event.payload["call_sid"]
+            attempts.set_external_id(session, attempt_id, str(placed_sid))
         if event.kind == "call.recording" and event.payload.get("status") == "completed":
             recordings.announce_recording(
                 session,
@@ -243,7 +312,31 @@ class PhoneProbes:
             )
         if event.kind in FINAL_KINDS or attempt.ended:
             self._measure(session, key, attempt_id, ended=not attempt.ended)
+        elif event.kind == "call.own_leg" and _own_leg_never_dialled(event, attempt):
+            self._own_leg_failed(session, key, attempt_id, str(event.payload["status"]))
         return True
+
+    def _own_leg_failed(
+        self, session: Session, key: AttemptKey, attempt_id: int, status: str
+    ) -> None:
+        """The own leg ended without being answered: the structure was never dialled."""
+        reason = (
+            f"the own leg {self.settings.twilio.own_leg} ended {status} before dialling the"
+            " structure: check that twilio.own_leg names a registered Twilio Client identity or"
+            " a SIP endpoint that answers"
+        )
+        logger.warning("probe %s: %s", key.probe_id, reason)
+        attempts.finish_attempt(
+            session,
+            attempt_id,
+            outcome="own_leg_failed",
+            ended_at=utcnow(),
+            measurement={"outcome": "own_leg_failed", "error": reason, "error_code": None},
+            probe_state=ProbeState.FAILED,
+        )
+        self._live.discard(attempt_id)
+        if self.after_attempt is not None:
+            self.after_attempt(session, key.probe_id, "own_leg_failed")
 
     def _measure(self, session: Session, key: AttemptKey, attempt_id: int, *, ended: bool) -> None:
         events = attempts.attempt_events(session, attempt_id)
@@ -257,6 +350,7 @@ class PhoneProbes:
         measurement = measure_call(
             events, time_limit_s=time_limit_s, time_scale=self.settings.twilio.time_scale
         ).to_json()
+        measurement = self._weigh_witnesses(session, attempt_id, measurement)
         if ended:
             final = next(e for e in events if e.kind in FINAL_KINDS)
             outcome = measurement["outcome"] or final.kind.removeprefix("call.")
@@ -274,6 +368,11 @@ class PhoneProbes:
         else:
             attempts.remeasure_attempt(session, attempt_id, measurement)
 
+    def _weigh_witnesses(
+        self, session: Session, attempt_id: int, measurement: dict[str, Any]
+    ) -> dict[str, Any]:
+        return call_audio.weigh_witnesses(session, self.settings.measure, attempt_id, measurement)
+
     async def on_voice(
         self,
         key: AttemptKey,
@@ -287,11 +386,20 @@ class PhoneProbes:
         if call is None:
             return call_script.hang_up()
         call_sid = params.call_sid()
+        parent_sid = params.parent_call_sid()
         await self.database.run(
             lambda session: _check_same_call(
-                key, attempts.attempt_state(session, key.probe_id, key.number), call_sid
+                key, attempts.attempt_state(session, key.probe_id, key.number), call_sid, parent_sid
             )
         )
+        if step == Step.DIAL.value:
+            return dial_structure(call.dial, self.dial_urls(key))
+        if step == Step.DIALED.value:
+            dialed = dial_events(params, received_at)
+            await self.database.run(
+                lambda session: [self._store(session, key, event) for event in dialed]
+            )
+            return after_dial()
         _, urls = self.webhook_urls(key)
         speech = params.get("SpeechResult")
         events: list[ObservedEvent] = []
@@ -351,6 +459,9 @@ class PhoneProbes:
             reply = call_script.on_answer(call.script)
             if speech:
                 events.append(self._heard(call_sid, "answer", params, reply, received_at))
+        for event in events:
+            if parent_sid is not None:
+                event.payload["parent_call_sid"] = parent_sid
         if events:
             await self.database.run(
                 lambda session: [self._store(session, key, event) for event in events]
@@ -392,6 +503,13 @@ class PhoneProbes:
                     ivr_choice=phone.ivr_choice,
                 ),
                 time_limit_s=phone.max_call_seconds,
+                dial=DialTarget(
+                    number=context.contact or "",
+                    caller_id=context.persona.caller_id,
+                    ring_timeout_s=phone.max_ring_seconds,
+                    time_limit_s=phone.max_call_seconds,
+                    machine_detection=self.settings.twilio.machine_detection,
+                ),
             )
 
         call = await self.database.run(load)
@@ -558,7 +676,87 @@ class PhoneProbes:
             )
 
         await self.database.run(store)
+        await self._analyse(recording_sid, path)
         return path
+
+    async def _analyse(self, recording_sid: str, path: Path) -> None:
+        """The recording's timeline (in a worker process, bounded in size and time), stored as
+        the call's audio figures beside the callbacks'. Never raises: the recording is kept
+        whatever the analysis makes of it."""
+        measure = self.settings.measure
+        found = await self.database.run(lambda session: _recording_attempt(session, recording_sid))
+        if found is None:
+            return
+        attempt_id, source = found
+        from_dial = source == call_audio.DIAL_SOURCE
+        work = functools.partial(
+            call_audio.analyse_recording,
+            str(path),
+            max_bytes=measure.max_recording_bytes,
+            callee_channel=2 if from_dial else 1,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(measure.analysis_timeout_s):
+                analysis = await loop.run_in_executor(self._analysis_pool(), work)
+        except AudioError as error:
+            logger.warning("recording %s not analysed: %s", recording_sid, error)
+            return
+        except TimeoutError:
+            logger.warning(
+                "recording %s: analysis longer than measure.analysis_timeout_s (%s s): skipped",
+                recording_sid,
+                measure.analysis_timeout_s,
+            )
+            return
+        except Exception:
+            logger.exception("recording %s: the audio analysis failed", recording_sid)
+            return
+
+        def store(session: Session) -> None:
+            events = attempts.attempt_events(session, attempt_id)
+            transfer_s, dated_by = call_audio.transfer_at_s(
+                events,
+                from_ringing=from_dial,
+                time_scale=self.settings.twilio.time_scale,
+                caller_sounds=analysis.caller_sounds,
+            )
+            attempt = session.get(Attempt, attempt_id)
+            ended = attempt is not None and attempt.ended_at is not None
+            callbacks = call_audio.callback_figures(attempt.measurement if attempt else {})
+            figures, details = call_audio.audio_figures(
+                analysis.timeline,
+                from_ringing=from_dial,
+                transfer_s=transfer_s,
+                transfer_dated_by=dated_by,
+                callbacks_hold_s=callbacks["hold_s"] if ended else None,
+            )
+            call_measurements.save_measurement(
+                session,
+                attempt_id=attempt_id,
+                source=call_audio.AUDIO,
+                figures=figures,
+                details=details,
+                recording_external_id=recording_sid,
+            )
+            if attempt is not None and ended:
+                chosen = self._weigh_witnesses(session, attempt_id, dict(attempt.measurement))
+                attempts.remeasure_attempt(session, attempt_id, chosen)
+
+        await self.database.run(store)
+        self.recordings_analysed += 1
+
+    def _analysis_pool(self) -> ProcessPoolExecutor:
+        """One worker process for audio analyses, started on first use (forkserver: no copy
+        of the daemon's threads and sockets), at a lower priority than the daemon: webhooks
+        are answered first, analyses use what CPU is left."""
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=call_audio.lower_priority,
+            )
+        return self._pool
 
     async def fetch_missing_recordings(self) -> int:
         """Start downloading every recording announced but not stored (after a restart or a
@@ -588,12 +786,42 @@ class PhoneProbes:
     async def drain(self, timeout_s: float = 30.0) -> None:
         """Wait (up to ``timeout_s``) for the downloads under way, at shutdown; those still
         waiting to try again are cancelled and left `announced` for the next start."""
-        if not self._downloads:
-            return
-        _, pending = await asyncio.wait(set(self._downloads), timeout=timeout_s)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if self._downloads:
+            _, pending = await asyncio.wait(set(self._downloads), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _dialled_legs(session: Session, attempt: attempts.AttemptState) -> set[str]:
+    """The calls an attempt's own leg dialled, as its earlier callbacks named them."""
+    return {
+        str(event.payload["call_sid"])
+        for event in attempts.attempt_events(session, attempt.id)
+        if event.payload.get("parent_call_sid") == attempt.external_id
+        and event.payload.get("call_sid")
+    }
+
+
+def _recording_attempt(session: Session, recording_sid: str) -> tuple[int, str] | None:
+    """The attempt a recording belongs to and its source (``DialVerb``, ``OutboundAPI``...)."""
+    recording = recordings.recording_by_sid(session, recording_sid)
+    if recording is None or recording.attempt_id is None:
+        return None
+    source = ""
+    for event in attempts.attempt_events(session, recording.attempt_id):
+        if event.kind == "call.recording" and event.payload.get("recording_sid") == recording_sid:
+            source = str(event.payload.get("source") or "")
+    return recording.attempt_id, source
+
+
+def _own_leg_never_dialled(event: ObservedEvent, attempt: attempts.AttemptState) -> bool:
+    """An own leg's final status that leaves its attempt open: it never got to dial."""
+    status = event.payload.get("status")
+    return not attempt.ended and status in FINAL_STATUSES and status != "completed"
 
 
 def _query_number(query: dict[str, str], name: str) -> int:

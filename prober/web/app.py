@@ -131,7 +131,10 @@ def create_app(phone: PhoneProbes) -> Starlette:
     async def status(
         request: Request, key: AttemptKey, params: FormParams, received_at: datetime
     ) -> Response:
-        await phone.on_event(key, webhooks.status_event(params, received_at))
+        if request.query_params.get("leg") == "own":  # record_from_ringing's own leg
+            await phone.on_event(key, webhooks.own_leg_event(params, received_at))
+        else:
+            await phone.on_event(key, webhooks.status_event(params, received_at))
         return Response(status_code=204)
 
     async def amd(

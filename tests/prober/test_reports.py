@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 from sqlalchemy import Engine
+from sqlmodel import col, select
 
 from config.settings import load_settings
 from prober.results.grid import load_grid
@@ -28,8 +29,9 @@ from prober.results.reports.exports import (
     write_results_json,
     write_synthetic_csv,
 )
+from storage.call_measurements import DISAGREEMENT, save_measurement
 from storage.db import make_engine, session_scope
-from storage.models import Score
+from storage.models import Attempt, Probe, Score, Structure
 from tests.support.cli import SAMPLES, Run
 from tests.support.results_scene import email, latency, write_attempts
 
@@ -218,6 +220,50 @@ def test_the_detailed_html_report(prober_cli: Run, project: Engine, tmp_path: Pa
     for link in links:
         assert link.startswith("../project/recordings/")
         assert (reports / link).is_file()
+
+
+def test_the_detailed_report_draws_a_calls_timeline_from_its_recording(
+    prober_cli: Run, project: Engine, tmp_path: Path
+) -> None:
+    with session_scope(project) as session:
+        attempt = session.exec(
+            select(Attempt)
+            .join(Probe, col(Probe.id) == col(Attempt.probe_id))
+            .join(Structure, col(Structure.id) == col(Probe.structure_id))
+            .where(col(Structure.official_id) == SIX_RINGS, col(Probe.channel) == "phone")
+            .where(col(Attempt.outcome) == "answered")
+        ).first()
+        assert attempt is not None and attempt.id is not None
+        rings = [{"kind": "ringback", "start_s": 5.0 * n, "end_s": 5.0 * n + 1.5} for n in range(7)]
+        save_measurement(
+            session,
+            attempt_id=attempt.id,
+            source="audio",
+            figures={"rings": 7, "rings_after_answer": 1, "music_s": 12.0, "hold_s": 14.5},
+            details={
+                "duration_s": 60.0,
+                "segments": [
+                    *rings,
+                    {"kind": "speech", "start_s": 31.5, "end_s": 34.0},
+                    {"kind": "music", "start_s": 34.0, "end_s": 46.0},
+                    {"kind": "speech", "start_s": 48.5, "end_s": 52.0},
+                ],
+                "transfer_at_s": 34.0,
+                "disagreements": ["rings: callbacks 6, audio 7"],
+            },
+            check=DISAGREEMENT,
+        )
+    out = tmp_path / "prefecture.html"
+    written = prober_cli("report", "pre", "--structure", SIX_RINGS, "--format", "html", "--out",
+                         str(out))  # fmt: skip
+    assert written.exit_code == 0, written.stderr
+    page = out.read_text("utf-8")
+    assert page.count('class="timeline-strip"') == 1
+    strip = page.split('class="timeline-strip"')[1].split("</svg>")[0]
+    assert [f">{n}</text>" in strip for n in range(1, 8)] == [True] * 7  # the rings, numbered
+    assert ">8</text>" not in strip
+    assert "dont 1 jouée par le standard" in page
+    assert "À vérifier par un auditeur" in page and "rings: callbacks 6, audio 7" in page
 
 
 def test_the_detailed_pdf_report(prober_cli: Run, project: Engine, tmp_path: Path) -> None:

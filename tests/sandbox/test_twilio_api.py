@@ -139,12 +139,19 @@ def test_unknown_call_is_20404(twilio: Client) -> None:
     assert UNKNOWN_CALL_SID in missing.value.msg
 
 
-@pytest.mark.parametrize("to", ["0142765000", "+3314276", "+999123456789", "client:alice"])
+@pytest.mark.parametrize("to", ["0142765000", "+3314276", "+999123456789", "client:", "alice"])
 def test_a_to_that_is_not_an_e164_number_is_21211(twilio: Client, to: str) -> None:
     with pytest.raises(TwilioRestException) as refused:
         place_call(twilio, to=to)
 
     assert (refused.value.status, refused.value.code) == (400, 21211)
+
+
+@pytest.mark.parametrize("to", ["client:alice", "sip:prober@example.sip.twilio.com"])
+def test_a_client_identity_or_a_sip_uri_may_be_called(twilio: Client, to: str) -> None:
+    # Twilio: `To` is "the phone number, SIP address, or client identifier to call".
+    sid = place_call(twilio, to=to)
+    assert twilio.calls(sid).fetch().to == to
 
 
 def test_a_call_without_instructions_is_21205(twilio: Client) -> None:

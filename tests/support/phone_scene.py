@@ -276,8 +276,10 @@ async def running_prober(
     retry: RetryPolicy | None = None,
     calls_per_second: float = 100.0,
     wrap_app: Callable[[ASGIApp], ASGIApp] | None = None,
+    own_leg: str | None = None,
 ) -> AsyncIterator[Prober]:
-    """prober's web app served on loopback and its Twilio client pointed at the sandbox."""
+    """prober's web app served on loopback and its Twilio client pointed at the sandbox;
+    with ``own_leg``, calls are placed to it and record from the first ring."""
     listener = free_listener()
     port = listener.getsockname()[1]
     settings = Settings(
@@ -288,6 +290,8 @@ async def running_prober(
             webhook_base_url=f"http://127.0.0.1:{port}",
             calls_per_second=calls_per_second,
             time_scale=time_scale,
+            record_from_ringing=own_leg is not None,
+            own_leg=own_leg or "",
         ),
         recordings_dir=recordings_dir,
     )

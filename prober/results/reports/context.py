@@ -26,7 +26,9 @@ from prober.results.published import CHANNEL_ORDER, WaveResults, structure_facts
 from prober.results.reports.charts import distribution_svg
 from prober.results.scoring.compare import MEASURES
 from prober.results.scoring.model import ChannelScore, ContactScore, CriterionResult
-from storage.models import Recording, Score
+from prober.results.timeline_strip import segments_from, timeline_strip_svg
+from storage.call_measurements import audio_measurements
+from storage.models import CallMeasurement, Recording, Score
 
 TOP_PER_GROUP = 3
 """Structures listed per peer group in the wave overview's rankings (the yearly trophies)."""
@@ -399,11 +401,35 @@ def _verdict_row(
     }
 
 
+def _audio_facts(row: CallMeasurement | None) -> dict[str, Any] | None:
+    """A call's figures from its recording and its timeline strip (None without analysis)."""
+    if row is None:
+        return None
+    details = row.details
+    return {
+        "rings": row.rings,
+        "rings_after_answer": row.rings_after_answer,
+        "hold_s": row.hold_s,
+        "music_s": row.music_s,
+        "announcement_s": row.announcement_s,
+        "check": row.check,
+        "disagreements": details.get("disagreements", []),
+        "strip": timeline_strip_svg(
+            segments_from(details.get("segments", [])),
+            duration_s=details.get("duration_s"),
+            answered_at_s=row.answered_at_s,
+            transfer_at_s=details.get("transfer_at_s"),
+            strip_id=f"strip-{row.attempt_id}",
+        ),
+    }
+
+
 def _contact_row(
     judged: ContactScore,
     criteria: Mapping[str, Criterion],
     zone: ZoneInfo,
     links: Mapping[int, dict[str, str] | None],
+    audio: Mapping[int, CallMeasurement] | None = None,
 ) -> dict[str, Any]:
     contact = judged.contact
     figures = dict(judged.figures)
@@ -425,6 +451,7 @@ def _contact_row(
             {"id": recording_id, "link": links.get(recording_id)}
             for recording_id in contact.recording_ids
         ],
+        "audio": _audio_facts((audio or {}).get(contact.attempt_id)),
         "criteria": [_verdict_row(r, criteria.get(r.criterion_id), zone) for r in judged.results],
         "failed": [r.criterion_id for r in judged.results if r.verdict == "failed"],
     }
@@ -520,6 +547,10 @@ def detailed_context(
         rid: None if path is None else _link(path, recordings_dir, out_dir)
         for rid, path in recording_paths(session, recording_ids).items()
     }
+    audio = audio_measurements(
+        session,
+        [c.contact.attempt_id for detail in details for c in detail.contact_scores],
+    )
     stored = {score.channel: score for score in results.of_structure(structure_id)}
     channels = []
     for detail in sorted(details, key=lambda d: CHANNEL_ORDER.get(d.channel, 9)):
@@ -532,7 +563,8 @@ def detailed_context(
                 **summary,
                 "charts": _charts(results, grid, structure_id, detail),
                 "contact_rows": [
-                    _contact_row(judged, criteria, zone, links) for judged in detail.contact_scores
+                    _contact_row(judged, criteria, zone, links, audio)
+                    for judged in detail.contact_scores
                 ],
             }
         )
