@@ -262,8 +262,6 @@ class CostSettings(_Section):
     recording_per_minute: Decimal = Field(default=Decimal("0.0025"), ge=0)
     recording_storage_per_minute_month: Decimal = Field(default=Decimal("0.0005"), ge=0)
     recording_storage_months: int = Field(default=1, ge=0)
-    # Recording from the first ring puts the call through a second leg (a <Dial>), billed too.
-    record_from_ringing: bool = False
     email_per_message: Decimal = Field(default=Decimal(0), ge=0)
     letter_postage: Decimal = Field(default=Decimal("1.52"), ge=0)
     # Minutes a structure's call lasts, expected, when no past call of it is known: a share of

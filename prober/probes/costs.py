@@ -43,13 +43,6 @@ class CostError(ProberError):
     """A wave's cost cannot be worked out (prices unavailable, another currency...)."""
 
 
-def record_from_ringing(settings: Settings) -> bool:
-    """Whether calls are recorded from the first ring (``twilio.record_from_ringing`` when the
-    phone settings have it, else ``costs.record_from_ringing``)."""
-    value = getattr(settings.twilio, "record_from_ringing", None)
-    return settings.costs.record_from_ringing if value is None else bool(value)
-
-
 @dataclass(frozen=True, slots=True)
 class CostInputs:
     """What a wave's estimate is computed from, read from the database."""
@@ -168,7 +161,7 @@ async def wave_cost(
     policy = CostPolicy(
         costs=settings.costs,
         machine_detection=settings.twilio.machine_detection,
-        record_from_ringing=record_from_ringing(settings),
+        record_from_ringing=settings.twilio.record_from_ringing,
     )
     result = estimate(
         inputs.calls,
