@@ -36,6 +36,7 @@ from storage.claims import (
     reschedule,
     set_wave_status,
 )
+from storage.errors import ClaimLostError
 from storage.models import Channel, SlotKind, Wave, WaveStatus
 from storage.types import utcnow
 
@@ -316,6 +317,9 @@ class Dispatcher:
         except asyncio.CancelledError:
             await self._settle(probe)
             raise
+        except ClaimLostError as error:
+            logger.warning("probe %s: %s", probe.probe_id, error)
+            return
         except Exception:
             logger.exception(
                 "probe %s (%s, wave %s): execution failed",

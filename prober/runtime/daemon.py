@@ -222,11 +222,11 @@ class Daemon:
         phone_probes, email_probes, bus = running.phone, running.email, running.bus
 
         async def place_call(claimed: ClaimedProbe) -> None:
-            await phone_probes.place(claimed.probe_id)
+            await phone_probes.place(claimed.probe_id, claimed_by=self.options.daemon_id)
             bus.wake()
 
         async def send_email(claimed: ClaimedProbe) -> None:
-            await email_probes.send(claimed.probe_id)
+            await email_probes.send(claimed.probe_id, claimed_by=self.options.daemon_id)
             bus.wake()
 
         execute = {"phone": place_call, "email": send_email}
