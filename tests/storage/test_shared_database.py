@@ -17,8 +17,8 @@ from storage.claims import claim_due, finish_wave_if_done, release_expired
 from storage.db import make_engine, session_scope
 from storage.errors import ClaimLostError, ConflictError
 from storage.models import ProbeState, Wave, WaveStatus
-from tests.support.claims_scene import add_probe, add_structures, add_wave, end_attempt, probe_row
 from tests.storage.test_dispatch import LEASE, T0, claim
+from tests.support.claims_scene import add_probe, add_structures, add_wave, end_attempt, probe_row
 
 # -- a claim lost to another daemon ----------------------------------------------------------
 
