@@ -1,10 +1,12 @@
 """The dispatch loop: which probe to carry out when, and at what pace.
 
 Probes stay rows in the database; APScheduler only wakes :meth:`Dispatcher.tick` every
-``tick_s``. A tick gives back expired claims, claims due probes up to the free capacity, checks
-that each open-slot probe's structure is open at that moment (a closed one is planned again for
-its next opening) and launches one task per probe, calling the channel's ``execute``. Phone
-launches are paced to ``calls_per_second``; at most ``max_in_flight`` executions run at once.
+``tick_s``. A tick gives back expired claims, claims probes due by the next tick (``lookahead``)
+up to the free capacity, checks that each open-slot probe's structure is open at its planned
+instant (a closed one is planned again for its next opening) and launches one task per probe,
+which waits for that instant and calls the channel's ``execute``: a probe starts at its instant,
+not at the tick after it. Phone launches are paced to ``calls_per_second``; at most
+``max_in_flight`` executions run at once.
 When an execution ends (or fails, or is cancelled) without having started an attempt, its
 probe goes back to ``planned``. Retries are decided where an attempt settles, with
 ``scheduler.retry``: the dispatcher only sees claims.
@@ -142,6 +144,7 @@ class Dispatcher:
         tick_s: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
         drain_timeout_s: float = 30.0,
+        lookahead: timedelta = timedelta(0),
     ) -> None:
         if not 0 < len(daemon_id) <= 64:
             raise ValueError(f"daemon_id must be 1 to 64 characters, got {daemon_id!r}")
@@ -157,6 +160,8 @@ class Dispatcher:
         self._tick_s = tick_s
         self._clock = clock
         self._drain_timeout_s = drain_timeout_s
+        self._lookahead = max(timedelta(0), lookahead)
+        self._early = 0  # launched, waiting for their planned instant
         self._pacer = _LaunchPacer(calls_per_second, clock)
         # Phone claims per tick: what the pacer launches in one tick, so that no claim waits
         # for its launch much longer than a tick (far less than its lease).
@@ -222,7 +227,7 @@ class Dispatcher:
                     "%d claim(s) expired before their attempt started: released", released
                 )
             free = self._max_in_flight - len(self._tasks)
-            calls = min(free, max(0, self._calls_per_tick - self._pacer.waiting))
+            calls = min(free, max(0, self._calls_per_tick - self._pacer.waiting - self._early))
             claimed = _Claimed([], [])
             if free > 0:
                 claimed = await self._database.run(
@@ -244,9 +249,10 @@ class Dispatcher:
         """Claim (calls first, as many as the pacer launches in a tick), then re-check hours."""
         phone = [Channel.PHONE.value] if Channel.PHONE in self._execute else []
         others = [channel for channel in self._execute if channel != Channel.PHONE]
+        horizon = now + self._lookahead
         claimed = claim_due(
             session,
-            now=now,
+            now=horizon,
             daemon_id=self.daemon_id,
             limit=calls,
             lease=self._lease,
@@ -254,7 +260,7 @@ class Dispatcher:
         )
         claimed += claim_due(
             session,
-            now=now,
+            now=horizon,
             daemon_id=self.daemon_id,
             limit=free - len(claimed),
             lease=self._lease,
@@ -270,9 +276,10 @@ class Dispatcher:
             margin = calendar.closing_margin_minutes
             if margin is None:
                 margin = CLOSING_MARGIN_MINUTES
+            at_instant = max(now, probe.scheduled_at)
             if is_open_now(
                 calendar.opening_hours,
-                now=now,
+                now=at_instant,
                 timezone=calendar.timezone,
                 subdivision=calendar.holiday_subdivision,
                 closing_margin_minutes=margin,
@@ -281,7 +288,7 @@ class Dispatcher:
                 continue
             at = next_opening(
                 calendar.opening_hours,
-                after=now,
+                after=at_instant,
                 timezone=calendar.timezone,
                 subdivision=calendar.holiday_subdivision,
                 closing_margin_minutes=margin,
@@ -311,6 +318,7 @@ class Dispatcher:
 
     async def _carry_out(self, probe: ClaimedProbe) -> None:
         try:
+            await self._until_planned(probe)
             if probe.channel == Channel.PHONE:
                 await self._pacer.wait()
             await self._execute[probe.channel](probe)
@@ -328,6 +336,17 @@ class Dispatcher:
                 probe.wave_name,
             )
         await self._settle(probe)
+
+    async def _until_planned(self, probe: ClaimedProbe) -> None:
+        """Wait for the probe's planned instant (claimed up to ``lookahead`` early)."""
+        early_s = (probe.scheduled_at - self._clock()).total_seconds()
+        if early_s <= 0:
+            return
+        self._early += 1
+        try:
+            await asyncio.sleep(min(early_s, self._lookahead.total_seconds()))
+        finally:
+            self._early -= 1
 
     async def _settle(self, probe: ClaimedProbe) -> None:
         """Give back a probe the execution left claimed (it started no attempt)."""

@@ -239,6 +239,8 @@ class Daemon:
             lease=self.options.lease,
             tick_s=self.options.tick_s,
             clock=self.options.clock,
+            # Claimed a tick early, each probe starts at its planned instant.
+            lookahead=timedelta(seconds=self.options.tick_s),
         )
         async with dispatcher:
             await stop.wait()
