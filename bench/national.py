@@ -518,6 +518,9 @@ def run(arguments: argparse.Namespace) -> None:
             f"wave planned           {prepared.probes} probes ({CALLS} calls + {EMAILS} email"
             f" each, {prepared.shortfalls} shortfalls) in {prepared.plan_s:.1f} s"
         )
+        if arguments.plan_only:
+            planned_only(arguments, prepared)
+            return
         buckets = busy_buckets(engine)
         speed = len(buckets) * BUCKET_S / (prepared.probes / arguments.rate)
         with engine.begin() as connection:
@@ -562,8 +565,9 @@ def run(arguments: argparse.Namespace) -> None:
                     for process in processes:
                         if not process.is_alive():
                             raise SystemExit(f"{process.name} stopped (status {process.exitcode})")
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"gave up: {done}/{prepared.probes} probes settled")
+                    if time.monotonic() > deadline:  # figures anyway; the check says why
+                        print(f"  … gave up waiting: {done}/{prepared.probes} settled")
+                        break
                     if time.monotonic() - shown > 30:
                         shown = time.monotonic()
                         print(f"  … {done}/{prepared.probes} settled after {shown - started:.0f} s")
@@ -585,10 +589,11 @@ def run(arguments: argparse.Namespace) -> None:
             sandbox_cpu_s = time.process_time() - cpu_before
             call_truth = list(world.calls.entries)
             mail_truth = list(world.mail_truth.entries)
-        check(engine, prepared.probes, call_truth, mail_truth, replies_sent)
-        report(arguments, engine, prepared, wall_s, sorted(usages, key=lambda u: u.name))
-        print(f"sandbox CPU            {sandbox_cpu_s:.0f} s (this process: calls, mailboxes)")
+        report(arguments, engine, prepared, wall_s, usages, sandbox_cpu_s)
+        problems = check(engine, prepared.probes, call_truth, mail_truth, replies_sent)
         engine.dispose()
+        if problems:
+            raise SystemExit("FAILED: " + "; ".join(problems))
 
 
 def _await_replies(world: World, engine: Engine, driver: ClockDriver, deadline: float) -> set[str]:
@@ -621,8 +626,9 @@ def check(
     call_truth: list[Any],
     mail_truth: list[Any],
     replies_sent: set[str],
-) -> None:
-    """Against the sandbox's truth: nothing lost, nobody contacted more than planned."""
+) -> list[str]:
+    """Against the sandbox's truth: nothing lost, nobody contacted more than planned; what
+    is wrong."""
     with Session(engine) as session:
         states = Counter(session.execute(text("SELECT state FROM probe")).scalars())
         rows = session.execute(text("SELECT probe_id, external_id, ended_at FROM attempt")).all()
@@ -668,9 +674,9 @@ def check(
         f" {len(replies_sent)} replies sent / {len(stored_replies & replies_sent)} stored,"
         f" {events} events all published"
     )
-    if problems:
-        raise SystemExit("FAILED: " + "; ".join(problems))
-    print("                       every probe settled, nobody contacted twice, no event lost ✓")
+    if not problems:
+        print("                       every probe settled, nobody contacted twice, no event lost ✓")
+    return problems
 
 
 def report(
@@ -679,6 +685,7 @@ def report(
     prepared: Prepared,
     wall_s: float,
     usages: list[DaemonUsage],
+    sandbox_cpu_s: float,
 ) -> None:
     with Session(engine) as session:
         per_daemon = dict(
@@ -689,9 +696,9 @@ def report(
                 )
             ).all()
         )
-        size = session.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
+    size = _database_size(engine)
     print(f"wall time              {wall_s:.0f} s to carry out {prepared.probes} probes")
-    for used in usages:
+    for used in sorted(usages, key=lambda used: used.name):
         attempts = per_daemon.get(used.name, 0)
         print(
             f"daemon {used.name}               {attempts} attempts, {attempts / wall_s:.1f}"
@@ -702,13 +709,36 @@ def report(
         f"database size          {size / 2**20:.0f} MiB,"
         f" {size / prepared.probes * 1000 / 2**20:.1f} MiB per 1,000 probes"
     )
+    print(f"sandbox CPU            {sandbox_cpu_s:.0f} s (the bench's process: calls, mailboxes)")
+    real_wave(arguments.account_cps)
+
+
+def planned_only(arguments: argparse.Namespace, prepared: Prepared) -> None:
+    """``--plan-only``: the planned wave's database size and the real wave's figures."""
+    size = _database_size(prepared.engine)
+    print(
+        f"database size          {size / 2**20:.0f} MiB planned,"
+        f" {size / prepared.probes * 1000 / 2**20:.2f} MiB per 1,000 planned probes"
+    )
+    real_wave(arguments.account_cps)
+    prepared.engine.dispose()
+
+
+def _database_size(engine: Engine) -> int:
+    with engine.connect() as connection:
+        query = text("SELECT pg_database_size(current_database())")
+        return int(connection.execute(query).scalar_one())
+
+
+def real_wave(account_cps: float) -> None:
+    """What a real national wave needs, in days of opening hours, at 1 call/s and at ours."""
     calls = 63_000 * CALLS
     hours = weekly_open_hours() / 5  # per working day, the patterns' mean
     print(
         f"a real national wave   63,000 structures: {calls:,} calls; the directory's counters"
         f" open {hours:.1f} h per working day on average"
     )
-    for label, cps in (("Twilio's default", 1.0), ("this account's", arguments.account_cps)):
+    for label, cps in (("Twilio's default", 1.0), ("this account's", account_cps)):
         days = calls / cps / 3600 / hours
         print(
             f"  at {label} {cps:g} call/s: {calls / cps / 3600:,.1f} h of dialling ="
@@ -722,6 +752,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="probes per second asked")
     parser.add_argument("--account-cps", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--plan-only", action="store_true", help="import and plan, print, stop (no daemons)"
+    )
     parser.add_argument("--grace", type=float, default=600.0, help="seconds past the plan")
     parser.add_argument(
         "--database-url",
