@@ -428,6 +428,7 @@ class Prepared:
     import_s: float
     plan_s: float
     shortfalls: int
+    empty_size: int  # bytes of the database with the schema and nothing else
 
 
 def prepare(folder: Path, database_url: str, structures: int, seed: int) -> Prepared:
@@ -438,6 +439,7 @@ def prepare(folder: Path, database_url: str, structures: int, seed: int) -> Prep
     )
     engine = make_engine(database_url)
     upgrade(engine)
+    empty_size = _database_size(engine)
     project = Project(settings=settings, engine=engine)
     directory = folder / "directory.csv"
     write_directory(directory, structures, random.Random(seed))
@@ -467,7 +469,9 @@ def prepare(folder: Path, database_url: str, structures: int, seed: int) -> Prep
             session, WAVE, seed=seed, max_wave_days=settings.planning.max_wave_days
         )
     plan_s = time.perf_counter() - started
-    return Prepared(settings, engine, plan.probes, import_s, plan_s, len(plan.shortfalls))
+    return Prepared(
+        settings, engine, plan.probes, import_s, plan_s, len(plan.shortfalls), empty_size
+    )
 
 
 def daemon_settings(base: Settings, world: World, rate: float) -> Settings:
@@ -707,7 +711,8 @@ def report(
         )
     print(
         f"database size          {size / 2**20:.0f} MiB,"
-        f" {size / prepared.probes * 1000 / 2**20:.1f} MiB per 1,000 probes"
+        f" {(size - prepared.empty_size) / prepared.probes * 1000 / 2**20:.1f} MiB per 1,000"
+        " probes carried out (the empty schema's size apart)"
     )
     print(f"sandbox CPU            {sandbox_cpu_s:.0f} s (the bench's process: calls, mailboxes)")
     real_wave(arguments.account_cps)
@@ -718,7 +723,8 @@ def planned_only(arguments: argparse.Namespace, prepared: Prepared) -> None:
     size = _database_size(prepared.engine)
     print(
         f"database size          {size / 2**20:.0f} MiB planned,"
-        f" {size / prepared.probes * 1000 / 2**20:.2f} MiB per 1,000 planned probes"
+        f" {(size - prepared.empty_size) / prepared.probes * 1000 / 2**20:.2f} MiB per 1,000"
+        " planned probes (the empty schema's size apart)"
     )
     real_wave(arguments.account_cps)
     prepared.engine.dispose()
