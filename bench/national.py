@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import contextlib
 import csv
-import itertools
 import multiprocessing
 import os
 import random
@@ -658,20 +657,9 @@ def check(
     attempted = Counter(row[5] for row in rows if row[1] and row[1].startswith("CA"))
     if called != attempted:
         problems.append(f"calls per number differ from attempts: {(called - attempted)}")
-    # A structure is never called twice at once: its calls never overlap (an email attempt
-    # lasts until its reply and holds nothing back once sent).
-    spans = sorted(
-        (row[4], row[3], row[2])
-        for row in rows
-        if row[2] is not None and row[1] and row[1].startswith("CA")
-    )
-    overlaps = sum(
-        1
-        for before, after in itertools.pairwise(spans)
-        if before[0] == after[0] and after[1] < before[2]
-    )
-    if overlaps:
-        problems.append(f"{overlaps} calls overlapping another of their structure")
+    # That a structure is never called twice at once is not checked here: an attempt's end is
+    # in the sandbox's compressed call time, its start in real time (tests/storage and
+    # tests/scheduler check it on claims).
     retried = sum(1 for count in Counter(row[0] for row in rows).values() if count > 1)
     emails = Counter(e.mailbox for e in mail_truth if e.probe_message_id)
     if emails and max(emails.values()) > EMAILS:
@@ -693,10 +681,7 @@ def check(
         f" {events} events all published"
     )
     if not problems:
-        print(
-            "                       every probe settled, no structure called twice at once,"
-            " every call an attempt, no event lost ✓"
-        )
+        print("                       every probe settled, every call an attempt, no event lost ✓")
     return problems
 
 
