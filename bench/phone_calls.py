@@ -85,16 +85,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def sandbox_process(folder: Path, time_scale: float) -> Iterator[str]:
-    """`python -m sandbox` on a free port; its base URL."""
-    world = folder / "world.toml"
-    world.write_text(WORLD, encoding="utf-8")
+def sandbox_process(folder: Path, time_scale: float, *, world: str = WORLD) -> Iterator[str]:
+    """`python -m sandbox` on a free port, living ``world``; its base URL."""
+    world_file = folder / "world.toml"
+    world_file.write_text(world, encoding="utf-8")
     port = free_port()
     process = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
         [
             sys.executable, "-m", "sandbox", "--port", str(port),
             "--account-sid", ACCOUNT.sid, "--auth-token", ACCOUNT.auth_token,
-            "--world", str(world), "--time-scale", str(time_scale),
+            "--world", str(world_file), "--time-scale", str(time_scale),
             "--calls-per-second", "1000", "--truth", str(folder / "truth.jsonl"),
         ],
     )  # fmt: skip

@@ -171,6 +171,9 @@ class MqttSettings(_Section):
     # Published messages are deleted from the outbox this long after the broker acknowledged
     # them (the events stay in the event table).
     keep_published_days: int = Field(default=7, ge=1)
+    # Several daemons on one database: one at a time relays the outbox, under a lease it renews
+    # every third of this; when it dies, another takes over within this long (plus a second).
+    relay_lease_seconds: float = Field(default=10.0, ge=1.0, le=600.0)
     # TLS to the broker (usually port 8883): its certificate is checked against ``ca_file`` (or
     # the system's trusted authorities) and must name ``host``. A client certificate is
     # presented when ``cert_file`` and ``key_file`` are set (a broker with require_certificate).

@@ -1,10 +1,12 @@
 """The dispatch loop: which probe to carry out when, and at what pace.
 
 Probes stay rows in the database; APScheduler only wakes :meth:`Dispatcher.tick` every
-``tick_s``. A tick gives back expired claims, claims due probes up to the free capacity, checks
-that each open-slot probe's structure is open at that moment (a closed one is planned again for
-its next opening) and launches one task per probe, calling the channel's ``execute``. Phone
-launches are paced to ``calls_per_second``; at most ``max_in_flight`` executions run at once.
+``tick_s``. A tick gives back expired claims, claims probes due by the next tick (``lookahead``)
+up to the free capacity, checks that each open-slot probe's structure is open at its planned
+instant (a closed one is planned again for its next opening) and launches one task per probe,
+which waits for that instant and calls the channel's ``execute``: a probe starts at its instant,
+not at the tick after it. Phone launches are paced to ``calls_per_second``; at most
+``max_in_flight`` executions run at once.
 When an execution ends (or fails, or is cancelled) without having started an attempt, its
 probe goes back to ``planned``. Retries are decided where an attempt settles, with
 ``scheduler.retry``: the dispatcher only sees claims.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +39,7 @@ from storage.claims import (
     reschedule,
     set_wave_status,
 )
+from storage.errors import ClaimLostError
 from storage.models import Channel, SlotKind, Wave, WaveStatus
 from storage.types import utcnow
 
@@ -87,29 +91,39 @@ def is_open_now(
 
 
 class _LaunchPacer:
-    """A token bucket holding one token, refilled ``rate`` times a second: launches are at
-    least ``1 / rate`` apart by the clock's readings, so no second holds more than ``rate``."""
+    """A sliding-window limiter: at most ``capacity`` launches in any ``window`` by the clock's
+    readings (``floor(rate)`` per second; one per ``1 / rate`` seconds below one a second), so
+    no second holds more than ``rate``. A launch woken late does not delay the next one, so a
+    steady demand of ``rate`` a second is met in full (a one-token bucket lost each wake-up's
+    overshoot: 18 calls per second for 20 asked under load)."""
 
     def __init__(self, rate: float, clock: Callable[[], datetime]) -> None:
-        # Rounded up to the microsecond: rounding down would fit one launch too many per second.
-        self._interval = timedelta(microseconds=math.ceil(1_000_000 / rate))
+        self._capacity = max(1, math.floor(rate))
+        # Rounded up to the microsecond: rounding down would fit one launch too many.
+        self._window = timedelta(microseconds=math.ceil(1_000_000 * self._capacity / rate))
+        if rate >= 1:
+            self._window = timedelta(seconds=1)
         self._clock = clock
         self._lock = asyncio.Lock()
-        self._last: datetime | None = None
+        self._launches: deque[datetime] = deque()
         self.waiting = 0
 
     async def wait(self) -> None:
-        """Return when a launch is allowed, taking the token (callers are served in turn)."""
+        """Return when a launch is allowed, taking it (callers are served in turn)."""
         self.waiting += 1
         try:
             async with self._lock:
                 while True:
                     now = self._clock()
-                    # A clock stepped back (now < last) restarts the count rather than stalling.
-                    if self._last is None or not self._last <= now < self._last + self._interval:
-                        self._last = now
+                    if self._launches and self._launches[-1] > now:
+                        self._launches.clear()  # the clock stepped back: count afresh
+                    while self._launches and self._launches[0] <= now - self._window:
+                        self._launches.popleft()
+                    if len(self._launches) < self._capacity:
+                        self._launches.append(now)
                         return
-                    await asyncio.sleep((self._last + self._interval - now).total_seconds())
+                    wait = self._launches[0] + self._window - now
+                    await asyncio.sleep(max(wait.total_seconds(), 0.0005))
         finally:
             self.waiting -= 1
 
@@ -141,6 +155,7 @@ class Dispatcher:
         tick_s: float = 1.0,
         clock: Callable[[], datetime] = utcnow,
         drain_timeout_s: float = 30.0,
+        lookahead: timedelta = timedelta(0),
     ) -> None:
         if not 0 < len(daemon_id) <= 64:
             raise ValueError(f"daemon_id must be 1 to 64 characters, got {daemon_id!r}")
@@ -156,10 +171,13 @@ class Dispatcher:
         self._tick_s = tick_s
         self._clock = clock
         self._drain_timeout_s = drain_timeout_s
+        self._lookahead = max(timedelta(0), lookahead)
+        self._early = 0  # launched, waiting for their planned instant
         self._pacer = _LaunchPacer(calls_per_second, clock)
-        # Phone claims per tick: what the pacer launches in one tick, so that no claim waits
-        # for its launch much longer than a tick (far less than its lease).
-        self._calls_per_tick = max(1, math.ceil(calls_per_second * tick_s))
+        # Phone claims waiting for their launch: what the pacer launches in two ticks, so that
+        # a late tick costs no launches and no claim waits much longer than two ticks (far less
+        # than its lease).
+        self._calls_per_tick = 2 * max(1, math.ceil(calls_per_second * tick_s))
         self._tasks: set[asyncio.Task[None]] = set()
         self._tick_lock = asyncio.Lock()
         self._closing = False
@@ -221,7 +239,7 @@ class Dispatcher:
                     "%d claim(s) expired before their attempt started: released", released
                 )
             free = self._max_in_flight - len(self._tasks)
-            calls = min(free, max(0, self._calls_per_tick - self._pacer.waiting))
+            calls = min(free, max(0, self._calls_per_tick - self._pacer.waiting - self._early))
             claimed = _Claimed([], [])
             if free > 0:
                 claimed = await self._database.run(
@@ -243,9 +261,10 @@ class Dispatcher:
         """Claim (calls first, as many as the pacer launches in a tick), then re-check hours."""
         phone = [Channel.PHONE.value] if Channel.PHONE in self._execute else []
         others = [channel for channel in self._execute if channel != Channel.PHONE]
+        horizon = now + self._lookahead
         claimed = claim_due(
             session,
-            now=now,
+            now=horizon,
             daemon_id=self.daemon_id,
             limit=calls,
             lease=self._lease,
@@ -253,7 +272,7 @@ class Dispatcher:
         )
         claimed += claim_due(
             session,
-            now=now,
+            now=horizon,
             daemon_id=self.daemon_id,
             limit=free - len(claimed),
             lease=self._lease,
@@ -269,9 +288,10 @@ class Dispatcher:
             margin = calendar.closing_margin_minutes
             if margin is None:
                 margin = CLOSING_MARGIN_MINUTES
+            at_instant = max(now, probe.scheduled_at)
             if is_open_now(
                 calendar.opening_hours,
-                now=now,
+                now=at_instant,
                 timezone=calendar.timezone,
                 subdivision=calendar.holiday_subdivision,
                 closing_margin_minutes=margin,
@@ -280,7 +300,7 @@ class Dispatcher:
                 continue
             at = next_opening(
                 calendar.opening_hours,
-                after=now,
+                after=at_instant,
                 timezone=calendar.timezone,
                 subdivision=calendar.holiday_subdivision,
                 closing_margin_minutes=margin,
@@ -310,12 +330,16 @@ class Dispatcher:
 
     async def _carry_out(self, probe: ClaimedProbe) -> None:
         try:
+            await self._until_planned(probe)
             if probe.channel == Channel.PHONE:
                 await self._pacer.wait()
             await self._execute[probe.channel](probe)
         except asyncio.CancelledError:
             await self._settle(probe)
             raise
+        except ClaimLostError as error:
+            logger.warning("probe %s: %s", probe.probe_id, error)
+            return
         except Exception:
             logger.exception(
                 "probe %s (%s, wave %s): execution failed",
@@ -324,6 +348,17 @@ class Dispatcher:
                 probe.wave_name,
             )
         await self._settle(probe)
+
+    async def _until_planned(self, probe: ClaimedProbe) -> None:
+        """Wait for the probe's planned instant (claimed up to ``lookahead`` early)."""
+        early_s = (probe.scheduled_at - self._clock()).total_seconds()
+        if early_s <= 0:
+            return
+        self._early += 1
+        try:
+            await asyncio.sleep(min(early_s, self._lookahead.total_seconds()))
+        finally:
+            self._early -= 1
 
     async def _settle(self, probe: ClaimedProbe) -> None:
         """Give back a probe the execution left claimed (it started no attempt)."""

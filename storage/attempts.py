@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from storage.errors import ConflictError, NotFoundError
+from storage.errors import ClaimLostError, ConflictError, NotFoundError
 from storage.models import (
     Attempt,
     ContactPoint,
@@ -55,16 +55,31 @@ class AttemptContext:
     scenario: ScenarioSnapshot
 
 
-def start_attempt(session: Session, probe_id: uuid.UUID) -> Attempt:
+def start_attempt(
+    session: Session, probe_id: uuid.UUID, *, claimed_by: str | None = None
+) -> Attempt:
     """Record a new attempt of ``probe_id`` *before* contacting anybody, and mark it in progress.
+
+    With ``claimed_by`` (a daemon carrying out its claim), the probe must still be
+    ``dispatching`` under that daemon's claim: a claim that expired and was released, or that
+    another daemon took since, raises :class:`ClaimLostError` and nobody is contacted. Without
+    it (``prober phone call``, letters by hand) any unfinished probe may be attempted.
 
     Raises NotFoundError for an unknown probe and ConflictError when the probe is finished.
     """
-    probe = session.get(Probe, probe_id, with_for_update=True)
+    probe = session.get(Probe, probe_id, with_for_update=True, populate_existing=True)
     if probe is None:
         raise NotFoundError(f"no probe {probe_id}")
     if probe.state not in _STARTABLE:
         raise ConflictError(f"probe {probe_id} is {probe.state}: it cannot be attempted again")
+    if claimed_by is not None and (
+        probe.state != ProbeState.DISPATCHING or probe.claimed_by != claimed_by
+    ):
+        holder = f"held by {probe.claimed_by}" if probe.claimed_by else "not claimed"
+        raise ClaimLostError(
+            f"probe {probe_id} is {probe.state}, {holder}: daemon {claimed_by} lost its claim"
+            " (its lease ran out); it is not attempted"
+        )
     probe.attempt_count += 1
     probe.state = ProbeState.IN_PROGRESS
     probe.updated_at = utcnow()

@@ -377,8 +377,16 @@ def wave_progress(session: Session, wave_name: str) -> WaveProgress:
 
 def finish_wave_if_done(session: Session, wave_id: int) -> bool:
     """Mark a running wave ``done`` when none of its probes is planned, claimed or in progress;
-    True when this call did."""
-    wave = session.get(Wave, wave_id)
+    True when this call did.
+
+    Call it in the transaction that settled a probe, after settling it. The wave's row is locked
+    first (``FOR UPDATE`` on PostgreSQL; SQLite's one writer at a time does the same), so that
+    two daemons settling a wave's last two probes at once check one after the other: under READ
+    COMMITTED the second check, a new statement after the first transaction committed, sees
+    both probes settled and closes the wave. Without the lock each saw the other's probe still
+    in progress and the wave waited for the dispatcher's periodic check.
+    """
+    wave = session.get(Wave, wave_id, with_for_update=True, populate_existing=True)
     if wave is None:
         raise NotFoundError(f"no wave with id {wave_id}")
     if wave.status != WaveStatus.RUNNING:

@@ -21,3 +21,7 @@ class NotFoundError(StorageError):
 
 class ConflictError(StorageError):
     """The change would contradict what is stored (a wave already planned, a bad transition...)."""
+
+
+class ClaimLostError(ConflictError):
+    """A daemon went to carry out a probe whose claim it no longer holds (released or taken)."""

@@ -470,3 +470,18 @@ class Alert(SQLModel, table=True):
     # When the operators were emailed of its raising and of its clearing.
     raise_emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     clear_emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class RelayLease(SQLModel, table=True):
+    """Who may relay the outbox to the bus, until when: one daemon at a time (storage.leases).
+
+    A holder renews its lease while it relays; a lease not renewed by ``expires_at`` (its
+    daemon died or lost the database) may be taken by another daemon.
+    """
+
+    __tablename__ = "relay_lease"
+
+    name: str = Field(primary_key=True, max_length=50)
+    holder: str | None = Field(default=None, max_length=200)
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acquired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

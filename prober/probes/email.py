@@ -92,17 +92,24 @@ class EmailProbes:
 
     # -- sending ---------------------------------------------------------------------------
 
-    async def send(self, probe_id: uuid.UUID) -> ProbeEmail | None:
+    async def send(
+        self, probe_id: uuid.UUID, *, claimed_by: str | None = None
+    ) -> ProbeEmail | None:
         """Compose and send one attempt of an email probe; None when it was not sent.
+
+        ``claimed_by``: the daemon whose claim this carries out; a claim it lost raises
+        ``storage.errors.ClaimLostError`` before anything is sent.
 
         A few at a time: what is under way when the process dies cannot be confirmed afterwards,
         so that is kept small.
         """
         async with self._sending:
-            return await self._send(probe_id)
+            return await self._send(probe_id, claimed_by)
 
-    async def _send(self, probe_id: uuid.UUID) -> ProbeEmail | None:
-        email, attempt_id = await self.database.run(lambda s: self._compose(s, probe_id))
+    async def _send(self, probe_id: uuid.UUID, claimed_by: str | None) -> ProbeEmail | None:
+        email, attempt_id = await self.database.run(
+            lambda s: self._compose(s, probe_id, claimed_by)
+        )
         sent_folder = self.settings.imap.sent_folder
 
         async def mark_under_way() -> None:
@@ -142,8 +149,10 @@ class EmailProbes:
         await self._unmark_sent_copy(email.message_id)
         return email
 
-    def _compose(self, session: Session, probe_id: uuid.UUID) -> tuple[ProbeEmail, int]:
-        attempt = attempts.start_attempt(session, probe_id)
+    def _compose(
+        self, session: Session, probe_id: uuid.UUID, claimed_by: str | None = None
+    ) -> tuple[ProbeEmail, int]:
+        attempt = attempts.start_attempt(session, probe_id, claimed_by=claimed_by)
         context = attempts.attempt_context(session, probe_id, attempt.number)
         if context.contact is None:
             raise PermanentContactError(f"probe {probe_id} has no email address to write to")

@@ -168,8 +168,13 @@ class PhoneProbes:
             recording=f"{base}/recording",
         )
 
-    async def place(self, probe_id: uuid.UUID) -> PlacedCall | None:
+    async def place(
+        self, probe_id: uuid.UUID, *, claimed_by: str | None = None
+    ) -> PlacedCall | None:
         """Start an attempt of a phone probe and place its call; None if it could not be.
+
+        ``claimed_by``: the daemon whose claim this carries out; a claim it lost raises
+        ``storage.errors.ClaimLostError`` before anybody is called.
 
         A refused number fails the probe with Twilio's reason; a transient failure leaves the
         probe planned for another try, unless the call may exist, in which case the attempt
@@ -177,7 +182,9 @@ class PhoneProbes:
         """
         if self.phone is None:
             raise RuntimeError("PhoneProbes was built without a TwilioPhone: it cannot call")
-        attempt, context = await self.database.run(lambda session: self._start(session, probe_id))
+        attempt, context = await self.database.run(
+            lambda session: self._start(session, probe_id, claimed_by)
+        )
         key = AttemptKey(probe_id, attempt)
         script = context.scenario.phone
         call_urls, _ = self.webhook_urls(key)
@@ -229,8 +236,10 @@ class PhoneProbes:
         self._live.add(attempt_id)
         return placed
 
-    def _start(self, session: Session, probe_id: uuid.UUID) -> tuple[int, attempts.AttemptContext]:
-        attempt = attempts.start_attempt(session, probe_id)
+    def _start(
+        self, session: Session, probe_id: uuid.UUID, claimed_by: str | None
+    ) -> tuple[int, attempts.AttemptContext]:
+        attempt = attempts.start_attempt(session, probe_id, claimed_by=claimed_by)
         context = attempts.attempt_context(session, probe_id, attempt.number)
         if context.contact is None:
             raise NotFoundError(f"probe {probe_id} has no phone number to call")

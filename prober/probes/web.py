@@ -127,12 +127,17 @@ class WebProbes:
         self.after_attempt = after_attempt
         self.guard_s = settings.sites.site_timeout_s + GUARD_S
 
-    async def check(self, probe_id: uuid.UUID) -> SiteReport | None:
+    async def check(
+        self, probe_id: uuid.UUID, *, claimed_by: str | None = None
+    ) -> SiteReport | None:
         """Check the site of one probe's structure and store what was found; None when the
-        probe has no website to check (it fails, saying so)."""
+        probe has no website to check (it fails, saying so). With ``claimed_by``, a claim lost
+        to another daemon raises ``ClaimLostError`` before the site is fetched."""
         if self.checker is None:
             raise RuntimeError("web probes need a site checker")
-        started = await self.database.run(lambda session: self._start(session, probe_id))
+        started = await self.database.run(
+            lambda session: self._start(session, probe_id, claimed_by)
+        )
         if started.url is None:
             await self.database.run(
                 lambda session: self._settle_without_site(session, probe_id, started.attempt_id)
@@ -156,8 +161,8 @@ class WebProbes:
         await self.database.run(lambda session: self._record(session, probe_id, started, report))
         return report
 
-    def _start(self, session: Session, probe_id: uuid.UUID) -> _Started:
-        attempt = attempts.start_attempt(session, probe_id)
+    def _start(self, session: Session, probe_id: uuid.UUID, claimed_by: str | None) -> _Started:
+        attempt = attempts.start_attempt(session, probe_id, claimed_by=claimed_by)
         context = attempts.attempt_context(session, probe_id, attempt.number)
         assert attempt.id is not None  # noqa: S101 (flushed)
         probe = session.get(Probe, probe_id)

@@ -1,9 +1,17 @@
 """The event bus: relays the outbox to MQTT, feeds in-process subscribers, hears control topics.
 
-Messages leave the outbox strictly in ``id`` order, one in flight at a time, at QoS 1, and are
-marked published only once the broker acknowledged them (PUBACK): a broker outage delays them,
-never loses or reorders them; a reconnection may repeat one (same event id). Without a broker
-(``mqtt.host`` empty) the bus only feeds in-process subscribers. See docs/events.md.
+Messages leave the outbox strictly in ``id`` order, one in flight at a time, at QoS 1, and each
+is marked published as soon as the broker acknowledged it (PUBACK): a broker outage delays them,
+never loses or reorders them; a reconnection, or a relay killed between a PUBACK and its mark,
+may repeat that one message (same event id). Without a broker (``mqtt.host`` empty) the bus only
+feeds in-process subscribers. See docs/events.md.
+
+Several daemons may share a database: one relays at a time, holding the ``outbox-relay`` lease
+(``storage.leases``) which it renews while it runs and gives up when it stops. The others wait,
+trying every ``poll_interval_s``; when the holder dies, one of them takes over once its lease
+has run out (``mqtt.relay_lease_seconds``). A relay stops sending as soon as its lease could
+have run out without being renewed, so two relays never publish at once while their clocks
+agree.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+import socket
 import ssl
 import threading
 import time
@@ -31,7 +41,7 @@ from sqlmodel import Session
 from config.settings import MqttSettings
 from prober.errors import ProberError
 from prober.project.database import Database
-from storage import outbox
+from storage import leases, outbox
 from storage.models import OutboxMessage
 from storage.types import utcnow
 
@@ -197,6 +207,12 @@ class EventBus:
         self.batch_size = batch_size
         self.subscriber_queue_size = subscriber_queue_size
         self.client_id = f"prober-{uuid.uuid4().hex[:12]}"
+        # Who holds the relay lease: this bus, on this host, in this process.
+        self.relay_id = f"{socket.gethostname()}-{os.getpid()}-{self.client_id}"
+        self.lease_length = timedelta(seconds=settings.relay_lease_seconds)
+        # Monotonic instants: renew the lease after the first, stop sending at the second.
+        self._renew_at: float | None = None
+        self._send_until: float | None = None
         self.connected = False
         self._wakeup = asyncio.Event()
         self._closing = asyncio.Event()
@@ -209,6 +225,11 @@ class EventBus:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
         self._purged_at: float | None = None
+
+    @property
+    def relaying(self) -> bool:
+        """Whether this bus holds the relay lease (as far as it knows)."""
+        return self._send_until is not None and time.monotonic() < self._send_until
 
     @property
     def broker(self) -> str | None:
@@ -256,6 +277,7 @@ class EventBus:
             task.cancel()
             await asyncio.wait({task})
         try:
+            await self._give_up_lease()
             left = await self.database.run(outbox.count_pending)
         except SQLAlchemyError:
             return
@@ -425,10 +447,54 @@ class EventBus:
             except Exception:
                 logger.exception("event bus: the %s of wave %s failed", action, wave)
 
+    async def _hold_lease(self) -> bool:
+        """Take or renew the relay lease when due; whether this bus may send now."""
+        now = time.monotonic()
+        if self._renew_at is not None and now < self._renew_at:
+            return self.relaying
+        holder, length = self.relay_id, self.lease_length
+        until = await self.database.run(
+            lambda s: leases.take(
+                s, leases.OUTBOX_RELAY, holder=holder, now=utcnow(), length=length
+            )
+        )
+        if until is None:
+            if self._send_until is not None:
+                logger.warning("event bus: another daemon took the relay lease; relaying stops")
+            self._renew_at = self._send_until = None
+            return False
+        if self._send_until is None:
+            logger.info(
+                "event bus: this daemon relays the outbox (lease %s)",
+                self.relay_id,
+                extra={"bus_relay": self.relay_id},
+            )
+        # Measured from before the request: the lease as written lasts at least this long.
+        self._renew_at = now + length.total_seconds() / 3
+        self._send_until = now + length.total_seconds() * 2 / 3
+        return True
+
+    async def _give_up_lease(self) -> None:
+        if self._send_until is None:
+            return
+        self._renew_at = self._send_until = None
+        holder = self.relay_id
+        await self.database.run(lambda s: leases.give_up(s, leases.OUTBOX_RELAY, holder=holder))
+
+    async def _wait_for_lease(self) -> bool:
+        """Wait while another daemon relays; True once this bus holds the lease, False when
+        closing (what is left is the holder's, or the next start's)."""
+        while not await self._hold_lease():
+            if await self._closing_within(self.poll_interval_s):
+                return False
+        return True
+
     async def _publish_until_closed(self, *, send: Send | None) -> None:
         """Publish pending messages as they come; return once closing finds none left."""
         while True:
             self._wakeup.clear()
+            if not await self._wait_for_lease():
+                return
             rows = await self.database.run(lambda s: outbox.pending(s, limit=self.batch_size))
             if rows:
                 await self._publish(rows, send)
@@ -451,11 +517,15 @@ class EventBus:
             logger.info("event bus: %d published message(s) older than %s purged", purged, before)
 
     async def _publish(self, rows: list[OutboxMessage], send: Send | None) -> None:
-        """Send ``rows`` in order, one acknowledged before the next, then mark those sent."""
+        """Send ``rows`` in order, one acknowledged before the next, while this bus holds the
+        lease; mark each as soon as the broker acknowledged it (in-process: all at the end)."""
         done: list[int] = []
+        marked = 0
         try:
             for row in rows:
                 assert row.id is not None  # noqa: S101 (a stored row)
+                if not await self._hold_lease():
+                    return
                 data = _encode(row.payload)
                 if send is not None:
                     try:
@@ -471,18 +541,27 @@ class EventBus:
                         done.append(row.id)
                         continue
                 done.append(row.id)
+                if send is not None:
+                    await self._mark(done[marked:], [])
+                    marked = len(done)
                 for subscription in list(self._subscriptions):
                     subscription.offer(data)
         finally:
             failed = [row.id for row in rows[len(done) : len(done) + 1] if row.id is not None]
-            if done or failed:
-                at = utcnow()
+            if not self.relaying:
+                failed = []  # stopped for the lease, not for a failed send
+            await self._mark(done[marked:], failed)
 
-                def settle(session: Session) -> None:
-                    outbox.mark_published(session, done, at)
-                    outbox.note_failed_attempt(session, failed)
+    async def _mark(self, done: list[int], failed: list[int]) -> None:
+        if not done and not failed:
+            return
+        at = utcnow()
 
-                await self.database.run(settle)
+        def settle(session: Session) -> None:
+            outbox.mark_published(session, done, at)
+            outbox.note_failed_attempt(session, failed)
+
+        await self.database.run(settle)
 
     async def _closing_within(self, delay_s: float) -> bool:
         """Wait ``delay_s``; True as soon as the bus is closing."""

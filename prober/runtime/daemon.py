@@ -251,16 +251,17 @@ class Daemon:
 
         async def place_call(claimed: ClaimedProbe) -> None:
             observe_lag(claimed)
-            await phone_probes.place(claimed.probe_id)
+            await phone_probes.place(claimed.probe_id, claimed_by=self.options.daemon_id)
             bus.wake()
 
         async def send_email(claimed: ClaimedProbe) -> None:
             observe_lag(claimed)
-            await email_probes.send(claimed.probe_id)
+            await email_probes.send(claimed.probe_id, claimed_by=self.options.daemon_id)
             bus.wake()
 
         async def check_site(claimed: ClaimedProbe) -> None:
-            await web_probes.check(claimed.probe_id)
+            observe_lag(claimed)
+            await web_probes.check(claimed.probe_id, claimed_by=self.options.daemon_id)
             bus.wake()
 
         execute = {"phone": place_call, "email": send_email, "web": check_site}
@@ -273,6 +274,8 @@ class Daemon:
             lease=self.options.lease,
             tick_s=self.options.tick_s,
             clock=self.options.clock,
+            # Claimed a tick early, each probe starts at its planned instant.
+            lookahead=timedelta(seconds=self.options.tick_s),
         )
         async with dispatcher:
             await stop.wait()

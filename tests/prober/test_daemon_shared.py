@@ -1,4 +1,5 @@
-"""Two `prober run` daemons on one PostgreSQL database share a wave: no probe twice."""
+"""Two `prober run` daemons on one PostgreSQL database share a wave: no probe twice, and the
+wave closes the moment its last probe settles, whichever daemon settles it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import Session, col, select
 
 from sandbox import parse_world
@@ -18,6 +19,11 @@ from tests.prober.test_daemon_crash import PHONE_WORLD, TIME_SCALE, daemon_envir
 from tests.support.cli import start_prober
 from tests.support.mailservers import MailAccount, SmtpServer
 from tests.support.phone_scene import StartSandbox, free_listener
+
+WAVE_AND_UNSETTLED = text(
+    "SELECT wave.status, (SELECT count(*) FROM probe WHERE probe.wave_id = wave.id"
+    " AND probe.state IN ('planned', 'dispatching', 'in_progress')) FROM wave"
+)
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -52,10 +58,12 @@ def test_two_daemons_on_one_postgresql_database_never_dispatch_a_probe_twice(
                     states = set(
                         session.exec(select(Probe.state).where(col(Probe.id).in_(probe_ids)))
                     )
-                    wave_states = set(session.exec(select(Wave.status)))
-                # Two daemons may end their last calls at once, each still seeing the other's
-                # under way: the dispatcher's periodic check (once a minute) then closes the wave.
-                if states <= {ProbeState.DONE, ProbeState.FAILED} and wave_states == {"done"}:
+                    # One statement, one snapshot: the wave's status and its unsettled probes.
+                    [(status, unsettled)] = session.execute(WAVE_AND_UNSETTLED).all()
+                # The wave closes in the transaction that settles its last probe, whichever
+                # daemon settles it: no moment shows every probe settled and the wave running.
+                assert unsettled > 0 or status == "done", (status, unsettled)
+                if states <= {ProbeState.DONE, ProbeState.FAILED} and status == "done":
                     break
                 for daemon in daemons:
                     assert daemon.poll() is None, "a daemon died: see its log in " + str(tmp_path)

@@ -479,3 +479,37 @@ def test_two_dispatchers_on_one_postgresql_database(engine: Engine, database_url
     with Session(engine) as session:
         attempt_count = session.exec(select(func.count()).select_from(Attempt)).one()
     assert attempt_count == total
+
+
+# -- looking a tick ahead ------------------------------------------------------------------------
+
+
+async def test_a_probe_due_within_the_lookahead_is_claimed_early_and_started_at_its_instant(
+    engine: Engine,
+) -> None:
+    clock = Clock(TUESDAY_10H)
+    wave = add_wave(engine)
+    [soon, later] = add_structures(engine, 2)
+    planned = TUESDAY_10H + timedelta(seconds=2)
+    probe = add_probe(engine, wave, soon, planned)
+    beyond = add_probe(engine, wave, later, TUESDAY_10H + timedelta(minutes=5))
+    async with scene(engine, clock, lookahead=timedelta(seconds=5)) as (dispatcher, executions):
+        await dispatcher.tick()  # at 10:00:00.x, the probe planned for 10:00:02 is claimed
+        assert probe_row(engine, probe).state == ProbeState.DISPATCHING
+        assert probe_row(engine, beyond).state == ProbeState.PLANNED
+        await settled(dispatcher)
+    [(launched, at)] = executions.launched
+    assert launched == probe
+    assert at >= planned  # not before its instant
+    assert probe_row(engine, probe).state == ProbeState.DONE
+
+
+async def test_without_lookahead_a_probe_is_not_claimed_before_its_instant(engine: Engine) -> None:
+    clock = Clock(TUESDAY_10H)
+    wave = add_wave(engine)
+    [structure] = add_structures(engine, 1)
+    probe = add_probe(engine, wave, structure, TUESDAY_10H + timedelta(seconds=2))
+    async with scene(engine, clock) as (dispatcher, executions):
+        await one_round(dispatcher)
+    assert executions.launched == []
+    assert probe_row(engine, probe).state == ProbeState.PLANNED
