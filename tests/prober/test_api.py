@@ -230,7 +230,7 @@ def test_bad_requests_get_a_json_error(project: Engine, api: Api) -> None:
         ({"limit": "1001"}, "limit: expected an integer 1..1000, got '1001'"),
         ({"offset": "-1"}, "offset: expected an integer"),
         ({"offset": "ten"}, "offset: expected an integer"),
-        ({"channel": "fax"}, "channel: expected one of phone, email, letter, got 'fax'"),
+        ({"channel": "fax"}, "channel: expected one of phone, email, letter, web, got 'fax'"),
         ({"regoin": "Grand Est"}, "unknown query parameter 'regoin'"),
     ]
     for params, message in cases:
