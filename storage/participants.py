@@ -33,11 +33,14 @@ __all__ = [
     "TokenProblem",
     "accepted_structure_ids",
     "add_token",
+    "check_token",
     "decide",
     "enrol",
     "find_participant",
+    "forget_pending",
     "free_ranking",
     "get_participant",
+    "link_account",
     "list_participants",
     "participant_for_account",
     "participant_offer",
@@ -161,6 +164,36 @@ def _live_enrolment_of(session: Session, official_id: str) -> Participant | None
     ).first()
 
 
+def _lapsed(session: Session, row: Participant) -> bool:
+    """A pending enrolment none of whose confirmation links may still be used."""
+    if row.status != ParticipantStatus.PENDING.value:
+        return False
+    live = session.exec(
+        select(ParticipantToken)
+        .where(col(ParticipantToken.participant_id) == row.id)
+        .where(col(ParticipantToken.purpose) == "confirm")
+        .where(col(ParticipantToken.used_at).is_(None))
+        .where(col(ParticipantToken.expires_at) > utcnow())
+    ).first()
+    return live is None
+
+
+def forget_pending(session: Session, participant_id: int) -> None:
+    """Drop a pending enrolment whose confirmation email could not be sent."""
+    row = session.get(Participant, participant_id)
+    if row is not None and row.status == ParticipantStatus.PENDING.value:
+        for site in session.exec(
+            select(ParticipantSite).where(col(ParticipantSite.participant_id) == participant_id)
+        ):
+            session.delete(site)
+        for token in session.exec(
+            select(ParticipantToken).where(col(ParticipantToken.participant_id) == participant_id)
+        ):
+            session.delete(token)
+        session.delete(row)
+        session.flush()
+
+
 def enrol(session: Session, enrolment: Enrolment) -> StoredParticipant:
     """Store a pending enrolment.
 
@@ -177,6 +210,10 @@ def enrol(session: Session, enrolment: Enrolment) -> StoredParticipant:
             raise NotFoundError(f"no structure {official_id!r} in the directory")
         structures[official_id] = structure
         earlier = _live_enrolment_of(session, official_id)
+        if earlier is not None and _lapsed(session, earlier):
+            assert earlier.id is not None  # noqa: S101 - stored
+            forget_pending(session, earlier.id)  # never confirmed, its link expired: enrol again
+            earlier = None
         if earlier is not None:
             raise ConflictError(f"{official_id} is already enrolled (enrolment {earlier.id})")
     main = structures[enrolment.official_id]
