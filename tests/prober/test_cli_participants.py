@@ -74,20 +74,20 @@ async def test_participants_from_the_command_line(
 
     refused = await prober_cli.in_thread("participants", "accept", str(second))
     assert refused.exit_code == 1
-    assert "Places gratuites épuisées : Rang 2 pour 1 places gratuites" in refused.stderr
+    assert "Places gratuites épuisées : Rang 2 pour 1 place gratuite" in refused.stderr
     accepted = await prober_cli.in_thread("participants", "accept", str(first))
     assert accepted.exit_code == 0, accepted.stderr
     assert f"account {organisation.address.lower()!r}" in accepted.stdout
     invitation = (await wait_for_messages(organisation, 1))[0].message
     text = str(invitation.get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
     assert "https://barometre.example.fr/inscription/mot-de-passe?jeton=" in text
-    assert "Places gratuites : Rang 1 pour 1 places gratuites" in text
+    assert "Places gratuites : Rang 1 pour 1 place gratuite" in text
     refusing = await prober_cli.in_thread(
         "participants", "refuse", str(second), "--reason", "Complet."
     )
     assert refusing.exit_code == 0, refusing.stderr
     refusal = (await wait_for_messages(other, 1))[0].message
-    assert "Complet. Rang 2 pour 1 places gratuites" in str(
+    assert "Complet. Rang 2 pour 1 place gratuite" in str(
         refusal.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     )
 
@@ -95,6 +95,7 @@ async def test_participants_from_the_command_line(
     assert exported.exit_code == 0
     (row,) = csv.DictReader(io.StringIO(exported.stdout))
     assert row["sites"] == "21770001800011 21750056000015" and row["offer"] == "free"
+    assert row["contact_phone"] == "" and row["organisation"] == "Ville exemple"
 
     created = prober_cli(
         "wave", "create", "hiver", "--start", "2027-01-11", "--end", "2027-01-29",
