@@ -48,6 +48,7 @@ from prober.web.auth import SESSION_COOKIE, Auth
 from storage import scores as stored
 from storage.errors import NotFoundError
 from storage.models import Role, WaveStatus
+from storage.publication import published_waves
 from storage.structures import get_structure
 from storage.waves import get_wave, list_waves
 
@@ -610,6 +611,18 @@ async def _reader(request: Request, access: TokenCheck, auth: Auth | None, scope
     return Reader(await access.require(request, scope))
 
 
+def _readable(
+    session: Session, names: list[str], only_wave: str | None, *, structure_account: bool
+) -> list[str]:
+    """The waves a reader may see: all for staff, the published ones for a structure."""
+    if not structure_account:
+        return names
+    published = published_waves(session)
+    if only_wave is not None and only_wave not in published:
+        raise ApiError(404, "unknown_wave", f"no published wave {only_wave!r}")
+    return [name for name in names if name in published]
+
+
 def results_api(
     database: Database,
     settings: ScoringSettings,
@@ -686,6 +699,7 @@ def results_api(
                 raise ApiError(404, "unknown_structure", str(error)) from None
             facts = structure_facts_json(structure, peer_group(structure, settings))
             names = [only_wave] if only_wave is not None else [w.name for w in list_waves(session)]
+            names = _readable(session, names, only_wave, structure_account=allowed is not None)
             waves = [
                 _structure_wave(session, results, structure.id, detail=detail)
                 for results in _waves_with(
