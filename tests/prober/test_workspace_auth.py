@@ -305,12 +305,18 @@ async def test_the_recording_url_needs_a_staff_session(site: Site, browser: Brow
         assert (await client.get(url, headers={"Range": "bytes=0-1"})).status_code == 401
     site.add_user("mairie", Role.STRUCTURE, structure=site.structures()[0])
     site.add_user("c.martin", Role.AUDITOR)
+    site.add_user("l.durand", Role.LEAD)
     context, page = await new_page(browser)
     await sign_in(page, site.url, "mairie", site.passwords["mairie"])
     assert (await page.request.get(url)).status == 403
     await context.close()
+    # An auditor hears only the contacts assigned to them (none here); a lead hears them all.
     context, page = await new_page(browser)
     await sign_in(page, site.url, "c.martin", site.passwords["c.martin"])
+    assert (await page.request.get(url)).status == 403
+    await context.close()
+    context, page = await new_page(browser)
+    await sign_in(page, site.url, "l.durand", site.passwords["l.durand"])
     whole = await page.request.get(url)
     assert (whole.status, await whole.body()) == (200, b"RIFF")
     part = await page.request.get(url, headers={"Range": "bytes=1-2"})
