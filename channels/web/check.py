@@ -42,32 +42,6 @@ def normalized_url(url: str) -> str:
     return url
 
 
-def _blank(url: str, checked_at: datetime) -> SiteReport:
-    """A report of a site where nothing was found yet."""
-    return SiteReport(
-        url=url,
-        final_url=None,
-        reachable=False,
-        status=None,
-        https=False,
-        certificate_days_left=None,
-        load_s=None,
-        ttfb_s=None,
-        redirects=(),
-        accessibility=None,
-        accessibility_statement_url=None,
-        contact_form=False,
-        phones=(),
-        emails=(),
-        opening_hours_text=None,
-        social=(),
-        mobile_viewport=False,
-        outcome="ok",
-        error=None,
-        checked_at=checked_at,
-    )
-
-
 def _ended(report: SiteReport, failure: FetchFailed) -> SiteReport:
     return replace(report, outcome=failure.outcome, error=str(failure))
 
@@ -110,7 +84,7 @@ async def _read(fetcher: Fetcher, page: Page, phone_region: str) -> PageFacts | 
 
 
 async def _check(fetcher: Fetcher, url: str, phone_region: str, checked_at: datetime) -> SiteReport:
-    report = _blank(url, checked_at)
+    report = SiteReport.blank(url, checked_at)
     try:
         home = await fetcher.page(url)
     except FetchFailed as failed:
@@ -195,7 +169,7 @@ async def _check_within_budget(fetcher: Fetcher, url: str, phone_region: str | N
     url = normalized_url(url)
     if urlsplit(url).scheme.lower() not in {"http", "https"} or not urlsplit(url).hostname:
         failure = FetchFailed("not_http", f"{url[:200]!r} n'est pas une adresse http(s)")
-        return _ended(_blank(url, checked_at), failure)
+        return _ended(SiteReport.blank(url, checked_at), failure)
     region = phone_region or fetcher.policy.phone_region
     try:
         async with asyncio.timeout(fetcher.policy.site_timeout_s):
@@ -203,7 +177,7 @@ async def _check_within_budget(fetcher: Fetcher, url: str, phone_region: str | N
     except TimeoutError:
         budget = fetcher.policy.site_timeout_s
         failure = FetchFailed("timeout", f"site non vérifié en {budget:g} s")
-        return _ended(_blank(url, checked_at), failure)
+        return _ended(SiteReport.blank(url, checked_at), failure)
 
 
 async def check_site(

@@ -56,6 +56,32 @@ class SiteReport:
     error: str | None
     checked_at: datetime
 
+    @classmethod
+    def blank(cls, url: str, checked_at: datetime) -> SiteReport:
+        """A report of a site where nothing was found (yet)."""
+        return cls(
+            url=url,
+            final_url=None,
+            reachable=False,
+            status=None,
+            https=False,
+            certificate_days_left=None,
+            load_s=None,
+            ttfb_s=None,
+            redirects=(),
+            accessibility=None,
+            accessibility_statement_url=None,
+            contact_form=False,
+            phones=(),
+            emails=(),
+            opening_hours_text=None,
+            social=(),
+            mobile_viewport=False,
+            outcome="ok",
+            error=None,
+            checked_at=checked_at,
+        )
+
     def to_json(self) -> dict[str, object]:
         """The object ``prober site check --json`` prints, keys in the documented order."""
         return {

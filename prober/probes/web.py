@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -78,27 +78,10 @@ def site_measurement(report: SiteReport, directory: DirectoryEntry | None) -> di
 
 def abandoned_report(url: str, waited_s: float, at: datetime) -> SiteReport:
     """The report of a check that outlived its guard: the site counts as not answering."""
-    return SiteReport(
-        url=url,
-        final_url=None,
-        reachable=False,
-        status=None,
-        https=False,
-        certificate_days_left=None,
-        load_s=None,
-        ttfb_s=None,
-        redirects=(),
-        accessibility=None,
-        accessibility_statement_url=None,
-        contact_form=False,
-        phones=(),
-        emails=(),
-        opening_hours_text=None,
-        social=(),
-        mobile_viewport=False,
+    return replace(
+        SiteReport.blank(url, at),
         outcome="timeout",
         error=f"le site n'a pas répondu en {waited_s:g} s",
-        checked_at=at,
     )
 
 
