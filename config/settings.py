@@ -12,6 +12,7 @@ import itertools
 import os
 import re
 import tomllib
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -334,6 +335,24 @@ class ReviewSettings(_Section):
     agreement_min_pairs: int = Field(default=10, ge=1)
 
 
+class EnrolmentSettings(_Section):
+    """Enrolment of participants through the workspace's public form, and the emails sent."""
+
+    # Last day (included, Europe/Paris) the form takes enrolments; none: open.
+    closes_on: date | None = None
+    # Free-offer places; confirmed free enrolments are ranked (first-time participants first,
+    # then by confirmation time) and only the first ``free_places`` may be accepted. None: no cap.
+    free_places: int | None = Field(default=None, ge=0)
+    # How long an address-confirmation link and a password invitation link stay valid.
+    confirm_hours: int = Field(default=48, ge=1, le=24 * 30)
+    invite_hours: int = Field(default=7 * 24, ge=1, le=24 * 90)
+    # Base of the links sent by email (e.g. https://barometre.example.fr); empty: the
+    # workspace's own http://host:port.
+    public_url: str = ""
+    from_address: str = "prober@localhost"
+    terms_url: str = ""
+
+
 class Settings(BaseSettings):
     """Every setting prober reads, from ``prober.toml`` then ``PROBER_*`` (``__`` nests)."""
 
@@ -368,6 +387,7 @@ class Settings(BaseSettings):
     costs: CostSettings = CostSettings()
     alerts: AlertSettings = AlertSettings()
     review: ReviewSettings = ReviewSettings()
+    enrolment: EnrolmentSettings = EnrolmentSettings()
     measure: MeasureSettings = MeasureSettings()
 
     # Where the settings were read from; relative paths in the file are relative to its folder.

@@ -79,6 +79,8 @@ def parse_panel(expressions: list[str]) -> dict[str, list[str]]:
     panel: dict[str, list[str]] = {}
     for expression in expressions:
         for clause in filter(None, (part.strip() for part in expression.split(";"))):
+            if clause == "participants":  # the accepted participants' structures
+                clause = "participants=accepted"
             key, sep, values = clause.partition("=")
             key = key.strip()
             if not sep or key not in PANEL_KEYS or not values.strip():

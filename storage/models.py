@@ -470,3 +470,84 @@ class Alert(SQLModel, table=True):
     # When the operators were emailed of its raising and of its clearing.
     raise_emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     clear_emailed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Offer(StrEnum):
+    """What a participant enrolled for."""
+
+    FREE = "free"  # synthetic results, channel averages, a first comparison with peers
+    DETAILED = "detailed"  # the detailed report with evidence and recommendations
+
+
+class ParticipantStatus(StrEnum):
+    """An enrolment's life: pending (address unproven) → confirmed → accepted | refused."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+class Participant(SQLModel, table=True):
+    """A structure's (or an organisation's) enrolment in the barometer."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The structure enrolling, None while it is not in the imported directory (an operator
+    # imports it before accepting).
+    structure_id: int | None = Field(
+        default=None, foreign_key="structure.id", index=True, ondelete="SET NULL"
+    )
+    official_id: str = Field(max_length=MAX_LENGTHS["official_id"], index=True)
+    declared_name: str = Field(default="", max_length=MAX_LENGTHS["name"])
+    # The organisation's name for a multi-site enrolment, "" for a single structure.
+    organisation: str = Field(default="", max_length=200)
+    offer: str = Field(max_length=16)
+    status: str = Field(default=ParticipantStatus.PENDING, max_length=16, index=True)
+    contact_name: str = Field(max_length=200)
+    contact_email: str = Field(max_length=320)
+    contact_phone: str = Field(default="", max_length=32)
+    postal_address: str = Field(default="", max_length=500)
+    # Whether the structure took part in no earlier barometer (preferred for free places).
+    first_time: bool = True
+    terms_accepted_at: datetime = Field(sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    decided_by: str = Field(default="", max_length=100)
+    decision_reason: str = Field(default="", max_length=1000)
+    account_id: int | None = Field(default=None, foreign_key="account.id", ondelete="SET NULL")
+
+
+class ParticipantSite(SQLModel, table=True):
+    """One site of an enrolment (the enrolling structure itself is its first site)."""
+
+    __table_args__ = (UniqueConstraint("participant_id", "official_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True, ondelete="CASCADE")
+    official_id: str = Field(max_length=MAX_LENGTHS["official_id"], index=True)
+    structure_id: int | None = Field(
+        default=None, foreign_key="structure.id", index=True, ondelete="SET NULL"
+    )
+
+
+class ParticipantToken(SQLModel, table=True):
+    """A single-use link sent by email (address confirmation, password invitation): only the
+    SHA-256 of the token is kept."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    participant_id: int = Field(foreign_key="participant.id", index=True, ondelete="CASCADE")
+    purpose: str = Field(max_length=16)  # "confirm" | "invite"
+    sha256: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class WavePublication(SQLModel, table=True):
+    """A wave whose results an operator published to the participants."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    wave_id: int = Field(foreign_key="wave.id", unique=True, ondelete="CASCADE")
+    published_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    published_by: str = Field(max_length=100)

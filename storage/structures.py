@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, insert, update
 from sqlalchemy import select as sa_select
@@ -12,13 +13,15 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from config.structures import StructureRecord
 from storage.errors import NotFoundError
-from storage.models import ContactPoint, Structure
+from storage.models import ContactPoint, Participant, ParticipantSite, Structure
 from storage.types import utcnow
 
 # Rows per statement when upserting: keeps SQLite's bound-parameter count well under its limit.
 _CHUNK = 500
 
-PANEL_KEYS = ("kind", "departement", "region", "peer_group", "official_id")
+PANEL_KEYS = ("kind", "departement", "region", "peer_group", "official_id", "participants")
+# ``participants=accepted``: the structures (and sites) of the accepted enrolments.
+PARTICIPANTS_PANEL = {"participants": ["accepted"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,8 +169,20 @@ def _panel_conditions(panel: dict[str, list[str]]) -> list[ColumnElement[bool]]:
     for key, values in panel.items():
         if key not in PANEL_KEYS:
             raise ValueError(f"unknown panel key {key!r}: expected one of {', '.join(PANEL_KEYS)}")
+        if key == "participants":
+            conditions.append(col(Structure.id).in_(_participant_structures(values)))
+            continue
         conditions.append(col(getattr(Structure, key)).in_(values))
     return conditions
+
+
+def _participant_structures(statuses: list[str]) -> Any:
+    return (
+        sa_select(col(ParticipantSite.structure_id))
+        .join(Participant, col(Participant.id) == col(ParticipantSite.participant_id))
+        .where(col(Participant.status).in_(statuses))
+        .where(col(ParticipantSite.structure_id).is_not(None))
+    )
 
 
 def panel_query(panel: dict[str, list[str]]) -> SelectOfScalar[Structure]:

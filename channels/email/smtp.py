@@ -1,10 +1,12 @@
-"""Sending a composed probe email with aiosmtplib, and telling what the server's answer means."""
+"""Sending a composed probe email (or a plain notice: enrolment, publication) with aiosmtplib,
+and telling what the server's answer means."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import aiosmtplib
 
@@ -93,3 +95,43 @@ async def send_email(
             f"the connection to the mail server was lost: {error}", maybe_made=started_data
         ) from None
     return SmtpAccepted(accepted_at=datetime.now(UTC), reply=response.message)
+
+
+async def send_notice(
+    settings: SmtpSettings, message: EmailMessage, *, timeout_s: float = 60.0
+) -> None:
+    """Send a service email (not a probe) through the same server and credentials.
+
+    PermanentContactError when the server refuses the recipient for good, TransientContactError
+    for anything else that kept it from being sent.
+    """
+    password = None if settings.password is None else settings.password.get_secret_value()
+    try:
+        await aiosmtplib.send(
+            message,
+            hostname=settings.host,
+            port=settings.port,
+            use_tls=settings.security == "tls",
+            start_tls=settings.security == "starttls",
+            username=settings.username or None,
+            password=password if settings.username else None,
+            timeout=timeout_s,
+        )
+    except aiosmtplib.SMTPRecipientsRefused as error:
+        refusal = error.recipients[0] if error.recipients else None
+        code = None if refusal is None else refusal.code
+        said = "" if refusal is None else refusal.message
+        if code is not None and 500 <= code < 600:
+            raise PermanentContactError(
+                f"{message['To']} refused by the mail server: {code} {said}",
+                code=code,
+            ) from None
+        raise TransientContactError(f"{message['To']} deferred: {code}", code=code) from None
+    except aiosmtplib.SMTPException as error:
+        raise TransientContactError(
+            f"cannot send through {settings.host}:{settings.port}: {error}"
+        ) from None
+    except OSError as error:
+        raise TransientContactError(
+            f"cannot reach the mail server {settings.host}:{settings.port}: {error}"
+        ) from None

@@ -15,7 +15,9 @@ from prober.web.auth import User
 from prober.web.pages import Pages
 from storage.accounts import disable_account, find_account, list_accounts
 from storage.audit import recent_audit
-from storage.models import Role
+from storage.models import Role, Structure
+from storage.participants import participant_sites
+from storage.publication import published_waves
 from storage.scores import scores_of_structure
 from storage.structures import get_structure
 from storage.waves import list_waves
@@ -54,17 +56,31 @@ def home_routes(pages: Pages) -> list[Route]:
         return pages.render(request, "home.html", context, user=user)
 
     async def structure_home(request: Request, user: User) -> Response:
-        def read(session: Session) -> tuple[str, list[object]]:
+        # Only the waves whose results an operator published, for the account's own sites.
+        def read(session: Session) -> tuple[str, list[dict[str, object]]]:
             if user.structure_official_id is None or user.structure_id is None:
                 return "", []
             structure = get_structure(session, user.structure_official_id)
-            return structure.name, list(scores_of_structure(session, user.structure_id))
+            published = published_waves(session)
+            sites: list[dict[str, object]] = []
+            for structure_id in participant_sites(session, user.account_id):
+                site = session.get(Structure, structure_id)
+                rows = [
+                    row
+                    for row in scores_of_structure(session, structure_id)
+                    if row.wave in published
+                ]
+                if site is not None:
+                    sites.append(
+                        {"name": site.name, "official_id": site.official_id, "scores": rows}
+                    )
+            return structure.name, sites
 
-        name, scores = await database.run(read)
+        name, sites = await database.run(read)
         return pages.render(
             request,
             "structure_home.html",
-            {"title": "Vos résultats", "structure_name": name, "scores": scores},
+            {"title": "Vos résultats", "structure_name": name, "sites": sites},
             user=user,
         )
 

@@ -26,6 +26,7 @@ from prober.project.database import Database
 from prober.web.access import TokenCheck
 from prober.web.api import project_api
 from prober.web.auth import Auth
+from prober.web.enrolment.pages import enrolment_routes
 from prober.web.home import home_routes
 from prober.web.metrics import Metrics, metrics_route
 from prober.web.pages import STATIC_DIR, Pages
@@ -136,6 +137,7 @@ def workspace_routes(
         *home_routes(pages),
         *recording_routes(pages, Path(settings.recordings_dir), may_hear=may_hear),
         *project_review_routes(pages, settings),
+        *enrolment_routes(pages, settings),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         Route("/healthz", health, methods=["GET"]),
         metrics_route(metrics or Metrics(), database, access),
