@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from storage.errors import ConflictError, NotFoundError
@@ -182,15 +183,14 @@ def forget_pending(session: Session, participant_id: int) -> None:
     """Drop a pending enrolment whose confirmation email could not be sent."""
     row = session.get(Participant, participant_id)
     if row is not None and row.status == ParticipantStatus.PENDING.value:
-        for site in session.exec(
-            select(ParticipantSite).where(col(ParticipantSite.participant_id) == participant_id)
-        ):
-            session.delete(site)
-        for token in session.exec(
-            select(ParticipantToken).where(col(ParticipantToken.participant_id) == participant_id)
-        ):
-            session.delete(token)
-        session.delete(row)
+        session.execute(
+            delete(ParticipantToken).where(col(ParticipantToken.participant_id) == participant_id)
+        )
+        session.execute(
+            delete(ParticipantSite).where(col(ParticipantSite.participant_id) == participant_id)
+        )
+        session.execute(delete(Participant).where(col(Participant.id) == participant_id))
+        session.expunge(row)
         session.flush()
 
 

@@ -86,6 +86,15 @@ def get_wave(session: Session, name: str) -> Wave:
     return wave
 
 
+def set_panel(session: Session, name: str, panel: dict[str, list[str]]) -> Wave:
+    """Give wave ``name`` another panel (before it is planned again)."""
+    wave = get_wave(session, name)
+    wave.panel = panel
+    session.add(wave)
+    session.flush()
+    return wave
+
+
 def list_waves(session: Session) -> list[Wave]:
     """Every wave, newest first."""
     return list(session.exec(select(Wave).order_by(col(Wave.created_at).desc())).all())

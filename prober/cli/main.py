@@ -16,6 +16,7 @@ from prober.cli.corrections import corrections
 from prober.cli.daemon import run
 from prober.cli.letters import letter_app
 from prober.cli.mail import mail_app, replies_app
+from prober.cli.participants import participants_app, wave_publish
 from prober.cli.phone import phone_app
 from prober.cli.project import on_exit
 from prober.cli.results import results_app
@@ -51,6 +52,8 @@ app.add_typer(users_app, name="users")
 app.add_typer(site_app, name="site")
 app.add_typer(audio_app, name="audio")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(participants_app, name="participants")
+wave_app.command("publish")(wave_publish)
 app.registered_commands.extend(results_app.registered_commands)
 app.command()(run)
 app.command()(corrections)

@@ -23,7 +23,8 @@ PanelOption = Annotated[
     list[str] | None,
     typer.Option(
         "--panel",
-        help="Filter KEY=V1,V2 (kind, departement, region, peer_group, official_id); "
+        help="Filter KEY=V1,V2 (kind, departement, region, peer_group, official_id), or "
+        "'participants' (the accepted participants); "
         "repeat or join with ';' to combine.",
     ),
 ]

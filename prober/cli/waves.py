@@ -20,7 +20,7 @@ from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage.claims import set_wave_status, wave_progress
 from storage.models import WaveStatus
 from storage.wave_parameters import PlanShortfall, wave_parameters
-from storage.waves import get_wave, list_waves, summarise
+from storage.waves import get_wave, list_waves, set_panel, summarise
 
 wave_app = typer.Typer(no_args_is_help=True, help="Probe waves: create, plan, show, export.")
 
@@ -127,10 +127,16 @@ def wave_create(
 def wave_plan(
     name: Annotated[str, typer.Argument(help="The wave to plan.")],
     seed: Annotated[int, typer.Option(help="Same seed, same plan.")] = 0,
+    panel: PanelOption = None,
 ) -> None:
-    """Schedule every probe of the wave (replaces a plan none of whose probes has started)."""
+    """Schedule every probe of the wave (replaces a plan none of whose probes has started).
+
+    ``--panel`` first replaces the wave's panel, e.g. ``--panel participants`` (the accepted
+    participants' structures and sites)."""
     opened = project()
     with opened.session() as session, _options_named():
+        if panel:
+            set_panel(session, name, panel_filter(panel))
         report = plan_stored_wave(
             session, name, seed=seed, max_wave_days=opened.settings.planning.max_wave_days
         )
