@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from storage.models import AuditEntry, Role, Structure, WebSession
 from tests.support.browser import assert_accessible, new_page, sign_in
+from tests.support.participants_scene import publish
 from tests.support.workspace_site import Site
 
 # One backend is enough for what a browser sees; the storage behind is tested on both.
@@ -120,6 +121,9 @@ async def test_a_structure_account_sees_its_own_results_only(site: Site, browser
     own, other = site.structures()[:2]
     names = structure_names(site)
     site.add_user("mairie", Role.STRUCTURE, structure=own, organisation=names[own])
+    publish(
+        site, "printemps"
+    )  # before publication a structure sees nothing (test_workspace_results)
     context, page = await new_page(browser)
     await sign_in(page, site.url, "mairie", site.passwords["mairie"])
     await expect(page.get_by_role("heading", level=1)).to_have_text("Vos résultats")
