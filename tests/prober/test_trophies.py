@@ -75,7 +75,8 @@ def one_group(results: WaveResults, size: int) -> list[int]:
     by_group: dict[str, list[int]] = {}
     for structure_id, group in results.comparisons.group_of.items():
         by_group.setdefault(group, []).append(structure_id)
-    return sorted(max(by_group.values(), key=lambda ids: len(ids)))[:size]
+    largest = sorted(by_group.values(), key=len)[-1]
+    return sorted(largest)[:size]
 
 
 def test_min_contacts_and_ties(scored: Engine) -> None:
