@@ -365,7 +365,12 @@ def free_ranking(session: Session, free_places: int | None) -> list[RankedPartic
     ranked: list[RankedParticipant] = []
     for rank, participant in enumerate(rows, start=1):
         within = free_places is None or rank <= free_places
-        places = "illimitées" if free_places is None else str(free_places)
+        places = (
+            "des places gratuites illimitées"
+            if free_places is None
+            else f"{free_places} place{'s' if free_places > 1 else ''} "
+            f"gratuite{'s' if free_places > 1 else ''}"
+        )
         basis = (
             "première participation, prioritaire"
             if participant.first_time
@@ -382,10 +387,10 @@ def free_ranking(session: Session, free_places: int | None) -> list[RankedPartic
                 participant,
                 rank,
                 within,
-                f"Rang {rank} pour {places} places gratuites ({basis}, adresse confirmée "
+                f"Rang {rank} pour {places} ({basis}, adresse confirmée "
                 f"le {participant.confirmed_at:%d/%m/%Y %H:%M} UTC) : {verdict}."
                 if participant.confirmed_at
-                else f"Rang {rank} pour {places} places gratuites ({basis}) : {verdict}.",
+                else f"Rang {rank} pour {places} ({basis}) : {verdict}.",
             )
         )
     return ranked

@@ -42,6 +42,7 @@ participants_app = typer.Typer(
     no_args_is_help=True,
     help="Participants: enrolments through the workspace's /inscription form, decisions.",
 )
+FORMULA = ("=", "+", "-", "@")
 STATUSES = ", ".join(s.value for s in ParticipantStatus)
 EXPORT_COLUMNS = (
     "id",
@@ -258,7 +259,7 @@ def _write_csv(records: list[dict[str, Any]], handle: TextIO) -> None:
         # A cell starting like a formula is quoted for spreadsheets.
         writer.writerow(
             {
-                key: f"'{value}" if isinstance(value, str) and value[:1] in "=+-@" else value
+                key: f"'{value}" if isinstance(value, str) and value.startswith(FORMULA) else value
                 for key, value in record.items()
             }
         )

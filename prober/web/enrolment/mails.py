@@ -24,6 +24,8 @@ _TEMPLATES = jinja2.Environment(
     autoescape=False,  # noqa: S701 - plain-text emails, never HTML
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
 )
 
 
