@@ -100,9 +100,11 @@ def structure_view(
     before: WaveResults | None = None,
     details: Sequence[ChannelScore] = (),
     reviewed: bool = False,
+    min_peers: int = 3,
 ) -> StructureView:
     """The view of ``structure_id`` in ``results`` for its ``offer``; ``before`` is its
-    previous published wave, ``details`` its contacts judged with evidence (detailed offer)."""
+    previous published wave, ``details`` its contacts judged with evidence (detailed offer).
+    Peer aggregates of a group under ``min_peers`` structures are left out."""
     info = results.structures[structure_id]
     detailed = offer == "detailed"
     titles = {criterion.id: criterion.title for criterion in grid.criteria}
@@ -112,6 +114,9 @@ def structure_view(
     tallies = {}
     for score in results.of_structure(structure_id):
         stats = results.comparisons.peer_stats(structure_id, score.channel).get("score")
+        if stats is not None and stats.structures < min_peers:
+            # Two peers' mean and the structure's own score would give away the other's.
+            stats = None
         standing = results.comparisons.standings.get((structure_id, score.channel))
         tallies[score.channel] = score.details.get("criteria", {})
         evidence = (
@@ -134,7 +139,7 @@ def structure_view(
                     median=None if stats is None else stats.median,
                     p25=None if stats is None else stats.p25,
                     p75=None if stats is None else stats.p75,
-                    rank=None if standing is None else standing.rank,
+                    rank=None if standing is None or stats is None else standing.rank,
                 ),
                 before=None if not detailed or previous is None else previous.score,
                 evidence=evidence,

@@ -134,7 +134,7 @@ def see(session: Session, settings: Settings, user: User, wave: str, official_id
     reviewed = recommendations_reviewed(session, wave) or not structure_role
     view = structure_view(
         results, grid, structure.id, offer=offer_name, before=before, details=details,
-        reviewed=reviewed,
+        reviewed=reviewed, min_peers=settings.scoring.min_peers,
     )  # fmt: skip
     return Seen(view, results, structure.id)
 
@@ -156,6 +156,7 @@ def results_routes(pages: Pages, settings: Settings) -> list[Route]:
             "title": f"Résultats de {view.name} — vague {view.wave}",
             "view": view,
             "reviewed": view.recommendations_reviewed,
+            "min_peers": settings.scoring.min_peers,
             "report_url": results_url(view.wave, view.official_id) + "/rapport",
         }
         return pages.render(request, "results_structure.html", context, user=user)
@@ -177,9 +178,12 @@ def results_routes(pages: Pages, settings: Settings) -> list[Route]:
                 recordings_dir=settings.resolve(settings.recordings_dir).resolve(),
                 out_dir=settings.resolve(settings.recordings_dir).resolve(),
             )  # fmt: skip
-            if not seen.view.recommendations_reviewed:
-                for channel in page["channels"]:
+            for channel in page["channels"]:
+                if not seen.view.recommendations_reviewed:
                     channel["failed"] = []
+                if user.role is Role.STRUCTURE:
+                    # The charts plot each peer's figure: other structures' figures, unnamed.
+                    channel["charts"] = []
             return render_html("detailed", page)
 
         try:

@@ -87,7 +87,9 @@ async def test_a_structure_sees_its_own_results_only(site: Site, browser: Browse
     assert answer.status == 404
 
     publish(site, WAVE)
-    await page.goto(f"{site.url}/resultats/{WAVE}/{mine}")
+    await page.goto(f"{site.url}/")
+    await page.get_by_role("link", name=WAVE).first.click()
+    await expect(page).to_have_url(f"{site.url}/resultats/{WAVE}/{mine}")
     await expect(page.get_by_role("heading", level=1)).to_contain_text(names[mine])
     await expect(page.get_by_text("en cours de relecture")).to_be_visible()
     await assert_accessible(page)
