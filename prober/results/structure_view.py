@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from config.criteria import CriteriaGrid
 from prober.results.published import WaveResults
@@ -41,7 +42,7 @@ class PeerFigures:
 
 @dataclass(frozen=True, slots=True)
 class ContactEvidence:
-    """One contact of the structure: when, how it ended, what it failed."""
+    """One contact of the structure: when (its local time), how it ended, what it failed."""
 
     started_at: datetime
     outcome: str
@@ -76,10 +77,12 @@ class StructureView:
     recommendations_reviewed: bool = False
 
 
-def _evidence(detail: ChannelScore, titles: dict[str, str]) -> tuple[ContactEvidence, ...]:
+def _evidence(
+    detail: ChannelScore, titles: dict[str, str], zone: ZoneInfo
+) -> tuple[ContactEvidence, ...]:
     return tuple(
         ContactEvidence(
-            judged.contact.started_at,
+            judged.contact.started_at.astimezone(zone),
             judged.contact.outcome or "—",
             tuple(
                 titles.get(result.criterion_id, result.criterion_id)
@@ -120,7 +123,9 @@ def structure_view(
         standing = results.comparisons.standings.get((structure_id, score.channel))
         tallies[score.channel] = score.details.get("criteria", {})
         evidence = (
-            _evidence(judged[score.channel], titles) if detailed and score.channel in judged else ()
+            _evidence(judged[score.channel], titles, ZoneInfo(info.timezone))
+            if detailed and score.channel in judged
+            else ()
         )
         previous = earlier.get(score.channel)
         channels.append(
