@@ -602,14 +602,6 @@ def _check_allowed(allowed: frozenset[str] | None, official_id: str) -> None:
         )
 
 
-def _published_only(session: Session, names: list[str], only_wave: str | None) -> list[str]:
-    """For a structure account: the published waves only, as if the others did not exist."""
-    published = published_waves(session)
-    if only_wave is not None and only_wave not in published:
-        raise ApiError(404, "no_results", f"no published results in wave {only_wave!r} yet")
-    return [name for name in names if name in published]
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Reader:
     """Who reads: a token's or an account's name, and the only structure it may see (None: all)."""
@@ -635,6 +627,18 @@ async def _reader(request: Request, access: TokenCheck, auth: Auth | None, scope
                 return Reader(user.login, await auth.database.run(sites))
             return Reader(user.login)
     return Reader(await access.require(request, scope))
+
+
+def _readable(
+    session: Session, names: list[str], only_wave: str | None, *, structure_account: bool
+) -> list[str]:
+    """The waves a reader may see: all for staff, the published ones for a structure."""
+    if not structure_account:
+        return names
+    published = published_waves(session)
+    if only_wave is not None and only_wave not in published:
+        raise ApiError(404, "unknown_wave", f"no published wave {only_wave!r}")
+    return [name for name in names if name in published]
 
 
 def results_api(
@@ -710,8 +714,7 @@ def results_api(
                 raise ApiError(404, "unknown_structure", str(error)) from None
             facts = structure_facts_json(structure, peer_group(structure, settings))
             names = [only_wave] if only_wave is not None else [w.name for w in list_waves(session)]
-            if allowed is not None:
-                names = _published_only(session, names, only_wave)
+            names = _readable(session, names, only_wave, structure_account=allowed is not None)
             waves = [
                 _structure_wave(session, results, structure.id, detail=detail)
                 for results in _waves_with(

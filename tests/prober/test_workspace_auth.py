@@ -11,9 +11,10 @@ from playwright.async_api import Browser, expect
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from storage.db import session_scope
 from storage.models import AuditEntry, Role, Structure, WebSession
+from storage.publication import publish_wave
 from tests.support.browser import assert_accessible, new_page, sign_in
-from tests.support.participants_scene import publish
 from tests.support.workspace_site import Site
 
 # One backend is enough for what a browser sees; the storage behind is tested on both.
@@ -121,12 +122,18 @@ async def test_a_structure_account_sees_its_own_results_only(site: Site, browser
     own, other = site.structures()[:2]
     names = structure_names(site)
     site.add_user("mairie", Role.STRUCTURE, structure=own, organisation=names[own])
-    publish(
-        site, "printemps"
-    )  # before publication a structure sees nothing (test_workspace_results)
     context, page = await new_page(browser)
     await sign_in(page, site.url, "mairie", site.passwords["mairie"])
     await expect(page.get_by_role("heading", level=1)).to_have_text("Vos résultats")
+    # Before an operator publishes the wave: nothing, on the page nor through the API.
+    await expect(page.get_by_role("table")).to_have_count(0)
+    unpublished = await page.request.get(f"{site.url}/api/structures/{own}/results")
+    assert (await unpublished.json())["waves"] == []
+    only = await page.request.get(f"{site.url}/api/structures/{own}/results?wave=printemps")
+    assert only.status == 404
+    with session_scope(site.engine) as session:
+        publish_wave(session, "printemps", "test")
+    await page.reload()
     await expect(page.get_by_text(names[own], exact=False).first).to_be_visible()
     rows = page.get_by_role("table").get_by_role("row")
     await expect(rows).to_have_count(3)  # the header, phone and email of `printemps`

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,7 +15,9 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlmodel import Session, col, select
 
+from prober.web.enrolment.service import confirm, parse_enrolment, register
 from sandbox.mail import Dovecot
+from storage.db import session_scope
 from storage.models import AuditEntry, Role, Score, Structure
 from tests.support.browser import assert_accessible, new_page, sign_in
 from tests.support.cli import Run
@@ -195,3 +198,104 @@ async def test_a_structure_enrols_and_sees_its_results_once_published(
             if row.action.startswith(("participant_", "wave_"))
         ]
     assert actions == [("ops", "participant_accepted", "1"), ("ops", "wave_published", WAVE)]
+
+
+@pytest.fixture
+def closed_site(
+    prober_cli: Run,
+    database_url: str,
+    mail_delivery: SmtpServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Site]:
+    """The workspace with enrolment closed since 2020 and no free place."""
+    monkeypatch.setenv("PROBER_SMTP__HOST", mail_delivery.host)
+    monkeypatch.setenv("PROBER_SMTP__PORT", str(mail_delivery.port))
+    monkeypatch.setenv("PROBER_ENROLMENT__CLOSES_ON", "2020-01-01")
+    monkeypatch.setenv("PROBER_ENROLMENT__FREE_PLACES", "0")
+    build_project(prober_cli, database_url, Path.cwd())
+    with served_workspace() as served:
+        yield served
+
+
+def enrolled_before_closing(site: Site, fields: dict[str, str]) -> int:
+    with session_scope(site.engine) as session:
+        registered = register(
+            session,
+            site.settings,
+            parse_enrolment(fields),
+            now=datetime(2019, 12, 31, 12, tzinfo=UTC),
+        )
+    with session_scope(site.engine) as session:
+        confirm(session, registered.token)
+    return registered.participant.id
+
+
+async def test_closed_enrolment_free_places_and_an_organisation_s_sites(
+    closed_site: Site, browser: Browser, dovecot: Dovecot
+) -> None:
+    site = closed_site
+    siret = site.structures()
+    _, page = await new_page(browser)
+    await page.goto(f"{site.url}/inscription")
+    await expect(page.get_by_role("alert")).to_have_text(
+        "Les inscriptions sont closes depuis le 01/01/2020 : elles ne sont plus acceptées pour "
+        "ce baromètre. Écrivez à l'équipe du baromètre pour la prochaine édition."
+    )
+    await expect(page.get_by_role("button", name="S'inscrire")).to_have_count(0)
+    await assert_accessible(page)
+
+    contact = new_account(dovecot, "dgs")
+    base = {"postal_address": "1 rue", "contact_name": "Claire Martin", "conditions": "oui"}
+    free = enrolled_before_closing(
+        site, {**base, "siret": siret[0], "offre": "free", "contact_email": "a@probes.test"}
+    )
+    organisation = enrolled_before_closing(
+        site,
+        {
+            **base,
+            "siret": siret[1],
+            "offre": "detailed",
+            "contact_email": contact.address,
+            "organisation": "Communauté exemple",
+            "sites": siret[2],
+        },
+    )
+    operator_password = site.add_user("ops", Role.OPERATOR)
+    _, operator = await new_page(browser)
+    await sign_in(operator, site.url, "ops", operator_password)
+    await operator.goto(f"{site.url}/participants")
+    await operator.get_by_role("button", name=f"Accepter l'inscription {free}").click()
+    await expect(operator.get_by_role("alert")).to_contain_text(
+        "Places gratuites épuisées : Rang 1 pour 0 place gratuite (a déjà participé au "
+        "baromètre, après les premières participations"
+    )
+    await assert_accessible(operator)
+    await operator.get_by_role("button", name=f"Accepter l'inscription {organisation}").click()
+    await expect(operator.get_by_role("row").filter(has_text=siret[1])).to_contain_text("acceptée")
+
+    invitation = await mail_number(contact, 1)
+    await page.goto(site.url + path_of(body(invitation)))
+    await page.get_by_label("Mot de passe (12 caractères au moins)").fill("un mot de passe sûr")
+    await page.get_by_role("button", name="Enregistrer le mot de passe").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Mot de passe enregistré")
+    await sign_in(page, site.url, contact.address.lower(), "un mot de passe sûr")
+    await expect(page.get_by_text("Aucun résultat publié pour")).to_have_count(2)
+
+    await operator.get_by_role("button", name=f"Publier les résultats de la vague {WAVE}").click()
+    await expect(operator.get_by_role("status")).to_contain_text("1 participant(s) prévenu(s)")
+    published = await mail_number(contact, 2)
+    assert "Votre rapport détaillé" in body(published)
+    assert "pour chacun de vos 2 sites" in body(published)
+    await page.goto(f"{site.url}/")
+    with Session(site.engine) as session:
+        names = {
+            row.official_id: row.name
+            for row in session.exec(
+                select(Structure).where(col(Structure.official_id).in_(siret[:3]))
+            )
+        }
+    await expect(page.get_by_role("heading", level=2)).to_have_text(
+        [f"{names[siret[1]]} ({siret[1]})", f"{names[siret[2]]} ({siret[2]})"]
+    )
+    await expect(page.get_by_text(names[siret[0]])).to_have_count(0)
+    await assert_accessible(page)

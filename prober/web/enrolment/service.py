@@ -212,7 +212,7 @@ def parse_enrolment(fields: Mapping[str, str]) -> Enrolment:
 def register(
     session: Session, settings: Settings, enrolment: Enrolment, now: datetime | None = None
 ) -> Registered:
-    """Store a pending enrolment with its confirmation token (closing date checked)."""
+    """Store a pending enrolment with its confirmation token (closing date checked at ``now``)."""
     check_open(settings, now)
     try:
         participant = enrol(session, enrolment)
@@ -240,7 +240,7 @@ def register(
             ) from None
         raise
     token = new_token()
-    expires = (now or utcnow()) + timedelta(hours=settings.enrolment.confirm_hours)
+    expires = utcnow() + timedelta(hours=settings.enrolment.confirm_hours)
     add_token(session, participant.id, purpose=CONFIRM, sha256=digest(token), expires_at=expires)
     return Registered(participant, token)
 
