@@ -8,13 +8,14 @@ from urllib.parse import quote
 
 import pytest
 from playwright.async_api import Browser, Page, expect
+from sqlmodel import Session, col, select
 
 from config.settings import load_settings
 from prober.results.grid import load_grid
 from prober.results.published import load_results
 from prober.results.recommendations import channel_recommendations
 from storage.db import session_scope
-from storage.models import Offer, Role
+from storage.models import Offer, Probe, Role, Structure
 from tests.support.browser import assert_accessible, new_page, sign_in
 from tests.support.participants_scene import accept_participant, publish, structure_names
 from tests.support.workspace_site import WAVE, Site
@@ -36,6 +37,15 @@ def expected_advice(site: Site, official_id: str) -> list[tuple[str, float, str]
     ]
     items.sort(key=lambda item: (-item.points, item.channel, item.criterion_id))
     return [(item.criterion_id, item.points, item.text) for item in items]
+
+
+def probes_of(site: Site, official_id: str) -> list[str]:
+    with Session(site.engine) as session:
+        rows = session.exec(
+            select(Probe.id).join(Structure, col(Structure.id) == col(Probe.structure_id))
+            .where(col(Structure.official_id) == official_id)
+        )  # fmt: skip
+        return [str(row) for row in rows]
 
 
 def routes(site: Site, official_id: str) -> list[str]:
@@ -62,10 +72,16 @@ async def refused_everywhere(page: Page, site: Site, official_id: str) -> None:
         answer = await page.request.get(site.url + path)
         assert answer.status == 403, path
         assert official_id not in (await answer.text()).split("(")[0]
-    for path in (f"/api/waves/{WAVE}/results", f"/vagues/{WAVE}/recommandations",
-                 f"/revue/{WAVE}"):  # fmt: skip
+    staff_only = [
+        f"/api/waves/{WAVE}/results", f"/vagues/{WAVE}/recommandations", f"/revue/{WAVE}",
+        f"/revue/{WAVE}/accord", f"/revue/{WAVE}/accord.csv", "/participants", "/journal",
+        *(f"/revue/{WAVE}/contacts/{probe}" for probe in probes_of(site, official_id)),
+        *(f"/enregistrements/{recording}" for recording in site.recordings()),
+    ]  # fmt: skip
+    for path in staff_only:
         answer = await page.request.get(site.url + path)
         assert answer.status == 403, path
+        assert official_id not in await answer.text(), path
 
 
 async def test_a_structure_sees_its_own_results_only(site: Site, browser: Browser) -> None:
@@ -133,6 +149,7 @@ async def test_a_structure_sees_its_own_results_only(site: Site, browser: Browse
             assert name not in text, name
 
     # Another structure's results: refused on every route, and an unknown one alike.
+    assert probes_of(site, free) and site.recordings()
     await refused_everywhere(page, site, free)
     await refused_everywhere(page, site, other)
     await refused_everywhere(page, site, "00000000000000")
