@@ -16,6 +16,7 @@ from config.shipped import shipped_path
 from prober.results.grid import load_grid
 from prober.results.published import load_results
 from prober.results.recommendations import channel_recommendations, recommendations, strengths
+from prober.results.structure_view import structure_view
 from storage.db import make_engine, session_scope
 from tests.support.cli import SAMPLES, Run
 from tests.support.results_scene import email, latency, write_attempts
@@ -132,3 +133,44 @@ def test_a_bad_recommendation_is_located(tmp_path: Path, text: str, message: str
     assert f"line {line}," in shown, shown
     assert "recommendation.failed" in shown, shown
     assert message in shown, shown
+
+
+@SQLITE
+def test_the_structure_view_by_offer(prober_cli: Run, scored: Engine) -> None:
+    created = prober_cli("wave", "create", "post", "--start", "2026-09-07", "--end", "2026-10-02",
+                         "--channels", "phone,email")  # fmt: skip
+    assert created.exit_code == 0, created.stderr
+    assert prober_cli("wave", "plan", "post", "--seed", "3").exit_code == 0
+    write_attempts(scored, "post", 1, EMAIL)
+    assert prober_cli("score", "post").exit_code == 0
+    settings = load_settings()
+    grid = load_grid(settings, None)
+    with session_scope(scored) as session:
+        pre = load_results(session, "pre", grid, settings.scoring)
+        post = load_results(session, "post", grid, settings.scoring)
+    structure_id = next(
+        sid for sid in sorted(post.structures)
+        if any(s.details["criteria"] and any(t["failed"] for t in s.details["criteria"].values())
+               for s in post.of_structure(sid))
+    )  # fmt: skip
+    before = {s.channel: s.score for s in pre.of_structure(structure_id)}
+    detailed = structure_view(post, grid, structure_id, offer="detailed", before=pre,
+                              reviewed=True)  # fmt: skip
+    assert detailed.compared_with == "pre"
+    assert {c.channel: c.before for c in detailed.channels} == before
+    assert detailed.recommendations
+    points = [r.points for r in detailed.recommendations]
+    assert points == sorted(points, reverse=True)
+    assert not structure_view(post, grid, structure_id, offer="detailed").recommendations
+    free = structure_view(post, grid, structure_id, offer="free", before=pre, reviewed=True)
+    assert free.compared_with is None and not free.recommendations and not free.strengths
+    assert all(c.before is None and not c.evidence for c in free.channels)
+    # Peer aggregates only, and none for a group under min_peers.
+    for channel in free.channels:
+        stats = post.comparisons.peer_stats(structure_id, channel.channel)["score"]
+        if stats.structures >= 3:
+            assert (channel.peers.mean, channel.peers.median) == (stats.mean, stats.median)
+        else:
+            assert channel.peers.mean is None and channel.peers.rank is None
+    small = structure_view(post, grid, structure_id, offer="free", min_peers=10_000)
+    assert all(c.peers.mean is None and c.peers.p25 is None for c in small.channels)
