@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import operator
+import string
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -162,6 +164,50 @@ class Anchors(FileModel):
     not_applicable: list[Text] = Field(default_factory=list, max_length=20)
 
 
+RECOMMENDATION_FIGURES: Mapping[str, str] = {
+    "failed": "contacts that failed the criterion",
+    "decided": "contacts judged on it (passed or failed)",
+    "passed": "contacts that passed it",
+    "share": "the share that failed, in percent (e.g. 70)",
+    "threshold": "the rule's threshold (e.g. 5)",
+    "unit": "the rule's unit (e.g. sonneries)",
+}
+"""The figures a recommendation text may name, as ``{failed}``; a report fills them in."""
+
+
+def _recommendation_text(value: str) -> str:
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+    except ValueError as exc:
+        raise invalid(
+            f"malformed {{placeholder}} ({exc}); write a literal brace as {{{{ or }}}}"
+        ) from None
+    for name in fields:
+        if name not in RECOMMENDATION_FIGURES:
+            known = ", ".join(f"{{{key}}}" for key in RECOMMENDATION_FIGURES)
+            raise invalid(f"unknown figure {{{name}}}: expected one of {known}")
+    return value
+
+
+RecommendationText = Annotated[Text, AfterValidator(_recommendation_text)]
+
+
+class Recommendations(FileModel):
+    """What to advise a structure that failed the criterion, keyed by how it failed
+    (``[criterion.recommendation]``): ``failed`` when some judged contacts failed,
+    ``all_failed`` (optional, else ``failed``) when every one did. Texts may name the figures
+    of ``RECOMMENDATION_FIGURES``, filled in per structure."""
+
+    failed: RecommendationText
+    all_failed: RecommendationText | None = None
+
+    def text_for(self, *, failed: int, decided: int) -> str:
+        """The text that fits how the criterion failed (unfilled)."""
+        if failed == decided and self.all_failed is not None:
+            return self.all_failed
+        return self.failed
+
+
 class Criterion(FileModel):
     """One scored line of the grid."""
 
@@ -178,6 +224,8 @@ class Criterion(FileModel):
     rule: Rule | None = None
     anchors: Anchors | None = None
     """Behavioural anchors of a reviewed criterion, shown to auditors beside the verdict."""
+    recommendation: Recommendations | None = None
+    """What a structure's report advises when the criterion failed."""
 
     @model_validator(mode="after")
     def _rule_matches_kind_and_channel(self) -> Self:

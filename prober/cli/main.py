@@ -24,6 +24,7 @@ from prober.cli.reviews import review_app
 from prober.cli.sites import site_app
 from prober.cli.structures import structures_app
 from prober.cli.tokens import tokens_app
+from prober.cli.trophies import trophies_app
 from prober.cli.users import users_app
 from prober.cli.waves import wave_app
 from prober.cli.workspace import workspace
@@ -55,6 +56,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(participants_app, name="participants")
 wave_app.command("publish")(wave_publish)
 app.registered_commands.extend(results_app.registered_commands)
+app.registered_commands.extend(trophies_app.registered_commands)
 app.command()(run)
 app.command()(corrections)
 app.command("workspace")(workspace)

@@ -49,6 +49,7 @@ from config.settings import (
     load_settings,
 )
 from prober.demo.corrections import check_corrections, read_jsonl, summary
+from prober.demo.participant import open_structure_results
 from prober.demo.sites import SITE_BEHAVIOURS, check_differences, french_hours
 from prober.errors import ProberError
 from prober.probes.costs import WaveCost, sweep_prices, wave_cost
@@ -339,6 +340,7 @@ def run_demo(
         console.print(f"Correction en trop : {problem} {value}", markup=False)
         result.corrections_differing.append(f"unexpected {problem} {value}")
     _open_workspace(Project(settings=base, engine=engine), folder, console)
+    open_structure_results(Project(settings=base, engine=engine), WAVE, console)
     engine.dispose()
     return result
 

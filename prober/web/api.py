@@ -48,6 +48,7 @@ from prober.web.auth import SESSION_COOKIE, Auth
 from storage import scores as stored
 from storage.errors import NotFoundError
 from storage.models import Role, WaveStatus
+from storage.participants import participant_sites
 from storage.publication import published_waves
 from storage.structures import get_structure
 from storage.waves import get_wave, list_waves
@@ -592,12 +593,22 @@ def _waves_with(
             )
 
 
+def _check_allowed(allowed: frozenset[str] | None, official_id: str) -> None:
+    if allowed is not None and official_id not in allowed:
+        raise ApiError(
+            403,
+            "forbidden",
+            f"a structure account sees only its own results ({', '.join(sorted(allowed))})",
+        )
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Reader:
     """Who reads: a token's or an account's name, and the only structure it may see (None: all)."""
 
     name: str
-    only_structure: str | None = None
+    only_structures: frozenset[str] | None = None
+    """A structure account: the official ids of its sites; None: every structure."""
 
 
 async def _reader(request: Request, access: TokenCheck, auth: Auth | None, scope: str) -> Reader:
@@ -606,7 +617,14 @@ async def _reader(request: Request, access: TokenCheck, auth: Auth | None, scope
         user = await auth.user_of(request)
         if user is not None:
             if user.role is Role.STRUCTURE:
-                return Reader(user.login, user.structure_official_id or "")
+                account_id = user.account_id
+
+                def sites(session: Session) -> frozenset[str]:
+                    ids = participant_sites(session, account_id)
+                    infos = stored.structures_by_ids(session, ids).values()
+                    return frozenset(info.official_id for info in infos)
+
+                return Reader(user.login, await auth.database.run(sites))
             return Reader(user.login)
     return Reader(await access.require(request, scope))
 
@@ -653,7 +671,7 @@ def results_api(
         return endpoint
 
     async def wave_results(request: Request) -> dict[str, Any]:
-        if request.state.reader.only_structure is not None:
+        if request.state.reader.only_structures is not None:
             raise ApiError(
                 403,
                 "forbidden",
@@ -686,11 +704,8 @@ def results_api(
         detail = _boolean(params, "detail")
         official_id = request.path_params["official_id"]
         only_wave = params.get("wave")
-        allowed = request.state.reader.only_structure
-        if allowed is not None and official_id != allowed:
-            raise ApiError(
-                403, "forbidden", f"a structure account sees only its own results ({allowed!r})"
-            )
+        allowed = request.state.reader.only_structures
+        _check_allowed(allowed, official_id)
 
         def read(session: Session) -> dict[str, Any]:
             try:

@@ -31,6 +31,7 @@ from prober.web.home import home_routes
 from prober.web.metrics import Metrics, metrics_route
 from prober.web.pages import STATIC_DIR, Pages
 from prober.web.recordings import recording_routes
+from prober.web.results_pages import results_routes
 from prober.web.review.pages import may_hear, project_review_routes
 from prober.web.signin import signin_routes
 
@@ -138,6 +139,7 @@ def workspace_routes(
         *recording_routes(pages, Path(settings.recordings_dir), may_hear=may_hear),
         *project_review_routes(pages, settings),
         *enrolment_routes(pages, settings),
+        *results_routes(pages, settings),
         Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
         Route("/healthz", health, methods=["GET"]),
         metrics_route(metrics or Metrics(), database, access),

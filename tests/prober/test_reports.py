@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 from sqlalchemy import Engine
 from sqlmodel import col, select
@@ -24,6 +24,7 @@ from sqlmodel import col, select
 from config.settings import load_settings
 from prober.results.grid import load_grid
 from prober.results.published import WaveResults, load_results
+from prober.results.recommendations import channel_recommendations
 from prober.results.reports.exports import (
     SYNTHETIC_COLUMNS,
     write_results_json,
@@ -34,10 +35,6 @@ from storage.db import make_engine, session_scope
 from storage.models import Attempt, Probe, Score, Structure
 from tests.support.cli import SAMPLES, Run
 from tests.support.results_scene import email, latency, write_attempts
-
-RECOMMENDATIONS: dict[str, str] = tomllib.loads(
-    (Path(__file__).parents[2] / "prober" / "results" / "reports" / "texts.toml").read_text("utf-8")
-)["recommendations"]
 
 EMAIL = [
     email("replied", first_acknowledgement=latency(7200, 0),
@@ -212,8 +209,19 @@ def test_the_detailed_html_report(prober_cli: Run, project: Engine, tmp_path: Pa
     assert SIX_RINGS_NAME in page
     failed = failed_criteria(project, "pre", SIX_RINGS)
     assert "phone.answered_within_5_rings" in failed
-    for criterion in failed:
-        assert RECOMMENDATIONS[criterion].replace("'", "&#39;") in page, criterion
+    grid = load_grid(load_settings(), None)
+    rows = stored_rows(project, "pre")
+    advised = [
+        item
+        for channel in ("phone", "email")
+        for item in channel_recommendations(
+            grid, channel, rows[(SIX_RINGS, channel)].details["criteria"]
+        )
+    ]
+    assert {item.criterion_id for item in advised} == failed
+    for item in advised:
+        assert str(escape(item.text)) in page, item.criterion_id
+    assert "Recommandations, par points à gagner" in page
     assert page.count("<svg") == 2  # rings and reply latency against the peers
     links = [part.split('"')[0] for part in page.split('<a href="')[1:]]
     assert len(links) == 2  # the two answered calls
@@ -280,8 +288,11 @@ def test_the_detailed_pdf_report(prober_cli: Run, project: Engine, tmp_path: Pat
     flat = " ".join(text.split())
     assert SIX_RINGS_NAME in flat
     assert "Rapport détaillé" in flat
-    assert "Décroché en moins de 5 sonneries (1 contact en échec sur 2)" in flat
-    assert " ".join(RECOMMENDATIONS["phone.answered_within_5_rings"].split()) in flat
+    assert "Décroché en moins de 5 sonneries (1 contact en échec sur 2 ;" in flat
+    assert (
+        "Dimensionner l'accueil téléphonique aux heures de pointe : 1 appels sur 2 décrochés"
+        " après la 5e sonnerie." in flat
+    )
     assert "Sonneries avant décroché" in flat  # the chart's title, drawn as text
 
 

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from config.criteria import CriteriaGrid, Criterion
 from prober.errors import UsageError
 from prober.results.published import CHANNEL_ORDER, WaveResults, structure_facts_json
+from prober.results.recommendations import channel_recommendations, strengths
 from prober.results.reports.charts import distribution_svg
 from prober.results.scoring.compare import MEASURES
 from prober.results.scoring.model import ChannelScore, ContactScore, CriterionResult
@@ -161,11 +162,16 @@ def channel_summary(
         "failed": [
             {
                 **criterion_facts(criteria.get(cid), cid),
-                **tally,
-                "recommendation": recommendation(cid),
+                **tallies[advice.criterion_id],
+                "recommendation": advice.text,
+                "points": advice.points,
             }
-            for cid, tally in tallies.items()
-            if tally.get("failed", 0) > 0
+            for advice in channel_recommendations(grid, score.channel, tallies)
+            for cid in (advice.criterion_id,)
+        ],
+        "strengths": [
+            {"id": item.criterion_id, "title": item.title, "passed": item.passed}
+            for item in strengths(grid, {score.channel: tallies})
         ],
     }
 

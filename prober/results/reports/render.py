@@ -23,6 +23,7 @@ TEMPLATES = {
     "detailed": "detailed.html",
     "multisite": "multisite.html",
     "overview": "overview.html",
+    "trophies": "trophies.html",
 }
 
 
