@@ -1,7 +1,7 @@
 """participants: enrolments, their sites, their emailed tokens, published waves
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0013"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
