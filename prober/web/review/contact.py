@@ -17,8 +17,10 @@ from sqlmodel import Session, col, select
 
 from channels.email.message import parse_message
 from config.criteria import CriteriaGrid, Criterion
+from prober.results.timeline_strip import segments_from, timeline_strip_svg
 from prober.web.review.sanitise import inline_images, sanitise_html
 from prober.web.review.timeline import CallEvent, Heard, Mark, call_timeline
+from storage.call_measurements import measurement_of
 from storage.models import Attempt, Event, Probe, Recording, Reply, Review, Structure, Wave
 from storage.review_assignments import assignments_of, reached_attempt
 
@@ -99,6 +101,8 @@ class ContactView:
     criteria: list[Criterion]
     auditors: list[tuple[str, bool]]
     verdicts: list[Verdict] = field(default_factory=list)
+    # What the caller heard, from the recording's analysis (the detailed report's strip).
+    strip_svg: str | None = None
 
 
 def _shown(value: Any) -> str:
@@ -195,6 +199,7 @@ def load_contact(
     transcript: list[Heard] = []
     figures: list[Figure] = []
     recording: Recording | None = None
+    strip_svg: str | None = None
     replies: list[ReplyView] = []
     if attempt is not None and attempt.id is not None:
         if probe.channel == "phone":
@@ -208,6 +213,7 @@ def load_contact(
             ]
             marks, transcript = call_timeline(events, time_scale=time_scale)
             figures = call_figures(dict(attempt.measurement))
+            strip_svg = _strip(session, attempt.id)
             recording = session.scalars(
                 select(Recording)
                 .where(col(Recording.probe_id) == probe_id)
@@ -247,4 +253,20 @@ def load_contact(
         criteria=[c for c in grid.for_channel(probe.channel) if c.kind == "reviewed"],
         auditors=assignments_of(session, probe_id),
         verdicts=verdicts,
+        strip_svg=strip_svg,
+    )
+
+
+def _strip(session: Session, attempt_id: int) -> str | None:
+    """The strip of what the caller heard, when the call's recording was analysed."""
+    audio = measurement_of(session, attempt_id, "audio")
+    if audio is None:
+        return None
+    details = audio.details
+    return timeline_strip_svg(
+        segments_from(details.get("segments", [])),
+        duration_s=details.get("duration_s"),
+        answered_at_s=audio.answered_at_s,
+        transfer_at_s=details.get("transfer_at_s"),
+        strip_id=f"strip-{attempt_id}",
     )
