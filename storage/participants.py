@@ -271,22 +271,9 @@ def use_token(
     Using a ``confirm`` token moves a pending enrolment to confirmed.
     """
     now = now or utcnow()
-    token = session.exec(
-        select(ParticipantToken)
-        .where(col(ParticipantToken.sha256) == sha256)
-        .where(col(ParticipantToken.purpose) == purpose)
-    ).first()
-    if token is None:
-        raise TokenProblem("unknown token", reason="unknown")
-    if token.used_at is not None:
-        raise TokenProblem("token already used", reason="used")
-    if token.expires_at <= now:
-        raise TokenProblem("token expired", reason="expired")
+    token, row = _valid_token(session, purpose, sha256, now)
     token.used_at = now
     session.add(token)
-    row = session.get(Participant, token.participant_id)
-    if row is None:
-        raise TokenProblem("unknown token", reason="unknown")
     if purpose == "confirm" and row.status == ParticipantStatus.PENDING.value:
         row.status = ParticipantStatus.CONFIRMED.value
         row.confirmed_at = now
@@ -299,7 +286,14 @@ def check_token(
     session: Session, *, purpose: str, sha256: str, now: datetime | None = None
 ) -> StoredParticipant:
     """Like ``use_token`` without spending it (to show the form behind an invitation link)."""
-    now = now or utcnow()
+    _, row = _valid_token(session, purpose, sha256, now or utcnow())
+    return _stored(session, row)
+
+
+def _valid_token(
+    session: Session, purpose: str, sha256: str, now: datetime
+) -> tuple[ParticipantToken, Participant]:
+    """The unused, unexpired token for ``purpose`` and its participant; TokenProblem otherwise."""
     token = session.exec(
         select(ParticipantToken)
         .where(col(ParticipantToken.sha256) == sha256)
@@ -314,7 +308,7 @@ def check_token(
     row = session.get(Participant, token.participant_id)
     if row is None:
         raise TokenProblem("unknown token", reason="unknown")
-    return _stored(session, row)
+    return token, row
 
 
 def get_participant(session: Session, participant_id: int) -> StoredParticipant:
