@@ -172,6 +172,9 @@ class CallStore:
         # Real seconds between a call's end and its price appearing on the resource.
         self.price_delay_s = price_delay_s
         self._calls: dict[str, Call] = {}
+        # The calls still queued: the runner looks for due ones every few milliseconds, and
+        # scanning every call the account ever made would grow with the account's history.
+        self._queued: dict[str, Call] = {}
         self._recordings: dict[str, Recording] = {}
         self._call_clocks: dict[str, Callable[[], datetime]] = {}
         self._deferred: dict[str, Callable[[], Awaitable[bytes]]] = {}
@@ -205,6 +208,7 @@ class CallStore:
             earliest_start_at=self._pacer.reserve(created_at),
         )
         self._calls[call.sid] = call
+        self._queued[call.sid] = call
         return call
 
     def create_child(
@@ -245,13 +249,13 @@ class CallStore:
 
     def queued_due(self, now: datetime) -> list[Call]:
         """Queued calls whose pacing slot has come: what the runner may start dialling."""
-        return [
-            call
-            for call in self._calls.values()
-            if call.status is CallStatus.QUEUED
-            and call.earliest_start_at <= now
-            and call.parent_call_sid is None
-        ]
+        due = []
+        for sid, call in list(self._queued.items()):
+            if call.status is not CallStatus.QUEUED or sid not in self._calls:
+                del self._queued[sid]
+            elif call.earliest_start_at <= now:
+                due.append(call)
+        return due
 
     def advance(
         self,

@@ -12,6 +12,7 @@ import logging
 import math
 import multiprocessing
 import random
+from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -144,6 +145,8 @@ class CallRunner:
         self._client: httpx.AsyncClient | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._calls: dict[str, asyncio.Task[None]] = {}
+        # Calls under way per number: a structure called while already on a call with us.
+        self.live_by_number: Counter[str] = Counter()
         self._deliveries: set[asyncio.Task[None]] = set()
         self._jitter = random.Random()  # noqa: S311 (delivery shuffling, not security)
         self._render_pool: ProcessPoolExecutor | None = None
@@ -180,7 +183,11 @@ class CallRunner:
                 if call.sid not in self._calls:
                     task = asyncio.create_task(self._play(call), name=f"sandbox-call-{call.sid}")
                     self._calls[call.sid] = task
+                    task.add_done_callback(functools.partial(self._forget, call.sid))
             await asyncio.sleep(self.timing.poll_interval_s)
+
+    def _forget(self, sid: str, _: asyncio.Task[None]) -> None:
+        self._calls.pop(sid, None)
 
     async def render(self, leg: HeardLeg, *, parent_first: bool) -> RenderedLeg:
         """A recording's sound, made in a worker process at a lower priority: rendering takes
@@ -258,6 +265,8 @@ class CallSession:
         self.sequence_number = 0
         self.rings = 0
         self.answer_offset_s: int | None = None
+        self.lines_in_use = 0
+        self._on_line = False
         self.amd_answered_by: str | None = None
         self.deadline_s: int | None = None
         self._deadline_reason = "callee"
@@ -344,10 +353,23 @@ class CallSession:
         if self.call.status is not CallStatus.QUEUED:
             return  # canceled while queued: Twilio sends no callback at all
         self.store.use_clock(self.call.sid, self.now)
+        self.lines_in_use = self.runner.live_by_number[self.call.to]
+        self.runner.live_by_number[self.call.to] += 1
+        self._on_line = True
         try:
             await self._run()
         finally:
+            self._hang_up_line()
             self.store.use_clock(self.call.sid, None)
+
+    def _hang_up_line(self) -> None:
+        """The number's line is free: from the final status on, as the callee sees it."""
+        if self._on_line:
+            self._on_line = False
+            live = self.runner.live_by_number
+            live[self.call.to] -= 1
+            if not live[self.call.to]:
+                del live[self.call.to]
 
     async def _run(self) -> None:
         behaviour = self.behaviour
@@ -575,6 +597,7 @@ class CallSession:
         self.final_status = status
         duration_s = talk_s if status is CallStatus.COMPLETED else None
         self.store.advance(self.call.sid, status, at=self.at(), duration_s=duration_s)
+        self._hang_up_line()
         extra: list[tuple[str, str]] = [
             ("CallDuration", str(talk_s)),
             ("SipResponseCode", str(sip_response_code)),
@@ -627,6 +650,7 @@ class CallSession:
             rings_after_answer=self.behaviour.ringback_after_answer if answered else 0,
             parent_call_sid=self.call.parent_call_sid,
             audio=recorded_audio,
+            lines_in_use=self.lines_in_use,
         )
         if self.parent is not None:  # the parent adds the <Dial>'s recording, then logs it
             self.pending_truth = truth

@@ -42,6 +42,9 @@ class CallTruth:
     # offset, seconds), the answer and the transfer request in the recording, and each piece
     # rendered with its real start and end (`sandbox.sound`'s truth).
     audio: dict[str, Any] | None = None
+    # Other calls to this number under way when this one was dialled: a structure called twice
+    # at once (a second line, or busy, in the real world).
+    lines_in_use: int = 0
 
     def to_json(self) -> dict[str, Any]:
         # Twilio's parameter names put `from` beside `to`; `from` is a Python keyword.

@@ -635,3 +635,14 @@ def test_a_recording_is_served_as_mp3_of_the_same_audio(scene: Scene) -> None:
     assert (stream.sample_rate_hz, stream.channels) == (8000, 2)
     # The 4 s call, plus at most the encoder's delay and last partial frame.
     assert 4 <= stream.duration_s <= 4 + 3 * MPEG2_SAMPLES_PER_FRAME / 8000
+
+
+def test_the_truth_says_when_a_number_was_called_while_already_on_a_call(scene: Scene) -> None:
+    first = scene.place("+33142765006", "hold", status_callback_event=ALL_EVENTS)
+    scene.receiver.wait_for(lambda: len(scene.status_callbacks(first)) == 3)  # in-progress
+    second = scene.place("+33142765006", "short")
+    assert scene.finished(second)["lines_in_use"] == 1
+    scene.twilio.calls(first).update(status="completed")
+    assert scene.finished(first)["lines_in_use"] == 0
+    third = scene.place("+33142765006", "short")  # the line is free again
+    assert scene.finished(third)["lines_in_use"] == 0
