@@ -34,9 +34,10 @@ import os
 import random
 import resource
 import secrets
+import socket
+import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -67,12 +68,12 @@ from prober.project import Project
 from prober.project.importing import import_structures
 from prober.project.starter import write_starter_files
 from prober.runtime.daemon import Daemon, DaemonOptions
-from sandbox import Account, CallPacer, CallRunner, CallStore, RunnerTiming, TruthLog, create_app
-from sandbox.mail import Dovecot, MailSandbox, MailTruthLog, Relay, parse_mail_world
+from sandbox import Account
+from sandbox.mail import Dovecot
 from sandbox.mail.delivery import DovecotDelivery
 from sandbox.mail.dovecot import free_port
-from sandbox.serve import serve_in_thread
-from sandbox.world import parse_world
+from sandbox.mail.truth import read_mail_truth
+from sandbox.truth import read_truth
 from scheduler.retry import RetryPolicy
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
 from storage.db import make_engine, upgrade
@@ -86,9 +87,9 @@ PERSONA = "marie-dupont"
 MAILBOX = "marie.dupont@probes.example.org"  # the starter persona's reply mailbox
 ACCOUNT_SID = "AC" + "4e" * 16
 CALLS, EMAILS = 3, 1
-CALL_TIME_SCALE = 0.05  # a 30-second call lasts 1.5 s
-MAIL_TIME_SCALE = 0.01  # a reply 10 minutes later comes 6 s later
+TIME_SCALE = 0.05  # a 30-second call lasts 1.5 s; a reply 10 minutes later comes 30 s later
 BUCKET_S = 900  # the bench clock skips quarter-hours with nothing planned
+POLL_S = 1.0  # how often the bench counts what is due and settled (two queries on the probes)
 WORLD = """
 [default]
 rings = 2
@@ -126,6 +127,20 @@ HOURS = [
     "Mo-Th 07:30-12:00,13:00-16:00; Fr 07:30-11:30",
 ]
 KINDS = ["mairie"] * 8 + ["epci", "cg", "cpam", "caf"]
+# The starter's short call, recorded only with --record: a recording's sound and its analysis
+# have their own benchmark (bench/audio.py) and would be most of this one's CPU.
+PHONE_SCENARIO = "national-phone"
+PHONE_SCENARIO_TOML = """
+id = "national-phone"
+channel = "phone"
+title = "Demande des horaires d'ouverture par téléphone"
+
+[phone]
+request = "Bonjour, pourriez-vous m'indiquer vos horaires d'ouverture au public, s'il vous plaît ?"
+max_ring_seconds = 60
+max_call_seconds = 180
+record = {record}
+"""
 
 
 # -- the directory ----------------------------------------------------------------------------
@@ -236,6 +251,28 @@ class ClockDriver:
         return len(self.buckets) * BUCKET_S / self.speed
 
 
+class BackendCpu:
+    """The CPU seconds of the PostgreSQL server's processes working for this database (its
+    connections, autovacuum), read from /proc at each :meth:`sample`; a process that ends keeps
+    the figure it had at the last sample."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.seen: dict[int, float] = {}
+
+    def sample(self) -> None:
+        with self.engine.connect() as connection:
+            pids = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            ).scalars()
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    self.seen[pid] = max(self.seen.get(pid, 0.0), process_cpu_s(pid))
+
+    def cpu_s(self) -> float:
+        return sum(self.seen.values())
+
+
 def due_now(engine: Engine, now: datetime) -> int:
     """Probes due by ``now`` and not settled: planned and late, or being carried out."""
     with engine.connect() as connection:
@@ -326,70 +363,84 @@ def run_daemon(plan: DaemonPlan, stop: Any, usage: Any) -> None:
 # -- the outside world --------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def thread_loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="mailboxes", daemon=True)
-    thread.start()
-    try:
-        yield loop
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.close()
-
-
 @dataclass
 class World:
-    """The sandbox and the operators' mail provider, running."""
+    """The sandbox (its own process: calls and the structures' mailboxes) and the operators'
+    mail provider (Dovecot, and an SMTP server delivering to it, in this process)."""
 
     sandbox_url: str
-    calls: TruthLog
-    mail_truth: MailTruthLog
-    mailboxes: MailSandbox
+    sandbox: subprocess.Popen[bytes]
+    call_truth: Path
+    mail_truth: Path
     imap: ImapSettings
     smtp: SmtpSettings
     account: Account
 
+    def cpu_s(self) -> float:
+        """The sandbox process's CPU seconds so far (user + system)."""
+        return process_cpu_s(self.sandbox.pid)
+
+
+def process_cpu_s(pid: int) -> float:
+    """A live process's CPU seconds (user + system), from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_for_port(port: int, what: str, process: subprocess.Popen[bytes]) -> None:
+    for _ in range(400):
+        if process.poll() is not None:
+            raise SystemExit(f"the sandbox stopped as it started (status {process.returncode})")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"the sandbox's {what} did not listen on port {port}")
+
 
 @contextlib.contextmanager
 def outside_world(folder: Path) -> Iterator[World]:
+    """Dovecot, its SMTP server, and ``python -m sandbox`` living ``WORLD`` on free ports."""
     account = Account(sid=ACCOUNT_SID, auth_token=secrets.token_hex(16))
     password = secrets.token_hex(8)
-    calls = TruthLog(folder / "truth-calls.jsonl")
-    mail_truth = MailTruthLog(folder / "truth-mail.jsonl")
+    world_file = folder / "world.toml"
+    world_file.write_text(WORLD, encoding="utf-8")
     with contextlib.ExitStack() as stack:
         dovecot = stack.enter_context(Dovecot())
         dovecot.add_user(MAILBOX, password)
-        smtp_port = free_port()
-        controller = Controller(DovecotDelivery(dovecot), hostname="127.0.0.1", port=smtp_port)
+        relay_port = free_port()
+        controller = Controller(DovecotDelivery(dovecot), hostname="127.0.0.1", port=relay_port)
         controller.start()
         stack.callback(controller.stop)
-        store = CallStore(CallPacer(1000))
-        runner = CallRunner(
-            account, store, parse_world(WORLD), timing=RunnerTiming(CALL_TIME_SCALE), truth=calls
-        )
-        sandbox_url = stack.enter_context(
-            serve_in_thread(create_app(account, store, runner=runner))
-        )
-        loop = stack.enter_context(thread_loop())
-        sandbox = MailSandbox(
-            parse_mail_world(WORLD),
-            Relay("127.0.0.1", smtp_port),
-            truth=mail_truth,
-            time_scale=MAIL_TIME_SCALE,
-        )
-        mailboxes = asyncio.run_coroutine_threadsafe(sandbox.__aenter__(), loop).result(60)
-        stack.callback(
-            lambda: asyncio.run_coroutine_threadsafe(
-                sandbox.__aexit__(None, None, None), loop
-            ).result(60)
-        )
+        api_port, smtp_port = free_port(), free_port()
+        call_truth, mail_truth = folder / "truth-calls.jsonl", folder / "truth-mail.jsonl"
+        sandbox = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
+            [
+                sys.executable, "-m", "sandbox", "--port", str(api_port),
+                "--account-sid", account.sid, "--auth-token", account.auth_token,
+                "--world", str(world_file), "--time-scale", str(TIME_SCALE),
+                "--calls-per-second", "1000", "--truth", str(call_truth), "--price-delay-s", "0",
+                "--smtp-port", str(smtp_port), "--mail-world", str(world_file),
+                "--relay-port", str(relay_port), "--mail-truth", str(mail_truth),
+            ],
+        )  # fmt: skip
+
+        def stop_sandbox() -> None:
+            sandbox.terminate()
+            try:
+                sandbox.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                sandbox.kill()
+                sandbox.wait()
+
+        stack.callback(stop_sandbox)
+        _wait_for_port(api_port, "API", sandbox)
+        _wait_for_port(smtp_port, "SMTP server", sandbox)
         yield World(
-            sandbox_url=sandbox_url,
-            calls=calls,
+            sandbox_url=f"http://127.0.0.1:{api_port}",
+            sandbox=sandbox,
+            call_truth=call_truth,
             mail_truth=mail_truth,
-            mailboxes=mailboxes,
             imap=ImapSettings(
                 host=dovecot.host,
                 port=dovecot.port,
@@ -397,7 +448,7 @@ def outside_world(folder: Path) -> Iterator[World]:
                 password=SecretStr(password),
                 poll_interval_s=2,
             ),
-            smtp=SmtpSettings(host=mailboxes.host, port=mailboxes.port),
+            smtp=SmtpSettings(host="127.0.0.1", port=smtp_port),
             account=account,
         )
 
@@ -431,9 +482,14 @@ class Prepared:
     empty_size: int  # bytes of the database with the schema and nothing else
 
 
-def prepare(folder: Path, database_url: str, structures: int, seed: int) -> Prepared:
+def prepare(
+    folder: Path, database_url: str, structures: int, seed: int, *, record: bool
+) -> Prepared:
     """A project on ``database_url`` with the directory imported and the wave planned."""
     write_starter_files(folder)
+    (folder / "scenarios" / f"{PHONE_SCENARIO}.toml").write_text(
+        PHONE_SCENARIO_TOML.format(record=str(record).lower()), encoding="utf-8"
+    )
     settings = load_settings(folder / "prober.toml").model_copy(
         update={"database_url": database_url}
     )
@@ -461,6 +517,7 @@ def prepare(folder: Path, database_url: str, structures: int, seed: int) -> Prep
                 emails_per_structure=EMAILS,
                 off_hours_calls=0,
                 personas=(PERSONA,),
+                scenarios={"phone": [PHONE_SCENARIO]},
             ),
         )
     started = time.perf_counter()
@@ -484,7 +541,7 @@ def daemon_settings(base: Settings, world: World, rate: float) -> Settings:
                 api_base_url=world.sandbox_url,
                 webhook_base_url=f"http://127.0.0.1:{web_port}",
                 calls_per_second=rate,
-                time_scale=CALL_TIME_SCALE,
+                time_scale=TIME_SCALE,
             ),
             "web": WebSettings(host="127.0.0.1", port=web_port),
             "workspace": WorkspaceSettings(host="127.0.0.1", port=free_port()),
@@ -512,7 +569,9 @@ def run(arguments: argparse.Namespace) -> None:
         throwaway_database(arguments.database_url) as database_url,
     ):
         folder = Path(temporary)
-        prepared = prepare(folder, database_url, arguments.structures, arguments.seed)
+        prepared = prepare(
+            folder, database_url, arguments.structures, arguments.seed, record=arguments.record
+        )
         engine = prepared.engine
         print(
             f"directory              {arguments.structures} structures in"
@@ -555,32 +614,17 @@ def run(arguments: argparse.Namespace) -> None:
                 )
                 for name in ("a", "b")
             ]
-            cpu_before = time.process_time()
             started = time.monotonic()
             for process in processes:
                 process.start()
+            backends = BackendCpu(engine)
             try:
                 deadline = started + driver.real_seconds() + arguments.grace
-                shown = moved = started
-                while True:
-                    done, status = settled(engine)
-                    if done == prepared.probes and status == WaveStatus.DONE:
-                        break
-                    for process in processes:
-                        if not process.is_alive():
-                            raise SystemExit(f"{process.name} stopped (status {process.exitcode})")
-                    if time.monotonic() > deadline:  # figures anyway; the check says why
-                        print(f"  … gave up waiting: {done}/{prepared.probes} settled")
-                        break
-                    if time.monotonic() - shown > 30:
-                        shown = time.monotonic()
-                        print(f"  … {done}/{prepared.probes} settled after {shown - started:.0f} s")
-                    time.sleep(0.2)
-                    now = time.monotonic()
-                    driver.advance(now - moved, due_now(engine, clock()))
-                    moved = now
+                follow(engine, prepared.probes, processes, driver, backends, deadline, arguments)
                 wall_s = time.monotonic() - started
                 replies_sent = _await_replies(world, engine, driver, deadline)
+                backends.sample()
+                sandbox_cpu_s = world.cpu_s()
                 stop.set()
                 usages = [usage.get(timeout=120) for _ in processes]
             finally:
@@ -590,22 +634,55 @@ def run(arguments: argparse.Namespace) -> None:
                     if process.is_alive():
                         process.terminate()
             print(f"bench clock slowed     {driver.slowed_s:.0f} s of {wall_s:.0f} s (backlog)")
-            sandbox_cpu_s = time.process_time() - cpu_before
-            call_truth = list(world.calls.entries)
-            mail_truth = list(world.mail_truth.entries)
-        report(arguments, engine, prepared, wall_s, usages, sandbox_cpu_s)
+        call_truth = read_truth(world.call_truth)
+        mail_truth = read_mail_truth(world.mail_truth)
+        report(arguments, engine, prepared, wall_s, usages, sandbox_cpu_s, backends.cpu_s())
         problems = check(engine, prepared.probes, call_truth, mail_truth, replies_sent)
         engine.dispose()
         if problems:
             raise SystemExit("FAILED: " + "; ".join(problems))
 
 
+def follow(
+    engine: Engine,
+    probes: int,
+    processes: list[Any],
+    driver: ClockDriver,
+    backends: BackendCpu,
+    deadline: float,
+    arguments: argparse.Namespace,
+) -> None:
+    """Move the bench clock on until every probe settled and the wave is done (or
+    ``deadline``), printing the progress."""
+    started = shown = moved = time.monotonic()
+    while True:
+        done, status = settled(engine)
+        if done == probes and status == WaveStatus.DONE:
+            return
+        for process in processes:
+            if not process.is_alive():
+                raise SystemExit(f"{process.name} stopped (status {process.exitcode})")
+        if time.monotonic() > deadline:  # figures anyway; the check says why
+            print(f"  … gave up waiting: {done}/{probes} settled")
+            return
+        if time.monotonic() - shown > arguments.progress_s:
+            shown = time.monotonic()
+            print(f"  … {done}/{probes} settled after {shown - started:.0f} s", flush=True)
+            backends.sample()
+        time.sleep(POLL_S)
+        now = time.monotonic()
+        driver.advance(now - moved, due_now(engine, driver.clock()))
+        moved = now
+
+
 def _await_replies(world: World, engine: Engine, driver: ClockDriver, deadline: float) -> set[str]:
-    """Wait for the replies still on their way (the sandbox's delay) to be stored; their ids."""
-    while world.mailboxes.pending and time.monotonic() < deadline:
+    """Wait for the replies still on their way (the sandbox's delay: every mailbox answers
+    every email) to be sent and stored; their ids."""
+    replies_sent = _human_replies(world)
+    while len(replies_sent) < _emails_sent(engine) and time.monotonic() < deadline:
         driver.advance(0.5, 0)
         time.sleep(0.5)
-    replies_sent = _human_replies(world)
+        replies_sent = _human_replies(world)
     while _replies_stored(engine) < len(replies_sent) and time.monotonic() < deadline:
         time.sleep(0.5)
     return replies_sent
@@ -613,10 +690,16 @@ def _await_replies(world: World, engine: Engine, driver: ClockDriver, deadline: 
 
 def _human_replies(world: World) -> set[str]:
     return {
-        entry.message_id
-        for entry in world.mail_truth.entries
-        if entry.kind == "human_reply" and entry.message_id
+        entry["message_id"]
+        for entry in read_mail_truth(world.mail_truth)
+        if entry["kind"] == "human_reply" and entry["message_id"]
     }
+
+
+def _emails_sent(engine: Engine) -> int:
+    with engine.connect() as connection:
+        query = text("SELECT count(*) FROM probe WHERE channel = 'email' AND state = 'done'")
+        return int(connection.execute(query).scalar_one())
 
 
 def _replies_stored(engine: Engine) -> int:
@@ -645,7 +728,9 @@ def check(
         ).all()
         stored_replies = set(session.execute(text("SELECT message_id FROM reply")).scalars())
         events = session.execute(text("SELECT count(*) FROM event")).scalar_one()
-        outbox_rows = session.execute(text("SELECT count(*) FROM outboxmessage")).scalar_one()
+        outbox_rows = session.execute(  # alerts are published from the outbox too
+            text("SELECT count(*) FROM outboxmessage WHERE event_id IS NOT NULL")
+        ).scalar_one()
         unpublished = session.execute(
             text("SELECT count(*) FROM outboxmessage WHERE published_at IS NULL")
         ).scalar_one()
@@ -653,19 +738,19 @@ def check(
     if set(states) - {"done", "failed"} or sum(states.values()) != probes:
         problems.append(f"probes not settled: {dict(states)}")
     # Every call the sandbox saw is one stored attempt (a retry is an attempt of its own).
-    called = Counter(entry.to for entry in call_truth)
+    called = Counter(entry["to"] for entry in call_truth)
     attempted = Counter(row[5] for row in rows if row[1] and row[1].startswith("CA"))
     if called != attempted:
         problems.append(f"calls per number differ from attempts: {(called - attempted)}")
-    # That a structure is never called twice at once is not checked here: an attempt's end is
-    # in the sandbox's compressed call time, its start in real time (tests/storage and
-    # tests/scheduler check it on claims).
+    twice_at_once = [entry["to"] for entry in call_truth if entry.get("lines_in_use")]
+    if twice_at_once:
+        problems.append(f"{len(twice_at_once)} calls to a number already on a call with us")
     retried = sum(1 for count in Counter(row[0] for row in rows).values() if count > 1)
-    emails = Counter(e.mailbox for e in mail_truth if e.probe_message_id)
+    emails = Counter(e["mailbox"] for e in mail_truth if e["probe_message_id"])
     if emails and max(emails.values()) > EMAILS:
         problems.append(f"mailboxes written to twice: {emails.most_common(3)}")
     placed = {row[1] for row in rows if row[1] and row[1].startswith("CA")}
-    if placed != {entry.sid for entry in call_truth}:
+    if placed != {entry["sid"] for entry in call_truth}:
         problems.append("the calls stored differ from the calls the sandbox placed")
     if any(row[2] is None for row in rows if row[1] and row[1].startswith("CA")):
         problems.append("calls stored without their end")
@@ -692,6 +777,7 @@ def report(
     wall_s: float,
     usages: list[DaemonUsage],
     sandbox_cpu_s: float,
+    postgres_cpu_s: float,
 ) -> None:
     with Session(engine) as session:
         per_daemon = dict(
@@ -716,7 +802,21 @@ def report(
         f" {(size - prepared.empty_size) / prepared.probes * 1000 / 2**20:.1f} MiB per 1,000"
         " probes carried out (the empty schema's size apart)"
     )
-    print(f"sandbox CPU            {sandbox_cpu_s:.0f} s (the bench's process: calls, mailboxes)")
+    probes = prepared.probes
+    print(
+        f"PostgreSQL CPU         {postgres_cpu_s:.0f} s"
+        f" ({postgres_cpu_s / probes * 1000:.1f} ms per probe; the server's processes for this"
+        " database)"
+    )
+    print(
+        f"sandbox CPU            {sandbox_cpu_s:.0f} s ({sandbox_cpu_s / probes * 1000:.1f} ms per"
+        " probe; its process: calls, mailboxes)"
+    )
+    total_s = sum(used.cpu_s for used in usages) + postgres_cpu_s + sandbox_cpu_s
+    print(
+        f"all CPU                {total_s:.0f} s, {total_s / probes * 1000:.1f} ms per probe"
+        f" ({total_s / wall_s:.2f} CPUs busy on average)"
+    )
     real_wave(arguments.account_cps)
 
 
@@ -761,9 +861,17 @@ def main() -> None:
     parser.add_argument("--account-cps", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--record",
+        action="store_true",
+        help="record every call (the sandbox renders it, the daemons analyse it: bench/audio.py)",
+    )
+    parser.add_argument(
         "--plan-only", action="store_true", help="import and plan, print, stop (no daemons)"
     )
     parser.add_argument("--grace", type=float, default=600.0, help="seconds past the plan")
+    parser.add_argument(
+        "--progress-s", type=float, default=30.0, help="seconds between progress lines"
+    )
     parser.add_argument(
         "--database-url",
         default=os.environ.get(
