@@ -146,6 +146,10 @@ class DispatchSettings(_Section):
     tick_seconds: float = Field(default=1.0, gt=0)
     # A claimed probe whose daemon disappears is given back after this long.
     lease_minutes: int = Field(default=10, ge=1)
+    # How often the daemon looks up at Twilio the calls still open well past their time limit
+    # (their final status callback was lost) and renews its hold on its calls under way; at
+    # most a third of the lease (a shorter lease makes it run more often).
+    sweep_seconds: float = Field(default=60.0, gt=0)
 
 
 class EmailSettings(_Section):

@@ -1204,6 +1204,13 @@ class CallSession:
             *extra,
         ]
         self.sequence_number += 1
+        if event == "completed" and self.behaviour.lose_final_callback:
+            logger.info(
+                "call %s: its final status callback (%s) is lost, as the world says; never sent",
+                self.call.sid,
+                call_status,
+            )
+            return
         if self.runner.timing.callback_jitter_s > 0:
             self.runner.deliver_later(
                 self.webhooks, options.status_callback, options.status_callback_method, params

@@ -120,6 +120,9 @@ class Behaviour:
     # A switchboard that answers at once and plays its own ringback, this many rings, before
     # its greeting: the network's callbacks say "answered", the caller still hears ringing.
     ringback_after_answer: int = 0
+    # The call's final status callback is lost (its delivery fails) and, as Twilio does with
+    # status callbacks, never sent again: only the REST API then tells that the call ended.
+    lose_final_callback: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -135,6 +138,7 @@ class Behaviour:
             "music_before_greeting_s": self.music_before_greeting_s,
             "recognition": str(self.recognition),
             "ringback_after_answer": self.ringback_after_answer,
+            "lose_final_callback": self.lose_final_callback,
         }
 
 
@@ -185,6 +189,7 @@ _BEHAVIOUR_KEYS = frozenset(
         "transfer",
         "music_before_greeting_s",
         "recognition",
+        "lose_final_callback",
     }
 )
 _MENU_ENTRY_KEYS = frozenset(
@@ -276,6 +281,7 @@ def _behaviour(source: str, key: str, table: dict[str, Any]) -> Behaviour:
             source, f"{key}.recognition", table.get("recognition", "clean"), Recognition
         ),
         ringback_after_answer=_integer(source, f"{key}.ringback_after_answer", table, 0),
+        lose_final_callback=_boolean(source, f"{key}.lose_final_callback", table, False),
     )
 
 
@@ -353,6 +359,14 @@ def _integer(
     value = table[name]
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise WorldFileError(source, key, f"must be a whole number of at least {minimum}")
+    return value
+
+
+def _boolean(source: str, key: str, table: dict[str, Any], default: bool) -> bool:
+    name = key.rsplit(".", 1)[-1]
+    value = table.get(name, default)
+    if not isinstance(value, bool):
+        raise WorldFileError(source, key, "must be true or false")
     return value
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,6 +36,7 @@ from storage.wave_parameters import wave_catalogue
 
 _EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
 _ATTEMPT_TABLE: Table = Attempt.__table__  # type: ignore[attr-defined]
+_PROBE_TABLE: Table = Probe.__table__  # type: ignore[attr-defined]
 _STARTABLE = (ProbeState.PLANNED, ProbeState.DISPATCHING, ProbeState.IN_PROGRESS)
 
 
@@ -400,16 +401,20 @@ def measured_calls(
 
 
 def open_phone_attempts(
-    session: Session,
+    session: Session, *, started_before: datetime | None = None
 ) -> list[tuple[int, uuid.UUID, int, str | None, datetime, str | None, str | None]]:
-    """Phone attempts not ended: (attempt id, probe id, number, call SID, started, to, from)."""
-    rows = session.exec(
+    """Phone attempts not ended (optionally, only those started before ``started_before``):
+    (attempt id, probe id, number, call SID, started, to, from)."""
+    query = (
         select(Attempt, Probe, ContactPoint, Persona)
         .join(Probe, col(Probe.id) == col(Attempt.probe_id))
         .join(ContactPoint, col(ContactPoint.id) == col(Probe.contact_point_id), isouter=True)
         .join(Persona, col(Persona.id) == col(Probe.persona_id), isouter=True)
         .where(col(Probe.channel) == "phone", col(Attempt.ended_at).is_(None))
     )
+    if started_before is not None:
+        query = query.where(col(Attempt.started_at) < started_before)
+    rows = session.exec(query)
     return [
         (
             attempt.id or 0,
@@ -422,6 +427,49 @@ def open_phone_attempts(
         )
         for attempt, probe, contact, persona in rows
     ]
+
+
+def renew_holds(session: Session, *, channel: str, claimed_by: str, until: datetime) -> int:
+    """Extend to ``until`` the lease of the ``channel`` probes in progress that ``claimed_by``
+    holds: a live daemon's attempts stay its own; how many."""
+    result = session.connection().execute(
+        update(_PROBE_TABLE)
+        .where(
+            _PROBE_TABLE.c.state == ProbeState.IN_PROGRESS,
+            _PROBE_TABLE.c.channel == channel,
+            _PROBE_TABLE.c.claimed_by == claimed_by,
+        )
+        .values(lease_until=until)
+    )
+    return result.rowcount
+
+
+def take_over_attempt(
+    session: Session, probe_id: uuid.UUID, *, claimed_by: str, now: datetime, until: datetime
+) -> bool:
+    """Make ``claimed_by`` the holder of a probe in progress, held until ``until``, if it holds
+    it already or nobody does (no holder, or a lease that ran out before ``now``: its daemon
+    stopped renewing it); False when another daemon holds it, or it is no longer in progress.
+
+    One conditional UPDATE: of two daemons trying at once, one wins (PostgreSQL re-checks the
+    condition on the row the other updated).
+    """
+    table = _PROBE_TABLE
+    result = session.connection().execute(
+        update(table)
+        .where(
+            table.c.id == probe_id,
+            table.c.state == ProbeState.IN_PROGRESS,
+            or_(
+                table.c.claimed_by.is_(None),
+                table.c.claimed_by == claimed_by,
+                table.c.lease_until.is_(None),
+                table.c.lease_until <= now,
+            ),
+        )
+        .values(claimed_by=claimed_by, lease_until=until)
+    )
+    return bool(result.rowcount)
 
 
 def plan_again(session: Session, probe_id: uuid.UUID, *, at: datetime) -> None:

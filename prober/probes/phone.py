@@ -15,9 +15,10 @@ import hashlib
 import logging
 import multiprocessing
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,11 @@ logger = logging.getLogger(__name__)
 
 # record_from_ringing: prober's own leg (a Client or SIP endpoint) answers at once.
 OWN_LEG_RING_TIMEOUT_S = 30
+# The own leg outlasts the structure's ringing and call by this much (its TimeLimit).
+OWN_LEG_EXTRA_S = 60
+# Real seconds past a call's time limit before the sweep asks Twilio about it: a final
+# callback still on its way (Twilio gives up a delivery after 15 s) is never overtaken.
+SWEEP_MARGIN_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +134,8 @@ class PhoneProbes:
         self.recording_retry_delays_s: tuple[float, ...] = (2.0, 10.0, 60.0)
         # Calls this process placed that have not ended yet (to let them finish at shutdown).
         self._live: set[int] = set()
+        # Attempts whose create is under way in this process (the sweep leaves them alone).
+        self._placing: set[int] = set()
         self._pool: ProcessPoolExecutor | None = None
         # Recordings whose audio timeline was stored (for logs and tests).
         self.recordings_analysed = 0
@@ -196,7 +204,7 @@ class PhoneProbes:
                 from_=context.persona.caller_id,
                 urls=call_urls,
                 ring_timeout_s=OWN_LEG_RING_TIMEOUT_S,
-                time_limit_s=script.max_ring_seconds + script.max_call_seconds + 60,
+                time_limit_s=script.max_ring_seconds + script.max_call_seconds + OWN_LEG_EXTRA_S,
                 record=False,  # the <Dial> records, from the first ring
                 machine_detection=False,  # the <Number> asks for it, on the structure's leg
             )
@@ -217,6 +225,7 @@ class PhoneProbes:
                 lambda session: attempts.call_sid_seen(session, attempt_id)
             )
 
+        self._placing.add(attempt_id)
         try:
             placed = await self.phone.place(request, known_sid=known_sid)
         except PermanentContactError as error:
@@ -232,6 +241,8 @@ class PhoneProbes:
                 attempt_id, "not_placed", str(error), ProbeState.PLANNED, error.code
             )
             return None
+        finally:
+            self._placing.discard(attempt_id)
         await self.database.run(lambda session: self._placed(session, key, attempt_id, placed))
         self._live.add(attempt_id)
         return placed
@@ -589,6 +600,104 @@ class PhoneProbes:
             return "ended"
         self._live.add(attempt_id)
         return "adopted" if adopted else "live"
+
+    # -- while running ----------------------------------------------------------------------
+
+    async def sweep(self, *, holder: str, now: datetime, lease: timedelta) -> dict[str, int]:
+        """Settle the phone attempts still open well past their call's time limit, as
+        :meth:`reconcile` does at start: a lost final callback must not hold a probe (its
+        structure's other probes, its wave's end) until the next start.
+
+        ``holder`` (this daemon) first renews, until ``now + lease``, its hold on the calls it
+        has under way. An overdue attempt is then reconciled only if ``holder`` holds it or
+        takes it over from nobody or from a daemon whose hold ran out (a dead one); another
+        live daemon's are left to its own sweep. Overdue is measured in real time from the
+        attempt's start: its scenario's ringing and call limits, times ``twilio.time_scale``,
+        plus ``SWEEP_MARGIN_S``. A reconciliation that meets the callback it stands for changes
+        nothing (the same event, stored once).
+        """
+        counts = {"ended": 0, "live": 0, "adopted": 0, "not_placed": 0, "held": 0, "failed": 0}
+        if self.phone is None:
+            return counts
+        until = now + lease
+        real_now = utcnow()
+        margin = timedelta(seconds=SWEEP_MARGIN_S)
+
+        def overdue(
+            session: Session,
+        ) -> list[tuple[int, uuid.UUID, int, str | None, datetime, str | None, str | None]]:
+            attempts.renew_holds(session, channel="phone", claimed_by=holder, until=until)
+            late = []
+            for row in attempts.open_phone_attempts(session, started_before=real_now - margin):
+                attempt_id, probe_id, number, _, started_at, _, _ = row
+                if attempt_id in self._placing:
+                    continue
+                try:
+                    limit = self._call_window(attempts.attempt_context(session, probe_id, number))
+                except NotFoundError:  # no frozen scenario: its margin is all it gets
+                    limit = timedelta(0)
+                if started_at + limit + margin < real_now:
+                    late.append(row)
+            return late
+
+        late = await self.database.run(overdue)
+        for attempt_id, probe_id, number, sid, started_at, to, from_ in late:
+            take_over = functools.partial(
+                attempts.take_over_attempt,
+                probe_id=probe_id,
+                claimed_by=holder,
+                now=now,
+                until=until,
+            )
+            taken = await self.database.run(take_over)
+            if not taken:
+                counts["held"] += 1
+                continue
+            try:
+                outcome = await self._reconcile_one(
+                    AttemptKey(probe_id, number), attempt_id, sid, started_at, to, from_
+                )
+            except Exception:
+                logger.exception(
+                    "probe %s attempt %s: asking Twilio about its overdue call failed;"
+                    " asked again at the next sweep",
+                    probe_id,
+                    number,
+                )
+                counts["failed"] += 1
+                continue
+            counts[outcome] += 1
+        if any(counts[name] for name in ("ended", "adopted", "not_placed", "failed")):
+            logger.info("phone attempts open past their time limit reconciled: %s", counts)
+        return counts
+
+    def _call_window(self, context: attempts.AttemptContext) -> timedelta:
+        """How long, in real time, an attempt's call can last: ringing and call limits (and the
+        own leg's with ``record_from_ringing``), at the sandbox's ``time_scale``."""
+        phone = context.scenario.phone
+        call_s = phone.max_ring_seconds + phone.max_call_seconds
+        if self.settings.twilio.record_from_ringing:
+            call_s += OWN_LEG_RING_TIMEOUT_S + OWN_LEG_EXTRA_S
+        return timedelta(seconds=call_s * self.settings.twilio.time_scale)
+
+    async def sweep_every(
+        self,
+        interval_s: float,
+        stop: asyncio.Event,
+        *,
+        holder: str,
+        clock: Callable[[], datetime],
+        lease: timedelta,
+    ) -> None:
+        """:meth:`sweep` now and every ``interval_s`` until ``stop`` is set; a failing sweep is
+        logged and tried again at the next."""
+        while not stop.is_set():
+            try:
+                await self.sweep(holder=holder, now=clock(), lease=lease)
+            except Exception:
+                logger.exception("the sweep of overdue calls failed; tried again later")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
 
     async def wait_for_calls(self, timeout_s: float) -> None:
         """Wait (up to ``timeout_s``) for the calls this process placed to end."""

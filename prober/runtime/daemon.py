@@ -5,7 +5,8 @@ It holds, for its whole life: the webhook listener (Twilio's webhooks), the work
 from the database and carries them out), the reply-mailbox watcher, the site checker (web
 probes) and the event bus. On start
 it checks what it needs and reconciles what a previous run left unfinished (calls in flight,
-emails between composing and sending, recordings not downloaded); on SIGTERM/SIGINT it stops
+emails between composing and sending, recordings not downloaded); while it runs, it reconciles
+the calls still open past their time limit (a lost final callback); on SIGTERM/SIGINT it stops
 claiming, lets the probes under way finish (their callbacks keep arriving at the web app),
 flushes the bus and exits.
 """
@@ -73,6 +74,8 @@ class DaemonOptions:
     watch_alerts: bool = True
     # How long to let calls under way finish on shutdown before leaving them to reconciliation.
     drain_s: float = 60.0
+    # How often calls open past their time limit are reconciled (PhoneProbes.sweep).
+    sweep_s: float = 60.0
 
     @classmethod
     def from_settings(cls, settings: DispatchSettings) -> DaemonOptions:
@@ -81,6 +84,7 @@ class DaemonOptions:
             tick_s=settings.tick_seconds,
             lease=timedelta(minutes=settings.lease_minutes),
             max_in_flight=settings.max_in_flight,
+            sweep_s=settings.sweep_seconds,
             retry=RetryPolicy(
                 max_attempts=settings.max_attempts,
                 min_delay=timedelta(minutes=settings.retry_delay_minutes),
@@ -229,6 +233,16 @@ class Daemon:
             running.tasks.append(
                 tasks.create_task(_keep_recordings(phone_probes, stop), name="recording-sweep")
             )
+            # Each sweep renews this daemon's hold on its calls: several times per lease.
+            sweep_s = min(self.options.sweep_s, self.options.lease.total_seconds() / 3)
+            sweep = phone_probes.sweep_every(
+                sweep_s,
+                stop,
+                holder=self.options.daemon_id,
+                clock=self.options.clock,
+                lease=self.options.lease,
+            )
+            running.tasks.append(tasks.create_task(sweep, name="call-sweep"))
         if self.options.watch_alerts:
             watch = AlertWatch(self.settings, watch_database, phone=phone, clock=self.options.clock)
             running.tasks.append(tasks.create_task(watch.run(stop), name="alert-watch"))

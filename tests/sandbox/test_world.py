@@ -102,6 +102,10 @@ def test_a_person_may_transfer_on_request() -> None:
             '[numbers."+33142765001"]\noutcome = "busy"\n[numbers."+33142765001".transfer]',
             'numbers."+33142765001".transfer',
         ),
+        (
+            '[numbers."+33142765001"]\nlose_final_callback = "yes"',
+            'numbers."+33142765001".lose_final_callback',
+        ),
         ("numbers = [", "(syntax)"),
     ],
 )
