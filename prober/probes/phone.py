@@ -331,7 +331,8 @@ class PhoneProbes:
                 duration_seconds=event.payload.get("duration_s"),
             )
         if event.kind in FINAL_KINDS or attempt.ended:
-            self._measure(session, key, attempt_id, ended=not attempt.ended)
+            final = None if attempt.ended else event
+            self._measure(session, key, attempt_id, final=final)
         elif event.kind == "call.own_leg" and _own_leg_never_dialled(event, attempt):
             self._own_leg_failed(session, key, attempt_id, str(event.payload["status"]))
         return True
@@ -358,7 +359,11 @@ class PhoneProbes:
         if self.after_attempt is not None:
             self.after_attempt(session, key.probe_id, "own_leg_failed")
 
-    def _measure(self, session: Session, key: AttemptKey, attempt_id: int, *, ended: bool) -> None:
+    def _measure(
+        self, session: Session, key: AttemptKey, attempt_id: int, *, final: ObservedEvent | None
+    ) -> None:
+        """Measure the attempt from its events; with ``final`` (the event that ended its call),
+        close it too."""
         events = attempts.attempt_events(session, attempt_id)
         time_limit_s = None
         cached = self._calls.get(key)
@@ -371,8 +376,7 @@ class PhoneProbes:
             events, time_limit_s=time_limit_s, time_scale=self.settings.twilio.time_scale
         ).to_json()
         measurement = self._weigh_witnesses(session, attempt_id, measurement)
-        if ended:
-            final = next(e for e in events if e.kind in FINAL_KINDS)
+        if final is not None:
             outcome = measurement["outcome"] or final.kind.removeprefix("call.")
             attempts.finish_attempt(
                 session,

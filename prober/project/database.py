@@ -32,7 +32,11 @@ class Database:
 
     def _run(self, work: Callable[[Session], T]) -> T:
         with Session(self.engine, expire_on_commit=False) as session:
-            result = work(session)
+            try:
+                result = work(session)
+            except StopIteration as error:
+                # Raised into an asyncio future, it would leave the awaiting task waiting forever.
+                raise RuntimeError(f"{work!r} raised StopIteration") from error
             session.commit()
             return result
 
