@@ -422,6 +422,7 @@ def outside_world(folder: Path) -> Iterator[World]:
                 "--calls-per-second", "1000", "--truth", str(call_truth), "--price-delay-s", "0",
                 "--smtp-port", str(smtp_port), "--mail-world", str(world_file),
                 "--relay-port", str(relay_port), "--mail-truth", str(mail_truth),
+                "--no-access-log",
             ],
         )  # fmt: skip
 

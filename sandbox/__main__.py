@@ -109,6 +109,11 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="le prix d'un appel terminé apparaît S secondes réelles après sa fin (défaut 5)",
     )
+    parser.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="ne pas écrire une ligne par requête (charges lourdes : bench/national.py)",
+    )
     mail = parser.add_argument_group(
         "boîtes aux lettres des structures",
         "serveur SMTP qui reçoit les courriels de sonde et y répond (voir docs/sandbox.md)",
@@ -227,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_concurrent_requests=arguments.max_concurrent_requests,
         )
         mail = _mail_sandbox(arguments)
-        config = uvicorn.Config(app, host=arguments.host, port=arguments.port)
+        config = uvicorn.Config(
+            app, host=arguments.host, port=arguments.port, access_log=not arguments.no_access_log
+        )
         # As uvicorn.run does, on uvicorn's loop (uvloop when installed).
         with asyncio.Runner(loop_factory=config.get_loop_factory()) as event_loop:
             event_loop.run(_serve(uvicorn.Server(config), mail))
