@@ -174,18 +174,66 @@ RECOMMENDATION_FIGURES: Mapping[str, str] = {
 }
 """The figures a recommendation text may name, as ``{failed}``; a report fills them in."""
 
+COUNTED_FIGURES = ("failed", "decided", "passed")
+"""The figures a word may agree with: ``{failed:appel|appels}`` is the singular form when
+``failed`` is 0 or 1 (French usage), the plural one from 2 on; the number itself is not shown."""
+
+
+class _Figures(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" in format_spec:
+            singular, plural = format_spec.split("|", 1)
+            return singular if abs(value) < 2 else plural
+        return str(super().format_field(value, format_spec))
+
+
+def fill_recommendation(text: str, figures: Mapping[str, object]) -> str:
+    """A recommendation text with its figures and singular/plural forms filled in."""
+    return _Figures().vformat(text, (), figures)
+
+
+def _placeholders(value: str) -> list[tuple[str, str]]:
+    """Each ``{name:spec}`` of ``value`` as (name, spec), those nested in a spec included."""
+    found = []
+    for _, name, spec, _ in string.Formatter().parse(value):
+        if name is None:
+            continue
+        found.append((name, spec or ""))
+        if spec:
+            found.extend(_placeholders(spec))
+    return found
+
 
 def _recommendation_text(value: str) -> str:
     try:
-        fields = [name for _, name, _, _ in string.Formatter().parse(value) if name is not None]
+        fields = _placeholders(value)
     except ValueError as exc:
         raise invalid(
             f"malformed {{placeholder}} ({exc}); write a literal brace as {{{{ or }}}}"
         ) from None
-    for name in fields:
+    for name, spec in fields:
         if name not in RECOMMENDATION_FIGURES:
             known = ", ".join(f"{{{key}}}" for key in RECOMMENDATION_FIGURES)
             raise invalid(f"unknown figure {{{name}}}: expected one of {known}")
+        if "|" not in spec:
+            continue
+        if name not in COUNTED_FIGURES:
+            counted = ", ".join(f"{{{key}}}" for key in COUNTED_FIGURES)
+            raise invalid(
+                f"{{{name}:{spec}}}: only the counts {counted} take a singular|plural form"
+            )
+        forms = spec.split("|")
+        if len(forms) != 2 or not all(form.strip() for form in forms):
+            raise invalid(
+                f"{{{name}:{spec}}}: expected two forms, singular then plural, as"
+                f" {{{name}:appel|appels}}"
+            )
+    for count in (1, 2):
+        sample = {"failed": count, "decided": count, "passed": count, "share": 50}
+        try:
+            fill_recommendation(value, {**sample, "threshold": "5", "unit": "jours"})
+        except (ValueError, TypeError) as exc:
+            raise invalid(f"cannot be filled in ({exc})") from None
     return value
 
 
@@ -196,7 +244,8 @@ class Recommendations(FileModel):
     """What to advise a structure that failed the criterion, keyed by how it failed
     (``[criterion.recommendation]``): ``failed`` when some judged contacts failed,
     ``all_failed`` (optional, else ``failed``) when every one did. Texts may name the figures
-    of ``RECOMMENDATION_FIGURES``, filled in per structure."""
+    of ``RECOMMENDATION_FIGURES``, filled in per structure, and words agreeing with a count
+    (``COUNTED_FIGURES``)."""
 
     failed: RecommendationText
     all_failed: RecommendationText | None = None

@@ -133,6 +133,9 @@ class ImapSettings(_Section):
     sent_folder: str = "Sent"
     # Seconds between two looks at the mailbox when the server has no IDLE (and IDLE renewals).
     poll_interval_s: float = Field(default=30.0, gt=0)
+    # Whether this daemon watches the reply mailbox (and checks it at start-up). With several
+    # daemons on one database, exactly one should (PROBER_IMAP__WATCH=false on the others).
+    watch: bool = True
 
 
 class DispatchSettings(_Section):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, text
 from sqlmodel import Session, col, select
 
 from storage.errors import ConflictError, NotFoundError
@@ -41,6 +41,7 @@ __all__ = [
     "forget_pending",
     "free_ranking",
     "get_participant",
+    "hold_free_places",
     "link_account",
     "list_participants",
     "participant_for_account",
@@ -333,6 +334,27 @@ def list_participants(
     if status is not None:
         query = query.where(col(Participant.status) == status.value)
     return [_stored(session, row) for row in session.exec(query)]
+
+
+# PostgreSQL transaction-level advisory lock key for decisions on the free places ("free").
+_FREE_PLACES_LOCK = 0x66726565
+
+
+def hold_free_places(session: Session) -> None:
+    """Serialise acceptances until this transaction ends: take it before reading the ranking.
+
+    Two operators accepting at once would otherwise both rank against the same accepted set and
+    both take the last free place. PostgreSQL: a transaction-level advisory lock, so the second
+    waits for the first's commit and then sees its acceptance. SQLite: the database's write lock
+    (``BEGIN IMMEDIATE``), which must come before the transaction's first read.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _FREE_PLACES_LOCK})
+        return
+    driver = connection.connection.driver_connection
+    if not driver.in_transaction:  # type: ignore[union-attr]
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def free_ranking(session: Session, free_places: int | None) -> list[RankedParticipant]:

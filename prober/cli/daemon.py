@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+import dataclasses
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from prober.cli.project import project
 from prober.errors import UsageError
 from prober.runtime.log_lines import configure_logging
+
+if TYPE_CHECKING:
+    from config.settings import Settings
+    from prober.runtime.daemon import DaemonOptions
+
+
+def daemon_options(settings: Settings) -> DaemonOptions:
+    """The daemon's options from the settings: ``[dispatch]``, and ``imap.watch`` (whether
+    this daemon watches the reply mailbox)."""
+    from prober.runtime.daemon import DaemonOptions
+
+    return dataclasses.replace(
+        DaemonOptions.from_settings(settings.dispatch), watch_mail=settings.imap.watch
+    )
 
 
 def run(
@@ -26,4 +41,5 @@ def run(
     if log_format not in ("text", "json"):
         raise UsageError(f"--log-format: expected text or json, got {log_format!r}")
     configure_logging(log_format)
-    asyncio.run(run_daemon(project(), for_s=seconds))
+    opened = project()
+    asyncio.run(run_daemon(opened, daemon_options(opened.settings), for_s=seconds))

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from config.criteria import CriteriaGrid, Criterion
+from config.criteria import CriteriaGrid, Criterion, fill_recommendation
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class Strength:
 
 GENERIC = (
     "Examiner les contacts en échec avec vos équipes et fixer un objectif mesurable pour la"
-    " prochaine vague : {failed} contacts sur {decided} en échec."
+    " prochaine vague : {failed} {failed:contact|contacts} sur {decided} en échec."
 )
 
 
@@ -70,13 +70,16 @@ def _count(tally: Mapping[str, Any], key: str) -> int:
 def _fill(text: str, criterion: Criterion, failed: int, decided: int) -> str:
     rule = criterion.rule
     threshold = "" if rule is None or isinstance(rule.threshold, bool) else _number(rule.threshold)
-    return text.format(
-        failed=failed,
-        decided=decided,
-        passed=decided - failed,
-        share=_number(round(100.0 * failed / decided)) if decided else "0",
-        threshold=threshold,
-        unit="" if rule is None or rule.unit is None else rule.unit,
+    return fill_recommendation(
+        text,
+        {
+            "failed": failed,
+            "decided": decided,
+            "passed": decided - failed,
+            "share": _number(round(100.0 * failed / decided)) if decided else "0",
+            "threshold": threshold,
+            "unit": "" if rule is None or rule.unit is None else rule.unit,
+        },
     )
 
 

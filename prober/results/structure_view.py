@@ -23,6 +23,7 @@ from prober.results.recommendations import (
     strengths,
 )
 from prober.results.scoring.model import ChannelScore
+from prober.results.trophies import Trophy
 
 CHANNEL_NAMES = {"phone": "Téléphone", "email": "Courriel", "letter": "Courrier", "web": "Site"}
 
@@ -75,6 +76,9 @@ class StructureView:
     recommendations: list[Recommendation] = field(default_factory=list)
     strengths: list[Strength] = field(default_factory=list)
     recommendations_reviewed: bool = False
+    trophies: list[Trophy] = field(default_factory=list)
+    """The trophies the structure won in the wave (``prober trophies``'s rules and default
+    minimum of contacts), whatever its offer: the rankings are published."""
 
 
 def _evidence(
@@ -104,6 +108,7 @@ def structure_view(
     details: Sequence[ChannelScore] = (),
     reviewed: bool = False,
     min_peers: int = 3,
+    trophies: Sequence[Trophy] = (),
 ) -> StructureView:
     """The view of ``structure_id`` in ``results`` for its ``offer``; ``before`` is its
     previous published wave, ``details`` its contacts judged with evidence (detailed offer).
@@ -170,4 +175,5 @@ def structure_view(
         recommendations=advice,
         strengths=strengths(grid, tallies) if detailed else [],
         recommendations_reviewed=reviewed,
+        trophies=list(trophies),
     )

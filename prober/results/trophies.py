@@ -61,6 +61,26 @@ class Podium:
         return [entry for entry in self.ranked if entry.rank == 1]
 
 
+@dataclass(frozen=True, slots=True)
+class Trophy:
+    """A trophy one structure won: first (maybe ex aequo) of a peer group on a channel."""
+
+    peer_group: str
+    channel: str
+    ex_aequo: bool
+    competing: int
+
+
+def won_by(podiums: Sequence[Podium], structure_id: int) -> list[Trophy]:
+    """The trophies ``structure_id`` won in ``podiums``, in their order."""
+    return [
+        Trophy(podium.peer_group, podium.channel, entry.ex_aequo, podium.competing)
+        for podium in podiums
+        for entry in podium.winners
+        if entry.structure_id == structure_id
+    ]
+
+
 def _key(score: Score) -> tuple[float, float, float]:
     def value(figure: float | None) -> float:
         return -1.0 if figure is None else figure

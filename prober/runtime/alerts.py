@@ -179,8 +179,8 @@ class AlertWatch:
                     min_probes=rule.min_probes,
                 )
             case "imap_unreachable":
-                if not self.settings.imap.username:
-                    return None
+                if not self.settings.imap.username or not self.settings.imap.watch:
+                    return None  # not this daemon's mailbox to check (imap.watch)
                 if imap_error is None:
                     return {}
                 mailbox = f"{self.settings.imap.host}:{self.settings.imap.port}"
@@ -188,9 +188,12 @@ class AlertWatch:
         return None
 
     async def _imap_error(self) -> str | None:
-        """Why the reply mailbox cannot be used now, None when it can (or is not configured)."""
-        if not self.settings.imap.username or not any(
-            rule.check == "imap_unreachable" for rule in self.rules
+        """Why the reply mailbox cannot be used now, None when it can (or is not configured, or
+        another daemon watches it)."""
+        if (
+            not self.settings.imap.username
+            or not self.settings.imap.watch
+            or not any(rule.check == "imap_unreachable" for rule in self.rules)
         ):
             return None
         try:

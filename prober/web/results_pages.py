@@ -29,6 +29,7 @@ from prober.results.recommendations import channel_recommendations
 from prober.results.reports import context as report_context
 from prober.results.reports.render import render_html
 from prober.results.structure_view import StructureView, structure_view
+from prober.results.trophies import trophies, won_by
 from prober.web.auth import User
 from prober.web.pages import Pages
 from storage.audit import count_audit
@@ -132,9 +133,10 @@ def see(session: Session, settings: Settings, user: User, wave: str, official_id
         _previous(session, grid, settings, wave, structure.id, structure_role) if detailed else None
     )
     reviewed = recommendations_reviewed(session, wave) or not structure_role
+    won = won_by(trophies(results, min_contacts=settings.scoring.min_sample), structure.id)
     view = structure_view(
         results, grid, structure.id, offer=offer_name, before=before, details=details,
-        reviewed=reviewed, min_peers=settings.scoring.min_peers,
+        reviewed=reviewed, min_peers=settings.scoring.min_peers, trophies=won,
     )  # fmt: skip
     return Seen(view, results, structure.id)
 
@@ -157,6 +159,7 @@ def results_routes(pages: Pages, settings: Settings) -> list[Route]:
             "view": view,
             "reviewed": view.recommendations_reviewed,
             "min_peers": settings.scoring.min_peers,
+            "min_contacts": settings.scoring.min_sample,
             "report_url": results_url(view.wave, view.official_id) + "/rapport",
         }
         return pages.render(request, "results_structure.html", context, user=user)

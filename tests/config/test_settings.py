@@ -125,3 +125,18 @@ def test_scoring_settings_name_the_key_of_a_bad_value(tmp_path: Path) -> None:
     message = str(caught.value)
     assert "scoring.population_bands" in message and "increasing" in message
     assert "scoring.peer_group_by" in message and "mayor" in message
+
+
+def test_watching_the_reply_mailbox_is_a_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_settings(write(tmp_path / "empty.toml", "")).imap.watch is True
+    off = load_settings(write(tmp_path / "off.toml", "[imap]\nwatch = false\n"))
+    assert off.imap.watch is False
+    on = write(tmp_path / "on.toml", "[imap]\nwatch = true\n")
+    assert load_settings(on).imap.watch is True
+    monkeypatch.setenv("PROBER_IMAP__WATCH", "false")
+    assert load_settings(on).imap.watch is False
+    monkeypatch.setenv("PROBER_IMAP__WATCH", "peut-être")
+    with pytest.raises(SettingsError, match=r"imap\.watch"):
+        load_settings(on)

@@ -225,6 +225,21 @@ async def test_budget_reached_pauses_the_wave_and_clears_when_the_budget_is_rais
     assert _open(engine) == {}
 
 
+async def test_only_the_daemon_watching_the_mailbox_checks_it(
+    engine: Engine, database: Database
+) -> None:
+    """A daemon with ``imap.watch = false`` neither checks the mailbox nor clears the alert the
+    watching daemon raised about it."""
+    closed = free_port()
+    imap = ImapSettings(host="127.0.0.1", port=closed, username="replies@x.org")
+    await _watch(Settings(imap=imap), database, Clock()).check()
+    [alert] = _open(engine).values()
+    assert alert.rule == "imap_unreachable"
+    other = Settings(imap=imap.model_copy(update={"watch": False, "port": free_port()}))
+    await _watch(other, database, Clock()).check()
+    assert list(_open(engine).values()) == [alert]
+
+
 async def test_an_unreachable_reply_mailbox_raises_an_alert_emailed_to_the_operators(
     engine: Engine, database: Database
 ) -> None:

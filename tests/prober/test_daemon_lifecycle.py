@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import uuid
 from pathlib import Path
@@ -10,14 +11,23 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from channels.email.imap import MailboxError
-from config.settings import ImapSettings, Settings, TwilioSettings, WebSettings, WorkspaceSettings
+from config.settings import (
+    DispatchSettings,
+    ImapSettings,
+    Settings,
+    TwilioSettings,
+    WebSettings,
+    WorkspaceSettings,
+)
+from prober.cli.daemon import daemon_options
 from prober.errors import ProberError
 from prober.project import Project
 from prober.runtime.daemon import Daemon, DaemonOptions
 from storage import attempts, mail
+from storage.models import Wave, WaveStatus
 from storage.types import utcnow
 from tests.support.email_scene import MailTarget, seed_email_probes
 from tests.support.phone_scene import ACCOUNT, free_listener
@@ -147,3 +157,64 @@ async def test_a_web_port_in_use_is_one_clear_error(engine: Engine, tmp_path: Pa
             return _other_tasks()
 
         assert await scene() == set()
+
+
+async def test_a_daemon_not_watching_mail_never_connects_to_the_mailbox(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """``imap.watch = false`` (as ``prober run`` reads it): with a paused email wave, neither the
+    start-up check nor the run opens an IMAP connection; with watching on, the check does."""
+    seed_email_probes(engine, "marie@prober.test", [MailTarget("mairie@x.test")])
+    with Session(engine) as session:
+        for wave in session.exec(select(Wave)):
+            wave.status = WaveStatus.PAUSED
+            session.add(wave)
+        session.commit()
+    connections: list[int] = []
+
+    async def count(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(count, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        base = _settings(tmp_path, web_port=_closed_port(), imap_port=port).model_copy(
+            update={"dispatch": DispatchSettings(max_in_flight=7)}
+        )
+
+        def settings(*, watch: bool) -> Settings:
+            imap = base.imap.model_copy(update={"watch": watch, "sent_folder": ""})
+            return base.model_copy(update={"imap": imap})
+
+        options = daemon_options(settings(watch=False))
+        assert options.watch_mail is False
+        assert options.max_in_flight == 7  # [dispatch] applies as before
+        options.tick_s = 0.05
+        daemon = Daemon(Project(settings=settings(watch=False), engine=engine), options)
+        assert "email" in await daemon.check()
+        stop = asyncio.Event()
+        running = asyncio.create_task(daemon.run(stop))
+        while not any(task.get_name() == "recording-sweep" for task in asyncio.all_tasks()):
+            assert not running.done(), running.exception()
+            await asyncio.sleep(0.01)
+        names = {task.get_name() for task in _other_tasks()}
+        stop.set()
+        await running
+        assert "mail-watcher" not in names
+        assert connections == []
+
+        watching = Daemon(
+            Project(settings=settings(watch=True), engine=engine),
+            daemon_options(settings(watch=True)),
+        )
+        checking = asyncio.create_task(watching.check())
+        while not connections:  # the check reaches the mailbox's server
+            assert not checking.done(), checking
+            await asyncio.sleep(0.01)
+        checking.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ProberError):
+            await checking
+    finally:
+        server.close()
+        await server.wait_closed()

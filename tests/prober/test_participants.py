@@ -4,6 +4,8 @@ panel, publication."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -24,7 +26,7 @@ from prober.web.enrolment.service import (
 from prober.web.passwords import verify_password
 from scheduler.waves import parse_panel
 from storage.accounts import find_account
-from storage.db import session_scope
+from storage.db import make_engine, session_scope
 from storage.models import ParticipantStatus, ParticipantToken
 from storage.participants import accepted_structure_ids, participant_offer, participant_sites
 from storage.publication import wave_published_at
@@ -181,6 +183,61 @@ def test_free_places_go_to_first_time_participants_first(
         )
         assert participant_offer(session, structures["21770001800011"]) is not None
         assert participant_offer(session, structures["21690123000014"]) is None
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_operators_accepting_at_once_never_exceed_the_free_places(
+    engine: Engine, database_url: str, structures: dict[str, int]
+) -> None:
+    """One free place. Operator A accepts the only confirmed enrolment and has not committed
+    when a first-timer confirms and operator B accepts it: ranked against A's uncommitted
+    acceptance, B would take a second place. B must wait for A's commit, then be refused."""
+    config = settings(free_places=1)
+    veteran = enrol_confirmed(engine, config, "21130055000012")
+    engine_b = make_engine(database_url)
+    try:
+        with Session(engine) as a:
+            assert accept(a, config, veteran, by="op-a").participant.status is (
+                ParticipantStatus.ACCEPTED
+            )
+            newcomer = enrol_confirmed(engine, config, "21770001800011", email="ccas@bois.test")
+            with Session(engine_b) as b:
+                b_pid = b.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+                outcome: list[object] = []
+
+                def accept_b() -> None:
+                    try:
+                        outcome.append(accept(b, config, newcomer, by="op-b"))
+                        b.commit()
+                    except Exception as error:  # any outcome is checked below
+                        outcome.append(error)
+                        b.rollback()
+
+                accepting = threading.Thread(target=accept_b)
+                accepting.start()
+                deadline = time.monotonic() + 60
+                while accepting.is_alive() and not _waits_for_a_lock(engine, b_pid):
+                    assert time.monotonic() < deadline, "B's acceptance neither ended nor waited"
+                    time.sleep(0.01)
+                a.commit()
+                accepting.join(timeout=60)
+                assert not accepting.is_alive()
+    finally:
+        engine_b.dispose()
+    assert len(outcome) == 1 and isinstance(outcome[0], EnrolmentRefused), outcome
+    assert str(outcome[0]).startswith("Places gratuites épuisées : Rang 2 pour 1 place gratuite")
+    with Session(engine) as session:
+        assert accepted_structure_ids(session) == [structures["21130055000012"]]
+
+
+def _waits_for_a_lock(engine: Engine, pid: int) -> bool:
+    with engine.connect() as connection:
+        waiting = connection.exec_driver_sql(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(pid)s", {"pid": pid}
+        ).scalar_one_or_none()
+    return bool(waiting == "Lock")
 
 
 def test_confirmation_links_expire_and_cannot_be_forged(

@@ -3,6 +3,7 @@ on load, filled in with a structure's stored tallies and ordered by the points t
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,9 +76,11 @@ def test_recommendations_match_the_stored_scores(scored: Engine) -> None:
                                         / decided_weight, 1)  # fmt: skip
             if item.criterion_id == "phone.answered_within_5_rings":
                 seen_rings += 1
+                one = item.failed < 2
+                calls, answered = ("appel", "décroché") if one else ("appels", "décrochés")
                 assert item.text == (
                     "Dimensionner l'accueil téléphonique aux heures de pointe :"
-                    f" {item.failed} appels sur {item.decided} décrochés après la 5e sonnerie."
+                    f" {item.failed} {calls} sur {item.decided} {answered} après la 5e sonnerie."
                 )
         assert "{" not in "".join(item.text for item in advice)
         shown = {s.criterion_id for s in strengths(grid, {score.channel: tallies})}
@@ -111,9 +114,64 @@ def test_all_failed_has_its_own_text() -> None:
 
 
 @pytest.mark.parametrize(
+    ("tally", "text"),
+    [
+        (
+            {"passed": 1, "failed": 1},
+            "Assurer une présence au standard sur toute l'amplitude des horaires publiés (renvoi"
+            " vers un poste de secours, file d'attente plutôt que tonalité « occupé ») : 1 appel"
+            " sur 2 est resté sans réponse.",
+        ),
+        (
+            {"passed": 1, "failed": 2},
+            "Assurer une présence au standard sur toute l'amplitude des horaires publiés (renvoi"
+            " vers un poste de secours, file d'attente plutôt que tonalité « occupé ») : 2 appels"
+            " sur 3 sont restés sans réponse.",
+        ),
+        (
+            {"passed": 0, "failed": 1},
+            "Rétablir l'accueil téléphonique : l'appel passé n'a pas été décroché.",
+        ),
+        (
+            {"passed": 0, "failed": 2},
+            "Rétablir l'accueil téléphonique : aucun des 2 appels n'a été décroché.",
+        ),
+    ],
+)
+def test_words_agree_with_the_count(tally: dict[str, int], text: str) -> None:
+    grid = load_criteria(shipped_path("criteria.toml"))
+    (item,) = channel_recommendations(grid, "phone", {"phone.answered": tally})
+    assert item.text == text
+
+
+PLURAL_WORDS = frozenset(
+    "appels courriels courriers réponses vérifications transferts attentes échanges contacts"
+    " sont n'ont restés décrochés rejetés jugés jugées inexactes génériques personnalisées".split()
+)
+
+
+def test_no_shipped_text_reads_a_singular_count_with_a_plural_word() -> None:
+    """Every shipped text, filled in for one failed contact out of one and out of two."""
+    grid = load_criteria(shipped_path("criteria.toml"))
+    for criterion in grid.criteria:
+        for failed, passed in ((1, 0), (1, 1)):
+            tallies = {criterion.id: {"passed": passed, "failed": failed}}
+            (item,) = channel_recommendations(grid, criterion.channel, tallies)
+            words = item.text.rstrip(".").split()
+            # "1 appel sur 2 décroché": the noun and what agrees with it follow 1 and 2
+            after = [word for number, word in itertools.pairwise(words) if number in ("1", "2")]
+            assert not PLURAL_WORDS & set(after), item.text
+
+
+@pytest.mark.parametrize(
     ("text", "message"),
     [
         ("Trop long : {ratés} sur {decided}", "unknown figure {ratés}"),
+        ("{failed} {failed:appel} sur {decided}", "cannot be filled in"),
+        ("{failed} {failed:appel|appels|appelés}", "expected two forms, singular then plural"),
+        ("{failed} {failed:|appels}", "expected two forms, singular then plural"),
+        ("{share} {share:pour cent|pour cents}", "only the counts"),
+        ("{decided:aucun {nombre} appel|appels}", "unknown figure {nombre}"),
         ("Accolade { seule", "malformed {placeholder}"),
         ("   ", "expected non-empty text"),
     ],

@@ -290,7 +290,7 @@ def test_the_detailed_pdf_report(prober_cli: Run, project: Engine, tmp_path: Pat
     assert "Rapport détaillé" in flat
     assert "Décroché en moins de 5 sonneries (1 contact en échec sur 2 ;" in flat
     assert (
-        "Dimensionner l'accueil téléphonique aux heures de pointe : 1 appels sur 2 décrochés"
+        "Dimensionner l'accueil téléphonique aux heures de pointe : 1 appel sur 2 décroché"
         " après la 5e sonnerie." in flat
     )
     assert "Sonneries avant décroché" in flat  # the chart's title, drawn as text

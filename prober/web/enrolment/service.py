@@ -35,6 +35,7 @@ from storage.participants import (
     enrol,
     free_ranking,
     get_participant,
+    hold_free_places,
     link_account,
     list_participants,
     use_token,
@@ -294,7 +295,11 @@ def _login_for(session: Session, participant: StoredParticipant) -> str:
 
 def accept(session: Session, settings: Settings, participant_id: int, *, by: str) -> Accepted:
     """Accept a confirmed enrolment: its structure account (no usable password yet) and the
-    invitation token; EnrolmentRefused past the free places or before confirmation."""
+    invitation token; EnrolmentRefused past the free places or before confirmation.
+
+    Acceptances are serialised (``hold_free_places``): a second operator's waits for the
+    first's commit, so the free places are never exceeded."""
+    hold_free_places(session)
     participant = get_participant(session, participant_id)
     if participant.status is ParticipantStatus.PENDING:
         raise EnrolmentRefused(
