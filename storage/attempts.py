@@ -257,6 +257,18 @@ def call_sid_seen(session: Session, attempt_id: int) -> str | None:
     return None
 
 
+def call_sids_taken(session: Session, sids: list[str], attempt_id: int) -> set[str]:
+    """Which of ``sids`` attempts other than ``attempt_id`` hold as their call."""
+    if not sids:
+        return set()
+    rows = session.exec(
+        select(Attempt.external_id).where(
+            col(Attempt.external_id).in_(sids), col(Attempt.id) != attempt_id
+        )
+    )
+    return {sid for sid in rows if sid is not None}
+
+
 def finish_attempt(
     session: Session,
     attempt_id: int,

@@ -99,6 +99,10 @@ class RetryPolicy:
 KnownSid = Callable[[], Awaitable[str | None]]
 """Asks the application whether a callback for this attempt already named its call SID."""
 
+TakenSids = Callable[[list[str]], Awaitable[set[str]]]
+"""Asks the application which of these call SIDs other attempts hold already (a structure's
+earlier call to the same number is never adopted as this attempt's)."""
+
 
 class TwilioPhone:
     """``async with TwilioPhone(settings) as phone``: places and inspects calls."""
@@ -149,7 +153,13 @@ class TwilioPhone:
             raise RuntimeError("use `async with TwilioPhone(...)` before placing calls")
         return self._client
 
-    async def place(self, request: CallRequest, *, known_sid: KnownSid | None = None) -> PlacedCall:
+    async def place(
+        self,
+        request: CallRequest,
+        *,
+        known_sid: KnownSid | None = None,
+        taken: TakenSids | None = None,
+    ) -> PlacedCall:
         """Place the call once; retry only what surely did not reach Twilio, reconcile the rest.
 
         Raises PermanentContactError when Twilio refuses the call itself (invalid number...),
@@ -194,7 +204,7 @@ class TwilioPhone:
                 logger.warning(
                     "call to %s: %s; looking for it before retrying", request.to, last_problem
                 )
-                found = await self._reconcile(request, asked_at, known_sid)
+                found = await self._reconcile(request, asked_at, known_sid, taken)
                 if found is not None:
                     logger.info("call to %s: found %s, not placing it again", request.to, found.sid)
                     return found
@@ -204,7 +214,11 @@ class TwilioPhone:
         )
 
     async def _reconcile(
-        self, request: CallRequest, asked_at: datetime, known_sid: KnownSid | None
+        self,
+        request: CallRequest,
+        asked_at: datetime,
+        known_sid: KnownSid | None,
+        taken: TakenSids | None,
     ) -> PlacedCall | None:
         """Look for the call of an uncertain create until `reconcile_window_s` has passed.
 
@@ -215,14 +229,19 @@ class TwilioPhone:
         deadline = loop.time() + self.retry.reconcile_window_s
         while True:
             await asyncio.sleep(self.retry.reconcile_after_s)
-            found = await self.find_placed(request, asked_at, known_sid)
+            found = await self.find_placed(request, asked_at, known_sid, taken)
             if found is not None or loop.time() >= deadline:
                 return found
 
     async def find_placed(
-        self, request: CallRequest, asked_at: datetime, known_sid: KnownSid | None
+        self,
+        request: CallRequest,
+        asked_at: datetime,
+        known_sid: KnownSid | None,
+        taken: TakenSids | None = None,
     ) -> PlacedCall | None:
-        """The call an uncertain create may have made: named by a callback, or listed by Twilio."""
+        """The call an uncertain create may have made: named by a callback, or listed by Twilio
+        (the newest one to the same number since ``asked_at`` that no other attempt holds)."""
         if known_sid is not None and (sid := await known_sid()) is not None:
             return PlacedCall(sid, "unknown", None, reconciled=True)
         try:
@@ -238,8 +257,14 @@ class TwilioPhone:
                 maybe_made=True,
             ) from None
         earliest = asked_at - CLOCK_SKEW
-        for call in calls:
-            if call.date_created is not None and call.date_created >= earliest:
+        recent = [
+            call
+            for call in calls
+            if call.date_created is not None and call.date_created >= earliest
+        ]
+        held = await taken([str(call.sid) for call in recent]) if taken and recent else set()
+        for call in recent:
+            if call.sid not in held:
                 return PlacedCall(call.sid, str(call.status), call.date_created, reconciled=True)
         return None
 

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import multiprocessing
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -227,7 +227,9 @@ class PhoneProbes:
 
         self._placing.add(attempt_id)
         try:
-            placed = await self.phone.place(request, known_sid=known_sid)
+            placed = await self.phone.place(
+                request, known_sid=known_sid, taken=self._taken_by_others(attempt_id)
+            )
         except PermanentContactError as error:
             await self._not_placed(attempt_id, "refused", str(error), ProbeState.FAILED, error.code)
             return None
@@ -291,6 +293,14 @@ class PhoneProbes:
                 self.after_attempt(session, attempt.probe_id, outcome)
 
         await self.database.run(work)
+
+    def _taken_by_others(self, attempt_id: int) -> Callable[[list[str]], Awaitable[set[str]]]:
+        async def taken(sids: list[str]) -> set[str]:
+            return await self.database.run(
+                lambda session: attempts.call_sids_taken(session, sids, attempt_id)
+            )
+
+        return taken
 
     # -- webhooks --------------------------------------------------------------------------
 
@@ -583,7 +593,9 @@ class PhoneProbes:
                 )
 
             request = CallRequest(to=to or "", from_=from_ or "", urls=self.webhook_urls(key)[0])
-            found = await self.phone.find_placed(request, started_at, known_sid)
+            found = await self.phone.find_placed(
+                request, started_at, known_sid, self._taken_by_others(attempt_id)
+            )
             if found is None:
                 await self._not_placed(
                     attempt_id,

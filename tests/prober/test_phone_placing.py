@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from channels.phone.twilio_client import CallRequest, PlacedCall, RetryPolicy
+from channels.phone.twilio_client import CallRequest, CallUrls, PlacedCall, RetryPolicy, TwilioPhone
+from config.settings import TwilioSettings
 from prober.probes.phone import AttemptKey
 from sandbox import World
 from storage.models import Probe, ProbeState
 from tests.support.phone_scene import (
+    ACCOUNT,
     CALLER_ID,
     Sandbox,
     StartSandbox,
@@ -166,3 +170,36 @@ async def _place_at_once(
             urls, _ = prober.probes.webhook_urls(AttemptKey(uuid.uuid4(), 1))
             requests.append(CallRequest(to=number, from_=CALLER_ID, urls=urls, record=False))
         return await asyncio.gather(*(prober.phone.place(request) for request in requests))
+
+
+async def test_an_earlier_call_to_the_same_number_is_never_adopted(
+    phone_sandbox: StartSandbox, engine: Engine, tmp_path: Path
+) -> None:
+    """A create that never reached Twilio (connection reset) looks for its call: the
+    structure's previous call, minutes old and held by another attempt, is not it."""
+    number = "+33142760103"
+    [first] = seed_probes(engine, [Target(number, "ask")], SCENARIOS)
+    with phone_sandbox(World(), time_scale=TIME_SCALE) as sandbox:
+        [placed] = await place_all(engine, sandbox, [first], tmp_path)
+        assert placed is not None
+        held = {placed.sid}
+
+        async def taken(sids: list[str]) -> set[str]:
+            return held & set(sids)
+
+        request = CallRequest(
+            to=number, from_=CALLER_ID, urls=CallUrls(*["http://127.0.0.1:9/unused"] * 4)
+        )
+        settings = TwilioSettings(
+            account_sid=ACCOUNT.sid,
+            auth_token=SecretStr(ACCOUNT.auth_token),
+            api_base_url=sandbox.base_url,
+        )
+        asked_at = datetime.now(UTC)
+        async with TwilioPhone(settings, retry=FAST_RETRY) as phone:
+            found = await phone.find_placed(request, asked_at, None, taken)
+            held.clear()  # nobody holds it: it would be taken for this attempt's call
+            unheld = await phone.find_placed(request, asked_at, None, taken)
+        assert found is None
+        assert unheld is not None and unheld.sid == placed.sid
+        assert calls_to(sandbox, number) == [placed.sid]
