@@ -71,8 +71,9 @@ class Page:
     load_s: float
 
 
-class _ResolvingBackend(httpcore.AsyncNetworkBackend):
-    """Connects to the policy's address for a host; TLS still names the host (SNI, checks)."""
+class _Backend(httpcore.AsyncNetworkBackend):
+    """Connects to the policy's address for a host (TLS still names the host: SNI, checks);
+    its connections close themselves when their TLS handshake does not complete."""
 
     def __init__(self, policy: CheckPolicy) -> None:
         self._policy = policy
@@ -86,9 +87,10 @@ class _ResolvingBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return await self._inner.connect_tcp(
+        stream = await self._inner.connect_tcp(
             self._policy.address_for(host), port, timeout, local_address, socket_options
         )
+        return _ClosingStream(stream)
 
     async def connect_unix_socket(
         self,
@@ -100,6 +102,52 @@ class _ResolvingBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+class _ClosingStream(httpcore.AsyncNetworkStream):
+    """A TCP connection closed when its TLS handshake ends otherwise than completed.
+
+    httpcore 1.0 closes it on an error but not on a cancellation (a check cut by its
+    ``site_timeout_s``, or abandoned): nothing would hold it any more, and its socket would
+    stay open until the garbage collector found it, with a ResourceWarning.
+    """
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(
+        self,
+        max_bytes: int,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+    ) -> bytes:
+        return await self._inner.read(max_bytes, timeout)
+
+    async def write(
+        self,
+        buffer: bytes,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+    ) -> None:
+        await self._inner.write(buffer, timeout)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (httpcore's interface)
+    ) -> httpcore.AsyncNetworkStream:
+        try:
+            return await self._inner.start_tls(ssl_context, server_hostname, timeout)
+        except BaseException:
+            # anyio's aclose aborts the transport before its first await: a cancellation
+            # arriving again cannot leave the socket open.
+            await self._inner.aclose()
+            raise
+
+    def get_extra_info(self, info: str) -> object:
+        return self._inner.get_extra_info(info)
 
 
 def ssl_context(policy: CheckPolicy) -> ssl.SSLContext:
@@ -122,14 +170,13 @@ def build_client(
     pool = connections or policy.concurrency * 2
     limits = httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
     transport = httpx.AsyncHTTPTransport(verify=context, limits=limits)
-    if policy.resolve:
-        transport._pool = httpcore.AsyncConnectionPool(  # no public hook for the backend
-            ssl_context=context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_ResolvingBackend(policy),
-        )
+    transport._pool = httpcore.AsyncConnectionPool(  # no public hook for the backend
+        ssl_context=context,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_Backend(policy),
+    )
     return httpx.AsyncClient(
         transport=transport,
         timeout=httpx.Timeout(policy.timeout_s),
@@ -199,9 +246,9 @@ class Fetcher:
         cap = self.policy.max_bytes if max_bytes is None else max_bytes
         async with self.gates.hold(host):
             try:
-                # httpx's own timeouts end a silent server cleanly at timeout_s; this wall-clock
-                # limit only stops a server that drips its bytes (cancelling a TLS handshake
-                # half-way would leak its socket, hence the grace).
+                # httpx's own timeouts end a silent server at timeout_s; this wall-clock limit
+                # (a grace later, so that theirs speak first) only stops a server that drips
+                # its bytes.
                 async with asyncio.timeout(self.policy.timeout_s + WALL_GRACE_S):
                     return await self._get(url, start, cap)
             except TimeoutError:

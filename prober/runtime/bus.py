@@ -87,6 +87,18 @@ def _check_prefix(prefix: str) -> None:
         )
 
 
+class _HandshakeClosingSocket(ssl.SSLSocket):
+    """A TLS socket that closes itself when its handshake fails: paho-mqtt 2.2 leaves it open
+    (client.py, ``_ssl_wrap_socket``) to the garbage collector, with a ResourceWarning."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 def tls_context(settings: MqttSettings, base_dir: Path) -> ssl.SSLContext | None:
     """The TLS setup ``[mqtt]`` asks for (None: plain MQTT); relative files are under
     ``base_dir``. Raises ProberError naming the setting whose file cannot be used."""
@@ -106,6 +118,7 @@ def tls_context(settings: MqttSettings, base_dir: Path) -> ssl.SSLContext | None
         raise ProberError(
             f"mqtt.ca_file: {ca_file} holds no usable certificate ({error})"
         ) from None
+    context.sslsocket_class = _HandshakeClosingSocket
     if settings.cert_file is not None and settings.key_file is not None:
         cert_file = path("cert_file", settings.cert_file)
         key_file = path("key_file", settings.key_file)

@@ -4,6 +4,7 @@ hostile sites end with a clear outcome in bounded time and memory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 import tracemalloc
@@ -15,6 +16,7 @@ import pytest
 from channels.web import CheckPolicy, SiteChecker, SiteReport, check_site
 from sandbox.web import SiteSpec, WebSandbox, site_truth
 from sandbox.web.world import HUGE_BYTES, Behaviour
+from tests.support.leaks import no_unclosed_resources
 from tests.support.web_scene import assert_matches_truth, policy_for, served_when
 
 
@@ -113,6 +115,43 @@ async def test_a_site_that_never_answers_costs_its_timeout_and_blocks_nothing(
     assert timeout_s <= elapsed < timeout_s + 5  # its timeout, and not a second one for robots.txt
     assert all(other.outcome == "ok" for other, _ in rest)
     assert set(finished[: len(others)]) == {s.behaviour for s in others}
+
+
+@pytest.mark.parametrize("checker", ["check_site", "SiteChecker"])
+async def test_a_check_cut_in_the_middle_of_a_tls_handshake_closes_its_connection(
+    checker: str,
+) -> None:
+    """What the site-wide limit (``site_timeout_s``) does to a check, or the daemon to one it
+    abandons: a cancellation, here once the server has the TLS ClientHello."""
+    handshake_begun, closed = asyncio.Event(), asyncio.Event()
+
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)
+        handshake_begun.set()
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65_536):
+                pass  # never answer, until the client closes
+        closed.set()
+        writer.close()
+
+    policy = CheckPolicy(timeout_s=60.0, site_timeout_s=60.0, respect_robots=False)
+    with no_unclosed_resources():
+        async with await asyncio.start_server(mute, "127.0.0.1", 0) as server:
+            url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+
+            async def check() -> SiteReport:
+                if checker == "check_site":
+                    return await check_site(url, policy)
+                async with SiteChecker(policy) as site_checker:
+                    return await site_checker.check(url)
+
+            task = asyncio.create_task(check())
+            async with asyncio.timeout(10.0):  # failure bounds, not measures
+                await handshake_begun.wait()
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                await closed.wait()
 
 
 @pytest.mark.parametrize(
