@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import math
 import multiprocessing
 import os
 import random
@@ -231,7 +232,12 @@ class ClockDriver:
         self.index = 0
         self.offset_s = 0.0
         self.slowed_s = 0.0
+        self.stopped_at: datetime | None = None
         clock.seconds.value = buckets[0].timestamp()
+
+    def stop(self) -> None:
+        """Bench time stands still from now on (``--carry-out-s``)."""
+        self.stopped_at = self.clock()
 
     def advance(self, real_s: float, due: int) -> None:
         """Move bench time on after ``real_s`` real seconds with ``due`` probes waiting."""
@@ -481,6 +487,7 @@ class Prepared:
     plan_s: float
     shortfalls: int
     empty_size: int  # bytes of the database with the schema and nothing else
+    planned_size: int  # bytes once the directory is imported and the wave planned
 
 
 def prepare(
@@ -528,7 +535,14 @@ def prepare(
         )
     plan_s = time.perf_counter() - started
     return Prepared(
-        settings, engine, plan.probes, import_s, plan_s, len(plan.shortfalls), empty_size
+        settings,
+        engine,
+        plan.probes,
+        import_s,
+        plan_s,
+        len(plan.shortfalls),
+        empty_size,
+        _database_size(engine),
     )
 
 
@@ -620,7 +634,9 @@ def run(arguments: argparse.Namespace) -> None:
                 process.start()
             backends = BackendCpu(engine)
             try:
-                deadline = started + driver.real_seconds() + arguments.grace
+                deadline = (
+                    started + (arguments.carry_out_s or driver.real_seconds()) + arguments.grace
+                )
                 follow(engine, prepared.probes, processes, driver, backends, deadline, arguments)
                 wall_s = time.monotonic() - started
                 replies_sent = _await_replies(world, engine, driver, deadline)
@@ -638,7 +654,9 @@ def run(arguments: argparse.Namespace) -> None:
         call_truth = read_truth(world.call_truth)
         mail_truth = read_mail_truth(world.mail_truth)
         report(arguments, engine, prepared, wall_s, usages, sandbox_cpu_s, backends.cpu_s())
-        problems = check(engine, prepared.probes, call_truth, mail_truth, replies_sent)
+        problems = check(
+            engine, prepared.probes, call_truth, mail_truth, replies_sent, driver.stopped_at
+        )
         engine.dispose()
         if problems:
             raise SystemExit("FAILED: " + "; ".join(problems))
@@ -653,26 +671,35 @@ def follow(
     deadline: float,
     arguments: argparse.Namespace,
 ) -> None:
-    """Move the bench clock on until every probe settled and the wave is done (or
-    ``deadline``), printing the progress."""
+    """Move the bench clock on until every probe settled and the wave is done, or, with
+    ``--carry-out-s``, until that many seconds have passed: the clock then stops and the probes
+    due by then are let settle. Gives up at ``deadline``; prints the progress."""
     started = shown = moved = time.monotonic()
+    stop_at = started + arguments.carry_out_s if arguments.carry_out_s else math.inf
     while True:
         done, status = settled(engine)
         if done == probes and status == WaveStatus.DONE:
             return
+        now = time.monotonic()
+        if driver.stopped_at is None and now >= stop_at:
+            driver.stop()
+            print(f"  … bench clock stopped at {driver.clock().isoformat()}: settling what is due")
+        if driver.stopped_at is not None and due_now(engine, driver.stopped_at) == 0:
+            return
         for process in processes:
             if not process.is_alive():
                 raise SystemExit(f"{process.name} stopped (status {process.exitcode})")
-        if time.monotonic() > deadline:  # figures anyway; the check says why
+        if now > deadline:  # figures anyway; the check says why
             print(f"  … gave up waiting: {done}/{probes} settled")
             return
-        if time.monotonic() - shown > arguments.progress_s:
-            shown = time.monotonic()
+        if now - shown > arguments.progress_s:
+            shown = now
             print(f"  … {done}/{probes} settled after {shown - started:.0f} s", flush=True)
             backends.sample()
         time.sleep(POLL_S)
         now = time.monotonic()
-        driver.advance(now - moved, due_now(engine, driver.clock()))
+        if driver.stopped_at is None:
+            driver.advance(now - moved, due_now(engine, driver.clock()))
         moved = now
 
 
@@ -681,7 +708,8 @@ def _await_replies(world: World, engine: Engine, driver: ClockDriver, deadline: 
     every email) to be sent and stored; their ids."""
     replies_sent = _human_replies(world)
     while len(replies_sent) < _emails_sent(engine) and time.monotonic() < deadline:
-        driver.advance(0.5, 0)
+        if driver.stopped_at is None:
+            driver.advance(0.5, 0)
         time.sleep(0.5)
         replies_sent = _human_replies(world)
     while _replies_stored(engine) < len(replies_sent) and time.monotonic() < deadline:
@@ -714,11 +742,17 @@ def check(
     call_truth: list[Any],
     mail_truth: list[Any],
     replies_sent: set[str],
+    stopped_at: datetime | None,
 ) -> list[str]:
     """Against the sandbox's truth: nothing lost, nobody contacted more than planned; what
-    is wrong."""
+    is wrong. With the bench clock stopped at ``stopped_at``, the probes planned after it are
+    left as they are."""
     with Session(engine) as session:
         states = Counter(session.execute(text("SELECT state FROM probe")).scalars())
+        later = session.execute(
+            text("SELECT count(*) FROM probe WHERE state = 'planned' AND scheduled_at > :at"),
+            {"at": stopped_at or datetime.max.replace(tzinfo=UTC)},
+        ).scalar_one()
         rows = session.execute(
             text(
                 "SELECT attempt.probe_id, attempt.external_id, attempt.ended_at,"
@@ -736,8 +770,12 @@ def check(
             text("SELECT count(*) FROM outboxmessage WHERE published_at IS NULL")
         ).scalar_one()
     problems = []
-    if set(states) - {"done", "failed"} or sum(states.values()) != probes:
-        problems.append(f"probes not settled: {dict(states)}")
+    if (
+        states["planned"] != later
+        or set(states) - {"done", "failed", "planned"}
+        or sum(states.values()) != probes
+    ):
+        problems.append(f"probes due and not settled: {dict(states)}, {later} planned later")
     # Every call the sandbox saw is one stored attempt (a retry is an attempt of its own).
     called = Counter(entry["to"] for entry in call_truth)
     attempted = Counter(row[5] for row in rows if row[1] and row[1].startswith("CA"))
@@ -760,14 +798,18 @@ def check(
     if unpublished or outbox_rows != events:
         problems.append(f"outbox: {unpublished} unpublished, {outbox_rows} rows for {events}")
     print(
-        f"checked                {sum(states.values())} probes settled ({dict(states)}),"
+        f"checked                {sum(states.values())} probes ({dict(states)}, {later} planned"
+        " after the bench clock stopped),"
         f" {len(call_truth)} calls ({retried} probes retried) and {len(emails)} emails as the"
         " sandbox saw them,"
         f" {len(replies_sent)} replies sent / {len(stored_replies & replies_sent)} stored,"
         f" {events} events all published"
     )
     if not problems:
-        print("                       every probe settled, every call an attempt, no event lost ✓")
+        print(
+            "                       every probe due settled, every call an attempt, nobody"
+            " called twice at once, every reply stored, no event lost ✓"
+        )
     return problems
 
 
@@ -789,8 +831,12 @@ def report(
                 )
             ).all()
         )
+    carried, _ = settled(engine)
     size = _database_size(engine)
-    print(f"wall time              {wall_s:.0f} s to carry out {prepared.probes} probes")
+    print(
+        f"wall time              {wall_s:.0f} s to carry out {carried} of the {prepared.probes}"
+        f" probes ({carried / wall_s:.1f} probes/s)"
+    )
     for used in sorted(usages, key=lambda used: used.name):
         attempts = per_daemon.get(used.name, 0)
         print(
@@ -799,25 +845,33 @@ def report(
             f" per probe), peak memory {used.peak_mib:.0f} MiB"
         )
     print(
-        f"database size          {size / 2**20:.0f} MiB,"
-        f" {(size - prepared.empty_size) / prepared.probes * 1000 / 2**20:.1f} MiB per 1,000"
-        " probes carried out (the empty schema's size apart)"
-    )
-    probes = prepared.probes
-    print(
         f"PostgreSQL CPU         {postgres_cpu_s:.0f} s"
-        f" ({postgres_cpu_s / probes * 1000:.1f} ms per probe; the server's processes for this"
+        f" ({postgres_cpu_s / carried * 1000:.1f} ms per probe; the server's processes for this"
         " database)"
     )
     print(
-        f"sandbox CPU            {sandbox_cpu_s:.0f} s ({sandbox_cpu_s / probes * 1000:.1f} ms per"
-        " probe; its process: calls, mailboxes)"
+        f"sandbox CPU            {sandbox_cpu_s:.0f} s ({sandbox_cpu_s / carried * 1000:.1f} ms"
+        " per probe; its process: calls, mailboxes)"
     )
     total_s = sum(used.cpu_s for used in usages) + postgres_cpu_s + sandbox_cpu_s
     print(
-        f"all CPU                {total_s:.0f} s, {total_s / probes * 1000:.1f} ms per probe"
+        f"all CPU                {total_s:.0f} s, {total_s / carried * 1000:.1f} ms per probe"
         f" ({total_s / wall_s:.2f} CPUs busy on average)"
     )
+    print(
+        f"database size          {size / 2**20:.0f} MiB: planning took"
+        f" {(prepared.planned_size - prepared.empty_size) / prepared.probes * 1000 / 2**20:.2f}"
+        " MiB per 1,000 probes planned, carrying out"
+        f" {(size - prepared.planned_size) / carried * 1000 / 2**20:.1f} MiB per 1,000 probes"
+        " carried out"
+    )
+    if carried < prepared.probes:
+        print(
+            f"whole wave             {prepared.probes} probes, extrapolated (not measured):"
+            f" at this run's rate {prepared.probes / (carried / wall_s) / 3600:.1f} h;"
+            " at its CPU per probe"
+            f" {prepared.probes * total_s / carried / 3600:.1f} CPU-hours"
+        )
     real_wave(arguments.account_cps)
 
 
@@ -872,6 +926,12 @@ def main() -> None:
     parser.add_argument("--grace", type=float, default=600.0, help="seconds past the plan")
     parser.add_argument(
         "--progress-s", type=float, default=30.0, help="seconds between progress lines"
+    )
+    parser.add_argument(
+        "--carry-out-s",
+        type=float,
+        help="stop the bench clock after this many seconds of carrying out, let what is due"
+        " settle, check it (the rest stays planned)",
     )
     parser.add_argument(
         "--database-url",
