@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, insert, type_coerce
+from sqlalchemy import Table, delete, func, insert, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -17,6 +17,7 @@ from storage.types import UTCDateTime, utcnow
 from storage.wave_parameters import WaveParameters
 
 _CHUNK = 2_000
+_PROBE: Table = Probe.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +135,13 @@ def replace_plan(session: Session, wave: Wave, probes: Sequence[ProbeRow], *, se
         }
         for p in probes
     ]
+    connection = session.connection()
     for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(Probe), rows[start : start + _CHUNK])
+        # A Core insert with RETURNING: multi-row INSERTs on both backends, where the ORM's bulk
+        # insert ran one statement per row on PostgreSQL.
+        connection.execute(
+            insert(_PROBE).returning(_PROBE.c.id), rows[start : start + _CHUNK]
+        ).close()
     wave.status = WaveStatus.PLANNED
     wave.plan_seed = seed
     wave.planned_at = now
