@@ -6,12 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, insert, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from config.structures import StructureRecord
+from storage.bulk import bulk_insert
 from storage.errors import NotFoundError
 from storage.models import ContactPoint, Participant, ParticipantSite, Structure
 from storage.types import utcnow
@@ -92,8 +93,8 @@ def upsert_structures(
     """Insert new structures and update known ones (matched by ``official_id``).
 
     Contact points of an updated structure are replaced by the file's. Running the same import
-    twice changes nothing the second time. Works in chunks: one look-up query, one multi-row
-    insert (or update) of structures and one of contact points per chunk.
+    twice changes nothing the second time. Works in chunks: per chunk one look-up of the stored
+    structures, one bulk insert (or executemany update) of structures and one of contact points.
     """
     created = updated = unchanged = 0
     now = utcnow()
@@ -136,12 +137,14 @@ def upsert_structures(
             updated += len(changed_rows)
         id_of: dict[str, int] = {}
         if new_rows:
-            # RETURNING lets SQLAlchemy batch the rows into multi-row INSERTs on both backends.
-            inserted = connection.execute(
-                insert(_STRUCTURE).returning(_STRUCTURE.c.official_id, _STRUCTURE.c.id), new_rows
-            )
-            id_of = {official_id: structure_id for official_id, structure_id in inserted}
+            bulk_insert(connection, _STRUCTURE, new_rows)
             created += len(new_rows)
+            looked_up = connection.execute(
+                sa_select(_STRUCTURE.c.official_id, _STRUCTURE.c.id).where(
+                    _STRUCTURE.c.official_id.in_([r["official_id"] for r in new_rows])
+                )
+            )
+            id_of = {official_id: structure_id for official_id, structure_id in looked_up}
         contact_rows = [
             {
                 "structure_id": id_of[record.official_id] if structure_id is None else structure_id,
@@ -153,8 +156,7 @@ def upsert_structures(
             for structure_id, record in rewritten
             for position, (kind, value, label) in enumerate(_contact_rows(record))
         ]
-        if contact_rows:
-            connection.execute(insert(_CONTACT).returning(_CONTACT.c.id), contact_rows).close()
+        bulk_insert(connection, _CONTACT, contact_rows)
     return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
 

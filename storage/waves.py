@@ -7,10 +7,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Table, delete, func, insert, type_coerce
+from sqlalchemy import Table, delete, func, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from storage.bulk import bulk_insert
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Probe, ProbeState, Structure, Wave, WaveStatus
 from storage.types import UTCDateTime, utcnow
@@ -137,11 +138,7 @@ def replace_plan(session: Session, wave: Wave, probes: Sequence[ProbeRow], *, se
     ]
     connection = session.connection()
     for start in range(0, len(rows), _CHUNK):
-        # A Core insert with RETURNING: multi-row INSERTs on both backends, where the ORM's bulk
-        # insert ran one statement per row on PostgreSQL.
-        connection.execute(
-            insert(_PROBE).returning(_PROBE.c.id), rows[start : start + _CHUNK]
-        ).close()
+        bulk_insert(connection, _PROBE, rows[start : start + _CHUNK])
     wave.status = WaveStatus.PLANNED
     wave.plan_seed = seed
     wave.planned_at = now
