@@ -160,12 +160,26 @@ class _MinuteCaps:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used: dict[int, int] = {}
+        # Full minute -> a later minute to look at: walks skip runs of full minutes.
+        self._after_full: dict[int, int] = {}
 
     def has_room(self, minute: int) -> bool:
         return self.used.get(minute, 0) < self.limit
 
     def take(self, minute: int) -> None:
-        self.used[minute] = self.used.get(minute, 0) + 1
+        used = self.used[minute] = self.used.get(minute, 0) + 1
+        if used >= self.limit:
+            self._after_full[minute] = minute + 1
+
+    def first_free(self, minute: int) -> int:
+        """The first minute from ``minute`` on with room (``limit`` must be positive)."""
+        passed = []
+        while (later := self._after_full.get(minute)) is not None:
+            passed.append(minute)
+            minute = later
+        for full in passed:
+            self._after_full[full] = minute
+        return minute
 
 
 class _StructurePlanner:
@@ -256,11 +270,13 @@ class _StructurePlanner:
             for start, end in windows:
                 yield from range(start, end)
             return
-        used, limit = cap.used, cap.limit
+        if cap.limit <= 0:
+            return
         for start, end in windows:
-            for minute in range(start, end):
-                if used.get(offset + minute, 0) < limit:
-                    yield minute
+            free = cap.first_free(offset + start)
+            while free < offset + end:
+                yield free - offset
+                free = cap.first_free(free + 1)
 
 
 def _minute_at(windows: Sequence[Interval], offset: int) -> int:
