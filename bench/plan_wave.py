@@ -2,28 +2,36 @@
 
 Goal (issue 2): planning under 20 s and under 1 GB peak memory, on one core, with SQLite.
 Runs the same code as ``prober structures import`` and ``prober wave plan``; prints the figures.
+With ``--database-url postgresql://…`` it runs on a throw-away database of that server, dropped
+afterwards.
 
-    python bench/plan_wave.py [--structures 35000] [--seed 1]
+    python bench/plan_wave.py [--structures 35000] [--seed 1] [--database-url URL]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import os
 import random
 import resource
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from config.settings import load_settings
 from prober.project import Project
 from prober.project.importing import import_structures
 from prober.project.starter import write_starter_files
 from scheduler.waves import WaveSpec, define_wave, plan_stored_wave
-from storage.db import make_engine, upgrade
+from storage.db import make_engine, normalise_database_url, upgrade
 
 # (département, phone prefix) pairs: metropolitan, Alsace-Moselle and overseas.
 TERRITORIES = [
@@ -71,19 +79,50 @@ def write_panel(path: Path, count: int, rng: random.Random) -> None:
             )
 
 
+@contextlib.contextmanager
+def throwaway_database(server_url: str | None) -> Iterator[str | None]:
+    """A new database on ``server_url``'s PostgreSQL server, dropped afterwards; its URL.
+
+    ``None`` (the project's SQLite file) and SQLite URLs are passed through.
+    """
+    if server_url is None or server_url.startswith("sqlite"):
+        yield server_url
+        return
+    server_url = normalise_database_url(server_url)
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    name = f"bench_plan_wave_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def main() -> None:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--structures", type=int, default=35_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--database-url",
+        help="postgresql://… of a server to run on (a throw-away database); default: SQLite",
+    )
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
-    with tempfile.TemporaryDirectory() as folder:
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        throwaway_database(args.database_url) as database_url,
+    ):
         root = Path(folder)
         write_starter_files(root)
         settings = load_settings(root / "prober.toml")
+        if database_url is not None:
+            settings = settings.model_copy(update={"database_url": database_url})
         engine = make_engine(settings.effective_database_url)
         upgrade(engine)
         project = Project(settings=settings, engine=engine)
@@ -117,6 +156,7 @@ def main() -> None:
         engine.dispose()
 
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"database: {engine.dialect.name}")
     print(f"structures imported: {report.counts.created} in {imported:.1f} s")
     print(
         f"wave planned: {plan.probes} probes for {plan.structures} structures "

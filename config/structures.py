@@ -14,6 +14,7 @@ corrected rejects file can be imported again.
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 from collections import deque
@@ -315,25 +316,36 @@ def _phone_e164(value: str, territory: Territory | None, row: _Row, column: str)
     if territory is None and not value.startswith("+"):
         return None  # the département problem is reported already; the region is unknown
     region = territory.phone_region if territory else None
-    expected = "expected a national number of the structure's territory or an international one"
-    if region is not None:
-        example = phonenumbers.example_number(region)
-        if example is not None:
-            national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
-            international = phonenumbers.format_number(
-                example, phonenumbers.PhoneNumberFormat.INTERNATIONAL
-            )
-            expected = f"expected a number like {national} or {international}"
     try:
         number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
-        row.problem(f"{value!r:.60} is not a phone number: {expected}", column)
+        row.problem(f"{value!r:.60} is not a phone number: {_expected_phone(region)}", column)
         return None
     if not phonenumbers.is_valid_number(number):
         where = f" in {territory.name}" if territory else ""
-        row.problem(f"{value!r:.60} is not a valid phone number{where}: {expected}", column)
+        message = f"{value!r:.60} is not a valid phone number{where}: {_expected_phone(region)}"
+        row.problem(message, column)
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@functools.lru_cache(maxsize=64)
+def _expected_phone(region: str | None) -> str:
+    """What a phone number of ``region`` looks like, for problem messages."""
+    example = phonenumbers.example_number(region) if region is not None else None
+    if example is None:
+        return "expected a national number of the structure's territory or an international one"
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+    international = phonenumbers.format_number(
+        example, phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    )
+    return f"expected a number like {national} or {international}"
+
+
+@functools.lru_cache(maxsize=4_096)
+def _osm_hours(text: str) -> str:
+    """``text`` parsed and written back in OSM syntax; directories repeat a few patterns."""
+    return parse_opening_hours(text).to_osm()
 
 
 def _normalized_email(value: str, row: _Row, column: str) -> str | None:
@@ -520,7 +532,7 @@ def _csv_record(values: dict[str, str], row: _Row) -> StructureRecord | None:
     opening_hours: str | None = None
     if text := values.get("opening_hours", ""):
         try:
-            opening_hours = parse_opening_hours(text).to_osm()
+            opening_hours = _osm_hours(text)
         except OpeningHoursError as exc:
             row.problem(str(exc), "opening_hours")
 

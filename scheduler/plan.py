@@ -160,12 +160,26 @@ class _MinuteCaps:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used: dict[int, int] = {}
+        # Full minute -> a later minute to look at: walks skip runs of full minutes.
+        self._after_full: dict[int, int] = {}
 
     def has_room(self, minute: int) -> bool:
         return self.used.get(minute, 0) < self.limit
 
     def take(self, minute: int) -> None:
-        self.used[minute] = self.used.get(minute, 0) + 1
+        used = self.used[minute] = self.used.get(minute, 0) + 1
+        if used >= self.limit:
+            self._after_full[minute] = minute + 1
+
+    def first_free(self, minute: int) -> int:
+        """The first minute from ``minute`` on with room (``limit`` must be positive)."""
+        passed = []
+        while (later := self._after_full.get(minute)) is not None:
+            passed.append(minute)
+            minute = later
+        for full in passed:
+            self._after_full[full] = minute
+        return minute
 
 
 class _StructurePlanner:
@@ -188,6 +202,24 @@ class _StructurePlanner:
         spacing = self.rules.min_spacing
         return all(abs(instant - other) >= spacing for other in self.chosen)
 
+    def _all_too_close(self, day: date, windows: Sequence[Interval]) -> bool:
+        """Whether one chosen instant is within the spacing of every minute of ``windows``.
+
+        Answers False on a day the clocks change, where minutes do not map to instants in order.
+        """
+        if not self.chosen:
+            return False
+        zone = self.zone
+        if (
+            datetime.combine(day, time(0, 0), tzinfo=zone).utcoffset()
+            != datetime.combine(day, time(23, 59), tzinfo=zone).utcoffset()
+        ):
+            return False
+        first = local_instant(day, min(start for start, end in windows if end > start), zone)
+        last = local_instant(day, max(end for start, end in windows if end > start) - 1, zone)
+        spacing = self.rules.min_spacing
+        return any(last - other < spacing and other - first < spacing for other in self.chosen)
+
     def pick(self, channel: str, day: date, windows: Sequence[Interval]) -> datetime | None:
         """A free instant in ``windows`` of ``day``, or None when none is free and spaced
         (website checks need no spacing: they bother nobody)."""
@@ -196,24 +228,55 @@ class _StructurePlanner:
         if total <= 0:
             return None
         cap = self.caps.get(channel)
-        for attempt in range(_RANDOM_TRIES + total):
-            if attempt < _RANDOM_TRIES:
-                offset = self.rng.randrange(total)
-            else:
-                # Random draws keep landing on full minutes: walk every minute once, in order.
-                offset = attempt - _RANDOM_TRIES
-            minute = _minute_at(windows, offset)
-            instant = local_instant(day, minute, self.zone)
-            if cap is not None and not cap.has_room(_epoch_minute(instant)):
-                continue
-            if spaced and not self._spaced(instant):
-                continue
-            if cap is not None:
-                cap.take(_epoch_minute(instant))
-            if spaced:
-                self.chosen.append(instant)
-            return instant
+        for _ in range(_RANDOM_TRIES):
+            minute = _minute_at(windows, self.rng.randrange(total))
+            if (instant := self._take(day, minute, cap, spaced)) is not None:
+                return instant
+        # Random draws keep landing on full minutes: walk every minute once, in order (unless an
+        # instant already chosen is too close to all of them).
+        if spaced and self._all_too_close(day, windows):
+            return None
+        for minute in self._minutes_with_room(day, windows, cap):
+            if (instant := self._take(day, minute, cap, spaced)) is not None:
+                return instant
         return None
+
+    def _take(
+        self, day: date, minute: int, cap: _MinuteCaps | None, spaced: bool
+    ) -> datetime | None:
+        """The instant of ``minute``, taken, if its minute has room and it is spaced."""
+        instant = local_instant(day, minute, self.zone)
+        if cap is not None and not cap.has_room(_epoch_minute(instant)):
+            return None
+        if spaced and not self._spaced(instant):
+            return None
+        if cap is not None:
+            cap.take(_epoch_minute(instant))
+        if spaced:
+            self.chosen.append(instant)
+        return instant
+
+    def _minutes_with_room(
+        self, day: date, windows: Sequence[Interval], cap: _MinuteCaps | None
+    ) -> Iterator[int]:
+        """The minutes of ``windows`` in order, less those whose rate cap is full.
+
+        Skipping full minutes needs minutes to map to instants one to one: on a day the clocks
+        change, every minute is given.
+        """
+        midnight = local_instant(day, 0, self.zone)
+        offset = _epoch_minute(midnight)
+        if cap is None or _epoch_minute(local_instant(day, 1439, self.zone)) - offset != 1439:
+            for start, end in windows:
+                yield from range(start, end)
+            return
+        if cap.limit <= 0:
+            return
+        for start, end in windows:
+            free = cap.first_free(offset + start)
+            while free < offset + end:
+                yield free - offset
+                free = cap.first_free(free + 1)
 
 
 def _minute_at(windows: Sequence[Interval], offset: int) -> int:

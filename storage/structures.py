@@ -6,18 +6,36 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, insert, update
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, update
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from config.structures import StructureRecord
+from storage.bulk import bulk_insert
 from storage.errors import NotFoundError
 from storage.models import ContactPoint, Participant, ParticipantSite, Structure
 from storage.types import utcnow
 
-# Rows per statement when upserting: keeps SQLite's bound-parameter count well under its limit.
+# Ids per IN (…) look-up: keeps SQLite's bound-parameter count well under its limit.
 _CHUNK = 500
+# Structures per import chunk: one look-up and a few multi-row statements each, bounded memory.
+_UPSERT_CHUNK = 2_000
+_STRUCTURE: Table = Structure.__table__  # type: ignore[attr-defined]
+_CONTACT: Table = ContactPoint.__table__  # type: ignore[attr-defined]
+# The columns an import compares to tell an unchanged structure (its source may differ).
+_COMPARED = (
+    "name",
+    "kind",
+    "departement",
+    "region",
+    "peer_group",
+    "population",
+    "timezone",
+    "holiday_subdivision",
+    "opening_hours",
+    "opening_hours_note",
+)
 
 PANEL_KEYS = ("kind", "departement", "region", "peer_group", "official_id", "participants")
 # ``participants=accepted``: the structures (and sites) of the accepted enrolments.
@@ -75,93 +93,108 @@ def upsert_structures(
     """Insert new structures and update known ones (matched by ``official_id``).
 
     Contact points of an updated structure are replaced by the file's. Running the same import
-    twice changes nothing the second time.
+    twice changes nothing the second time. Works in chunks: per chunk one look-up of the stored
+    structures, one bulk insert (or executemany update) of structures and one of contact points.
     """
     created = updated = unchanged = 0
     now = utcnow()
-    for start in range(0, len(records), _CHUNK):
-        chunk = records[start : start + _CHUNK]
-        ids = [r.official_id for r in chunk]
-        existing = {
-            s.official_id: s
-            for s in session.exec(select(Structure).where(col(Structure.official_id).in_(ids)))
-        }
-        contacts_by_structure: dict[int, list[tuple[str, str, str]]] = {}
-        known_ids = [s.id for s in existing.values() if s.id is not None]
-        if known_ids:
-            rows = session.exec(
-                select(ContactPoint)
-                .where(col(ContactPoint.structure_id).in_(known_ids))
-                .order_by(col(ContactPoint.structure_id), col(ContactPoint.position))
-            )
-            for contact in rows:
-                contacts_by_structure.setdefault(contact.structure_id, []).append(
-                    (contact.kind, contact.value, contact.label)
-                )
-
-        new_rows = []
-        changed_ids: list[int] = []
-        touched: set[str] = set()  # official ids whose contact points are (re)written
+    connection = session.connection()
+    for start in range(0, len(records), _UPSERT_CHUNK):
+        chunk = records[start : start + _UPSERT_CHUNK]
+        stored = _stored(connection, [r.official_id for r in chunk])
+        new_rows: list[dict[str, object]] = []
+        changed_rows: list[dict[str, object]] = []
+        rewritten: list[tuple[int | None, StructureRecord]] = []  # (id if known, record)
         for record in chunk:
             values = _structure_values(record, source)
-            current = existing.get(record.official_id)
+            current = stored.get(record.official_id)
             if current is None:
-                new_rows.append({"official_id": record.official_id, **values})
-                touched.add(record.official_id)
+                new_rows.append(
+                    {
+                        "official_id": record.official_id,
+                        **values,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                rewritten.append((None, record))
                 continue
-            if current.id is None:  # pragma: no cover - loaded rows always have an id
-                raise ValueError(f"structure {record.official_id} has no id")
-            same_fields = all(getattr(current, k) == v for k, v in values.items() if k != "source")
-            same_contacts = contacts_by_structure.get(current.id, []) == _contact_rows(record)
-            if same_fields and same_contacts:
+            same_fields = all(current.fields[k] == values[k] for k in _COMPARED)
+            if same_fields and current.contacts == _contact_rows(record):
                 unchanged += 1
                 continue
-            session.execute(
-                update(Structure)
-                .where(col(Structure.id) == current.id)
-                .values(**values, updated_at=now)
+            changed_rows.append({"b_id": current.id, **values, "updated_at": now})
+            rewritten.append((current.id, record))
+        if changed_rows:
+            connection.execute(
+                update(_STRUCTURE).where(_STRUCTURE.c.id == bindparam("b_id")), changed_rows
             )
-            changed_ids.append(current.id)
-            touched.add(record.official_id)
-            updated += 1
-
-        if changed_ids:
-            session.execute(
-                delete(ContactPoint).where(col(ContactPoint.structure_id).in_(changed_ids))
-            )
-        if new_rows:
-            session.execute(
-                insert(Structure),
-                [{**row, "created_at": now, "updated_at": now} for row in new_rows],
-            )
-            created += len(new_rows)
-        session.flush()
-
-        if touched:
-            id_of: dict[str, int] = {
-                official_id: structure_id
-                for official_id, structure_id in session.exec(
-                    select(Structure.official_id, col(Structure.id)).where(
-                        col(Structure.official_id).in_(touched)
-                    )
+            connection.execute(
+                delete(_CONTACT).where(
+                    _CONTACT.c.structure_id.in_([r["b_id"] for r in changed_rows])
                 )
-                if structure_id is not None
+            )
+            updated += len(changed_rows)
+        id_of: dict[str, int] = {}
+        if new_rows:
+            bulk_insert(connection, _STRUCTURE, new_rows)
+            created += len(new_rows)
+            looked_up = connection.execute(
+                sa_select(_STRUCTURE.c.official_id, _STRUCTURE.c.id).where(
+                    _STRUCTURE.c.official_id.in_([r["official_id"] for r in new_rows])
+                )
+            )
+            id_of = {official_id: structure_id for official_id, structure_id in looked_up}
+        contact_rows = [
+            {
+                "structure_id": id_of[record.official_id] if structure_id is None else structure_id,
+                "kind": kind,
+                "value": value,
+                "label": label,
+                "position": position,
             }
-            contact_rows = [
-                {
-                    "structure_id": id_of[record.official_id],
-                    "kind": kind,
-                    "value": value,
-                    "label": label,
-                    "position": position,
-                }
-                for record in chunk
-                if record.official_id in touched
-                for position, (kind, value, label) in enumerate(_contact_rows(record))
-            ]
-            if contact_rows:
-                session.execute(insert(ContactPoint), contact_rows)
+            for structure_id, record in rewritten
+            for position, (kind, value, label) in enumerate(_contact_rows(record))
+        ]
+        bulk_insert(connection, _CONTACT, contact_rows)
     return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
+
+
+@dataclass(slots=True)
+class _Stored:
+    id: int
+    fields: dict[str, object]
+    contacts: list[tuple[str, str, str]]
+
+
+def _stored(connection: Connection, official_ids: list[str]) -> dict[str, _Stored]:
+    """The stored structures among ``official_ids``, with their contact points in order."""
+    columns = [_STRUCTURE.c[name] for name in _COMPARED]
+    query = (
+        sa_select(
+            _STRUCTURE.c.id,
+            _STRUCTURE.c.official_id,
+            *columns,
+            _CONTACT.c.kind,
+            _CONTACT.c.value,
+            _CONTACT.c.label,
+        )
+        .select_from(_STRUCTURE.outerjoin(_CONTACT, _CONTACT.c.structure_id == _STRUCTURE.c.id))
+        .where(_STRUCTURE.c.official_id.in_(official_ids))
+        .order_by(_STRUCTURE.c.id, _CONTACT.c.position)
+    )
+    stored: dict[str, _Stored] = {}
+    width = len(columns)
+    for row in connection.execute(query):
+        structure_id, official_id = row[0], row[1]
+        current = stored.get(official_id)
+        if current is None:
+            fields = dict(zip(_COMPARED, row[2 : 2 + width], strict=True))
+            current = stored[official_id] = _Stored(structure_id, fields, [])
+        kind, value, label = row[2 + width :]
+        if kind is not None:
+            current.contacts.append((kind, value, label))
+    return stored
 
 
 def _panel_conditions(panel: dict[str, list[str]]) -> list[ColumnElement[bool]]:

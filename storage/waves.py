@@ -7,16 +7,18 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import delete, func, insert, type_coerce
+from sqlalchemy import Table, delete, func, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
+from storage.bulk import bulk_insert
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Probe, ProbeState, Structure, Wave, WaveStatus
 from storage.types import UTCDateTime, utcnow
 from storage.wave_parameters import WaveParameters
 
 _CHUNK = 2_000
+_PROBE: Table = Probe.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +136,9 @@ def replace_plan(session: Session, wave: Wave, probes: Sequence[ProbeRow], *, se
         }
         for p in probes
     ]
+    connection = session.connection()
     for start in range(0, len(rows), _CHUNK):
-        session.execute(insert(Probe), rows[start : start + _CHUNK])
+        bulk_insert(connection, _PROBE, rows[start : start + _CHUNK])
     wave.status = WaveStatus.PLANNED
     wave.plan_seed = seed
     wave.planned_at = now

@@ -220,6 +220,19 @@ def test_the_calls_per_minute_cap_holds_across_the_wave() -> None:
     assert "rate cap" in plan.shortfalls[0].reason
 
 
+def test_the_calls_per_minute_cap_holds_on_the_day_the_clocks_change() -> None:
+    # Sunday 29 March 2026: Paris moves to summer time at 02:00, minutes no longer map one to one.
+    targets = [target(i, PARIS, "Su 09:00-10:00") for i in range(1, 301)]
+    plan = plan_wave(
+        targets,
+        rules(date(2026, 3, 29), date(2026, 3, 29), quotas={"phone": 1}, max_calls_per_minute=6),
+    )
+    per_minute = Counter(p.scheduled_at.replace(second=0) for p in plan.probes)
+    assert max(per_minute.values()) == 6
+    assert len(plan.probes) == 6 * 45
+    assert all(local(p, "Europe/Paris").hour == 9 for p in plan.probes)
+
+
 def test_the_same_seed_gives_the_same_plan_and_another_seed_another() -> None:
     targets = [target(i, REUNION if i % 2 else MOSELLE) for i in range(1, 21)]
     window = (date(2026, 3, 2), date(2026, 3, 27))
