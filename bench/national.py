@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import logging
 import math
 import multiprocessing
 import os
@@ -336,6 +337,9 @@ class DaemonUsage:
 
 def run_daemon(plan: DaemonPlan, stop: Any, usage: Any) -> None:
     """A daemon process: runs until ``stop`` (a multiprocessing Event) is set."""
+    # A tick that outlasts the next one is skipped with a warning each time: under a national
+    # wave's load, thousands of lines saying the same thing.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
     engine = make_engine(plan.settings.database_url)
     options = DaemonOptions(
         daemon_id=plan.name,
