@@ -42,6 +42,10 @@ _STRUCTURE: Table = Structure.__table__  # type: ignore[attr-defined]
 _ACTIVE = (ProbeState.PLANNED, ProbeState.DISPATCHING, ProbeState.IN_PROGRESS)
 # Rows read per page while looking for due probes of distinct structures.
 _PAGE = 500
+# Active probes left under which settling one takes its wave's row lock to see whether the wave
+# is done: above the number of transactions settling probes at once (8 storage workers per
+# daemon, prober.project.database), so the last of them always check one after the other.
+_FEW_LEFT = 256
 # On PostgreSQL, how many candidate structures per wanted claim: spares for those another
 # daemon holds locked at that moment.
 _SPARE_FACTOR = 3
@@ -385,7 +389,19 @@ def finish_wave_if_done(session: Session, wave_id: int) -> bool:
     COMMITTED the second check, a new statement after the first transaction committed, sees
     both probes settled and closes the wave. Without the lock each saw the other's probe still
     in progress and the wave waited for the dispatcher's periodic check.
+
+    The lock is taken only when few probes are left (``_FEW_LEFT``, more than the transactions
+    that can settle probes at once: each daemon's storage workers): while a national wave has
+    thousands to go, every settling transaction of every daemon would otherwise queue on that
+    one row.
     """
+    left = session.connection().execute(
+        select(_PROBE.c.id)
+        .where(_PROBE.c.wave_id == wave_id, _PROBE.c.state.in_(_ACTIVE))
+        .limit(_FEW_LEFT + 1)
+    )
+    if len(left.all()) > _FEW_LEFT:
+        return False
     wave = session.get(Wave, wave_id, with_for_update=True, populate_existing=True)
     if wave is None:
         raise NotFoundError(f"no wave with id {wave_id}")

@@ -54,7 +54,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url)
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # Ten connections kept open and fifteen more at peaks: a daemon's storage workers (eight per
+    # worker pool, three pools) no longer open and close a connection per transaction.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=15)
 
 
 def alembic_config(engine: Engine) -> Config:

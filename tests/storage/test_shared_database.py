@@ -5,7 +5,6 @@ and the relay lease is held by one daemon at a time."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -19,6 +18,7 @@ from storage.errors import ClaimLostError, ConflictError
 from storage.models import ProbeState, Wave, WaveStatus
 from tests.storage.test_dispatch import LEASE, T0, claim
 from tests.support.claims_scene import add_probe, add_structures, add_wave, end_attempt, probe_row
+from tests.support.pg_locks import commit_once_blocked
 
 # -- a claim lost to another daemon ----------------------------------------------------------
 
@@ -106,13 +106,7 @@ def test_two_daemons_settling_a_waves_last_probes_at_once_close_it(
             checking = threading.Thread(target=lambda: closed.append(finish_wave_if_done(b, wave)))
             checking.start()
             # A commits only once B's check has ended or waits for a lock (A's, on the wave).
-            deadline = time.monotonic() + 60
-            while checking.is_alive() and not _waits_for_a_lock(engine, b_pid):
-                assert time.monotonic() < deadline, "B's check neither ended nor waited"
-                time.sleep(0.01)
-            a.commit()
-            checking.join(timeout=60)
-            assert not checking.is_alive()
+            commit_once_blocked(engine, a, checking, b_pid, "B's check")
             b.commit()
         assert closed == [True]
         with Session(engine) as session:
@@ -122,12 +116,27 @@ def test_two_daemons_settling_a_waves_last_probes_at_once_close_it(
         engine_b.dispose()
 
 
-def _waits_for_a_lock(engine: Engine, pid: int) -> bool:
-    with engine.connect() as connection:
-        waiting = connection.exec_driver_sql(
-            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(pid)s", {"pid": pid}
-        ).scalar_one_or_none()
-    return bool(waiting == "Lock")
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_settling_a_probe_of_a_wave_with_many_left_does_not_queue_on_the_waves_row(
+    engine: Engine, database_url: str
+) -> None:
+    """With hundreds of probes to go, settling one does not wait for the wave's row, which
+    another daemon's transaction holds: a national wave's settles would all queue on it."""
+    wave = add_wave(engine)
+    structures = add_structures(engine, 300)
+    for structure in structures:
+        add_probe(engine, wave, structure, T0)
+    engine_b = make_engine(database_url)
+    try:
+        with Session(engine) as a, Session(engine_b) as b:
+            a.get(Wave, wave, with_for_update=True)  # A holds the wave's row
+            b.connection().exec_driver_sql("SET lock_timeout = '5s'")
+            assert not finish_wave_if_done(b, wave)  # no lock wait, no timeout
+            a.rollback()
+    finally:
+        engine_b.dispose()
 
 
 # -- the relay lease ----------------------------------------------------------------------------
