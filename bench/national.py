@@ -41,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,8 +50,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from pydantic import SecretStr
-from sqlalchemy import Engine, create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
 from config.opening_hours import parse_opening_hours
@@ -83,6 +81,7 @@ from storage.models import Reply, WaveStatus
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dispatch import machine
+from plan_wave import throwaway_postgres
 
 WAVE = "national"
 PERSONA = "marie-dupont"
@@ -467,21 +466,6 @@ def outside_world(folder: Path) -> Iterator[World]:
 # -- the bench ----------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def throwaway_database(server_url: str) -> Iterator[str]:
-    """A new database on ``server_url``'s server, dropped afterwards; its URL."""
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_national_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @dataclass
 class Prepared:
     settings: Settings
@@ -585,7 +569,7 @@ def run(arguments: argparse.Namespace) -> None:
     print(f"machine                {machine()}")
     with (
         tempfile.TemporaryDirectory() as temporary,
-        throwaway_database(arguments.database_url) as database_url,
+        throwaway_postgres(arguments.database_url, "bench_national") as database_url,
     ):
         folder = Path(temporary)
         prepared = prepare(

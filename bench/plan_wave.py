@@ -88,9 +88,17 @@ def throwaway_database(server_url: str | None) -> Iterator[str | None]:
     if server_url is None or server_url.startswith("sqlite"):
         yield server_url
         return
+    with throwaway_postgres(server_url, "bench_plan_wave") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def throwaway_postgres(server_url: str, prefix: str) -> Iterator[str]:
+    """A new database ``<prefix>_<random>`` on ``server_url``'s PostgreSQL server, dropped
+    afterwards (whoever is still connected); its URL."""
     server_url = normalise_database_url(server_url)
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    name = f"bench_plan_wave_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     try:

@@ -93,6 +93,20 @@ def _other_tasks() -> set[asyncio.Task[object]]:
     return {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
 
 
+async def _task_names_while_running(daemon: Daemon) -> set[str]:
+    """The names of the tasks running beside this one once ``daemon`` has started, then
+    stopped."""
+    stop = asyncio.Event()
+    running = asyncio.create_task(daemon.run(stop))
+    while not any(task.get_name() == "recording-sweep" for task in asyncio.all_tasks()):
+        assert not running.done(), running.exception()
+        await asyncio.sleep(0.01)
+    names = {task.get_name() for task in _other_tasks()}
+    stop.set()
+    await running
+    return names
+
+
 async def test_a_failing_start_up_step_stops_every_task_before_its_error_is_raised(
     engine: Engine, tmp_path: Path
 ) -> None:
@@ -125,19 +139,9 @@ async def test_a_stopped_daemon_leaves_no_task_running(engine: Engine, tmp_path:
     options = DaemonOptions(watch_mail=False, tick_s=0.05)
     daemon = Daemon(Project(settings=settings, engine=engine), options)
 
-    async def scene() -> tuple[set[str], set[asyncio.Task[object]]]:
-        stop = asyncio.Event()
-        running = asyncio.create_task(daemon.run(stop))
-        while not any(task.get_name() == "recording-sweep" for task in asyncio.all_tasks()):
-            assert not running.done(), running.exception()
-            await asyncio.sleep(0.01)
-        names = {task.get_name() for task in _other_tasks()}
-        stop.set()
-        await running
-        await asyncio.sleep(0)
-        return names, _other_tasks()
-
-    names, left = await scene()
+    names = await _task_names_while_running(daemon)
+    await asyncio.sleep(0)
+    left = _other_tasks()
     assert "recording-sweep" in names
     assert any(name.startswith("web ") for name in names)
     assert any(name.startswith("workspace ") for name in names)
@@ -193,14 +197,7 @@ async def test_a_daemon_not_watching_mail_never_connects_to_the_mailbox(
         options.tick_s = 0.05
         daemon = Daemon(Project(settings=settings(watch=False), engine=engine), options)
         assert "email" in await daemon.check()
-        stop = asyncio.Event()
-        running = asyncio.create_task(daemon.run(stop))
-        while not any(task.get_name() == "recording-sweep" for task in asyncio.all_tasks()):
-            assert not running.done(), running.exception()
-            await asyncio.sleep(0.01)
-        names = {task.get_name() for task in _other_tasks()}
-        stop.set()
-        await running
+        names = await _task_names_while_running(daemon)
         assert "mail-watcher" not in names
         assert connections == []
 

@@ -5,7 +5,6 @@ panel, publication."""
 from __future__ import annotations
 
 import threading
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -31,6 +30,7 @@ from storage.models import ParticipantStatus, ParticipantToken
 from storage.participants import accepted_structure_ids, participant_offer, participant_sites
 from storage.publication import wave_published_at
 from storage.structures import list_structures
+from tests.support.pg_locks import commit_once_blocked
 from tests.support.seeding import add_persona, add_probe, add_scenario, add_structure, add_wave
 
 NOW = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
@@ -217,27 +217,13 @@ def test_two_operators_accepting_at_once_never_exceed_the_free_places(
 
                 accepting = threading.Thread(target=accept_b)
                 accepting.start()
-                deadline = time.monotonic() + 60
-                while accepting.is_alive() and not _waits_for_a_lock(engine, b_pid):
-                    assert time.monotonic() < deadline, "B's acceptance neither ended nor waited"
-                    time.sleep(0.01)
-                a.commit()
-                accepting.join(timeout=60)
-                assert not accepting.is_alive()
+                commit_once_blocked(engine, a, accepting, b_pid, "B's acceptance")
     finally:
         engine_b.dispose()
     assert len(outcome) == 1 and isinstance(outcome[0], EnrolmentRefused), outcome
     assert str(outcome[0]).startswith("Places gratuites épuisées : Rang 2 pour 1 place gratuite")
     with Session(engine) as session:
         assert accepted_structure_ids(session) == [structures["21130055000012"]]
-
-
-def _waits_for_a_lock(engine: Engine, pid: int) -> bool:
-    with engine.connect() as connection:
-        waiting = connection.exec_driver_sql(
-            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %(pid)s", {"pid": pid}
-        ).scalar_one_or_none()
-    return bool(waiting == "Lock")
 
 
 def test_confirmation_links_expire_and_cannot_be_forged(
