@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from config.structures import StructureRecord
-from storage.bulk import bulk_insert
+from storage.bulk import analyze, bulk_insert
 from storage.errors import NotFoundError
 from storage.models import ContactPoint, Participant, ParticipantSite, Structure
 from storage.types import utcnow
@@ -157,6 +157,7 @@ def upsert_structures(
             for position, (kind, value, label) in enumerate(_contact_rows(record))
         ]
         bulk_insert(connection, _CONTACT, contact_rows)
+    analyze(connection, _STRUCTURE, _CONTACT)
     return UpsertCounts(created=created, updated=updated, unchanged=unchanged)
 
 

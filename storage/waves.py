@@ -11,7 +11,7 @@ from sqlalchemy import Table, delete, func, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from storage.bulk import bulk_insert
+from storage.bulk import analyze, bulk_insert
 from storage.errors import ConflictError, NotFoundError
 from storage.models import Probe, ProbeState, Structure, Wave, WaveStatus
 from storage.types import UTCDateTime, utcnow
@@ -139,6 +139,7 @@ def replace_plan(session: Session, wave: Wave, probes: Sequence[ProbeRow], *, se
     connection = session.connection()
     for start in range(0, len(rows), _CHUNK):
         bulk_insert(connection, _PROBE, rows[start : start + _CHUNK])
+    analyze(connection, _PROBE)
     wave.status = WaveStatus.PLANNED
     wave.plan_seed = seed
     wave.planned_at = now

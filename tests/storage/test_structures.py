@@ -71,3 +71,18 @@ def test_upsert_across_chunks_counts_and_replaces_contacts(
         ("phone", "+33164000000"),
         ("email", "accueil11@exemple.fr"),
     ]
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_postgresql_knows_how_many_rows_an_import_wrote(engine: Engine, database_url: str) -> None:
+    """The planner's statistics are refreshed by the import itself, whether autovacuum runs or
+    not: otherwise the next queries are planned for an empty table."""
+    with session_scope(engine) as session:
+        upsert_structures(session, [record(n) for n in range(300)], source="csv:a.csv")
+    with engine.connect() as connection:
+        estimated = connection.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE relname = 'structure'"
+        ).scalar_one()
+    assert estimated == 300
