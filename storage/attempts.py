@@ -32,7 +32,7 @@ from storage.models import (
 from storage.outbox import enqueue_event
 from storage.snapshots import PersonaSnapshot, ScenarioSnapshot, StructureSnapshot
 from storage.types import utcnow
-from storage.wave_parameters import wave_catalogue
+from storage.wave_parameters import catalogue_of, wave_parameter
 
 _EVENT_TABLE: Table = Event.__table__  # type: ignore[attr-defined]
 _ATTEMPT_TABLE: Table = Attempt.__table__  # type: ignore[attr-defined]
@@ -93,8 +93,8 @@ def start_attempt(
 
 def attempt_context(session: Session, probe_id: uuid.UUID, number: int) -> AttemptContext:
     """The probe, structure, contact, persona and frozen scenario of one attempt."""
-    row = session.exec(
-        select(Attempt, Probe, Structure, Wave)
+    row = session.execute(
+        sa_select(Attempt, Probe, Structure, col(Wave.name), wave_parameter("catalogue"))
         .join(Probe, col(Probe.id) == col(Attempt.probe_id))
         .join(Structure, col(Structure.id) == col(Probe.structure_id))
         .join(Wave, col(Wave.id) == col(Probe.wave_id))
@@ -102,12 +102,12 @@ def attempt_context(session: Session, probe_id: uuid.UUID, number: int) -> Attem
     ).first()
     if row is None:
         raise NotFoundError(f"no attempt {number} of probe {probe_id}")
-    attempt, probe, structure, wave = row
+    attempt, probe, structure, wave_name, stored_catalogue = row
     contact = None
     if probe.contact_point_id is not None:
         point = session.get(ContactPoint, probe.contact_point_id)
         contact = None if point is None else point.value
-    catalogue = wave_catalogue(wave)
+    catalogue = catalogue_of(stored_catalogue)
     scenario = catalogue.scenarios.get(probe.scenario_id)
     persona = catalogue.personas.get(probe.persona_id)
     if persona is None:
@@ -115,7 +115,7 @@ def attempt_context(session: Session, probe_id: uuid.UUID, number: int) -> Attem
         persona = {} if stored is None else stored.model_dump()
     if scenario is None:
         raise NotFoundError(
-            f"wave {wave.name} has no frozen copy of scenario {probe.scenario_id}; re-create it"
+            f"wave {wave_name} has no frozen copy of scenario {probe.scenario_id}; re-create it"
         )
     assert attempt.id is not None  # noqa: S101 (a stored row)
     return AttemptContext(

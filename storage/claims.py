@@ -316,9 +316,9 @@ def probe_calendars(
         )
     }
     margins = {
-        wave_id: parameters.get("closing_margin_minutes")
-        for wave_id, parameters in session.connection().execute(
-            select(_WAVE.c.id, _WAVE.c.parameters).where(
+        wave_id: margin
+        for wave_id, margin in session.connection().execute(
+            select(_WAVE.c.id, _WAVE.c.parameters["closing_margin_minutes"]).where(
                 _WAVE.c.id.in_({p.wave_id for p in probes})
             )
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlmodel import col
 
 from storage.errors import StorageError
 from storage.models import Wave
@@ -73,7 +74,19 @@ def wave_parameters(wave: Wave) -> WaveParameters:
 
 def wave_catalogue(wave: Wave) -> WaveCatalogue:
     """The scenarios and personas frozen with the wave (empty for a wave stored without)."""
-    return WaveCatalogue.model_validate(wave.parameters.get("catalogue") or {})
+    return catalogue_of(wave.parameters.get("catalogue"))
+
+
+def catalogue_of(stored: Any) -> WaveCatalogue:
+    """A wave's frozen catalogue from its stored ``catalogue`` parameter (None: empty)."""
+    return WaveCatalogue.model_validate(stored or {})
+
+
+def wave_parameter(key: str) -> Any:
+    """One top-level parameter of a wave, read in the database (``select(wave_parameter(…))``):
+    the parameters of a planned national wave hold megabytes of shortfalls, which what runs for
+    every probe must not load and parse."""
+    return col(Wave.parameters)[key]
 
 
 def store_parameters(wave: Wave, parameters: WaveParameters) -> None:

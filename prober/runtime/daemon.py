@@ -319,8 +319,12 @@ class Daemon:
         if probe is None:
             return
         structure = session.get(Structure, probe.structure_id)
-        wave = session.get(Wave, probe.wave_id)
-        if structure is None or wave is None:
+        # The wave's end only: its parameters hold a planned national wave's megabytes of
+        # shortfalls, not to be parsed for every probe settled.
+        wave_ends_on = session.exec(
+            select(col(Wave.ends_on)).where(col(Wave.id) == probe.wave_id)
+        ).first()
+        if structure is None or wave_ends_on is None:
             return
         at = retry_at(
             self.options.retry,
@@ -332,7 +336,7 @@ class Daemon:
             opening_hours=structure.opening_hours,
             timezone=structure.timezone,
             subdivision=structure.holiday_subdivision,
-            wave_ends_on=wave.ends_on,
+            wave_ends_on=wave_ends_on,
         )
         if at is not None:
             attempts.plan_again(session, probe_id, at=at)
@@ -341,8 +345,7 @@ class Daemon:
             # Not to be retried (attempts exhausted, or no slot left): it failed.
             probe.state = ProbeState.FAILED
             session.add(probe)
-        if wave.id is not None:
-            claims.finish_wave_if_done(session, wave.id)
+        claims.finish_wave_if_done(session, probe.wave_id)
 
     def _control_with(self, database: Database) -> Callable[[str, str], Any]:
         async def control(wave: str, action: str) -> None:
