@@ -237,7 +237,8 @@ class ClockDriver:
         clock.seconds.value = buckets[0].timestamp()
 
     def stop(self) -> None:
-        """Bench time stands still from now on (``--carry-out-s``)."""
+        """Note the instant the wave is paused (``--carry-out-s``); bench time goes on, so that
+        what the daemons hold (paced calls, replies) carries on."""
         self.stopped_at = self.clock()
 
     def advance(self, real_s: float, due: int) -> None:
@@ -664,8 +665,8 @@ def run(arguments: argparse.Namespace) -> None:
                     if process.is_alive():
                         process.terminate()
             print(f"bench clock slowed     {driver.slowed_s:.0f} s of {wall_s:.0f} s (backlog)")
-        call_truth = read_truth(world.call_truth)
-        mail_truth = read_mail_truth(world.mail_truth)
+        call_truth = read_truth(world.call_truth) if world.call_truth.exists() else []
+        mail_truth = read_mail_truth(world.mail_truth) if world.mail_truth.exists() else []
         report(arguments, engine, prepared, wall_s, usages, sandbox_cpu_s, backends.cpu_s())
         problems = check(
             engine, prepared.probes, call_truth, mail_truth, replies_sent, driver.stopped_at
@@ -685,8 +686,9 @@ def follow(
     arguments: argparse.Namespace,
 ) -> None:
     """Move the bench clock on until every probe settled and the wave is done, or, with
-    ``--carry-out-s``, until that many seconds have passed: the clock then stops and the probes
-    due by then are let settle. Gives up at ``deadline``; prints the progress."""
+    ``--carry-out-s``, until that many seconds have passed: the wave is then paused (nothing
+    more is claimed) and what the daemons hold is let settle. Gives up at ``deadline``; prints
+    the progress."""
     started = shown = moved = time.monotonic()
     stop_at = started + arguments.carry_out_s if arguments.carry_out_s else math.inf
     autovacuum = StandInAutovacuum(engine)
@@ -697,8 +699,10 @@ def follow(
         now = time.monotonic()
         if driver.stopped_at is None and now >= stop_at:
             driver.stop()
-            print(f"  … bench clock stopped at {driver.clock().isoformat()}: settling what is due")
-        if driver.stopped_at is not None and due_now(engine, driver.stopped_at) == 0:
+            with engine.begin() as connection:
+                connection.execute(text("UPDATE wave SET status = 'paused'"))
+            print(f"  … wave paused at {driver.clock().isoformat()}: settling what is under way")
+        if driver.stopped_at is not None and under_way(engine) == 0:
             return
         for process in processes:
             if not process.is_alive():
@@ -713,9 +717,16 @@ def follow(
         autovacuum.tick()
         time.sleep(POLL_S)
         now = time.monotonic()
-        if driver.stopped_at is None:
-            driver.advance(now - moved, due_now(engine, driver.clock()))
+        due = due_now(engine, driver.clock()) if driver.stopped_at is None else 0
+        driver.advance(now - moved, due)
         moved = now
+
+
+def under_way(engine: Engine) -> int:
+    """Probes claimed or being carried out."""
+    with engine.connect() as connection:
+        query = "SELECT count(*) FROM probe WHERE state IN ('dispatching', 'in_progress')"
+        return int(connection.execute(text(query)).scalar_one())
 
 
 def _await_replies(world: World, engine: Engine, driver: ClockDriver, deadline: float) -> set[str]:
@@ -723,8 +734,7 @@ def _await_replies(world: World, engine: Engine, driver: ClockDriver, deadline: 
     every email) to be sent and stored; their ids."""
     replies_sent = _human_replies(world)
     while len(replies_sent) < _emails_sent(engine) and time.monotonic() < deadline:
-        if driver.stopped_at is None:
-            driver.advance(0.5, 0)
+        driver.advance(0.5, 0)
         time.sleep(0.5)
         replies_sent = _human_replies(world)
     while _replies_stored(engine) < len(replies_sent) and time.monotonic() < deadline:
@@ -735,7 +745,7 @@ def _await_replies(world: World, engine: Engine, driver: ClockDriver, deadline: 
 def _human_replies(world: World) -> set[str]:
     return {
         entry["message_id"]
-        for entry in read_mail_truth(world.mail_truth)
+        for entry in (read_mail_truth(world.mail_truth) if world.mail_truth.exists() else [])
         if entry["kind"] == "human_reply" and entry["message_id"]
     }
 
@@ -760,14 +770,10 @@ def check(
     stopped_at: datetime | None,
 ) -> list[str]:
     """Against the sandbox's truth: nothing lost, nobody contacted more than planned; what
-    is wrong. With the bench clock stopped at ``stopped_at``, the probes planned after it are
-    left as they are."""
+    is wrong. With the wave paused at ``stopped_at``, the probes never claimed stay planned."""
     with Session(engine) as session:
         states = Counter(session.execute(text("SELECT state FROM probe")).scalars())
-        later = session.execute(
-            text("SELECT count(*) FROM probe WHERE state = 'planned' AND scheduled_at > :at"),
-            {"at": stopped_at or datetime.max.replace(tzinfo=UTC)},
-        ).scalar_one()
+        status = session.execute(text("SELECT status FROM wave")).scalar_one()
         rows = session.execute(
             text(
                 "SELECT attempt.probe_id, attempt.external_id, attempt.ended_at,"
@@ -785,12 +791,9 @@ def check(
             text("SELECT count(*) FROM outboxmessage WHERE published_at IS NULL")
         ).scalar_one()
     problems = []
-    if (
-        states["planned"] != later
-        or set(states) - {"done", "failed", "planned"}
-        or sum(states.values()) != probes
-    ):
-        problems.append(f"probes due and not settled: {dict(states)}, {later} planned later")
+    left = {"planned"} if stopped_at is not None else set()  # never claimed: the wave paused
+    if set(states) - {"done", "failed"} - left or sum(states.values()) != probes:
+        problems.append(f"probes not settled: {dict(states)}, wave {status}")
     # Every call the sandbox saw is one stored attempt (a retry is an attempt of its own).
     called = Counter(entry["to"] for entry in call_truth)
     attempted = Counter(row[5] for row in rows if row[1] and row[1].startswith("CA"))
@@ -813,8 +816,7 @@ def check(
     if unpublished or outbox_rows != events:
         problems.append(f"outbox: {unpublished} unpublished, {outbox_rows} rows for {events}")
     print(
-        f"checked                {sum(states.values())} probes ({dict(states)}, {later} planned"
-        " after the bench clock stopped),"
+        f"checked                {sum(states.values())} probes ({dict(states)}, wave {status}),"
         f" {len(call_truth)} calls ({retried} probes retried) and {len(emails)} emails as the"
         " sandbox saw them,"
         f" {len(replies_sent)} replies sent / {len(stored_replies & replies_sent)} stored,"
@@ -822,7 +824,7 @@ def check(
     )
     if not problems:
         print(
-            "                       every probe due settled, every call an attempt, nobody"
+            "                       every probe claimed settled, every call an attempt, nobody"
             " called twice at once, every reply stored, no event lost ✓"
         )
     return problems
