@@ -81,7 +81,7 @@ from storage.models import Reply, WaveStatus
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dispatch import machine
-from plan_wave import throwaway_postgres
+from plan_wave import HOURS, KINDS, throwaway_postgres
 
 WAVE = "national"
 PERSONA = "marie-dupont"
@@ -120,15 +120,6 @@ ZONES = {
     "Nouvelle-Aquitaine": "05",
 }
 OVERSEAS = {"971": "0590", "972": "0596", "973": "0594", "974": "0262", "976": "0269"}
-HOURS = [
-    "Mo-Fr 08:30-12:00,13:30-17:30",
-    "Mo-Fr 08:30-12:00,13:30-17:00; Sa 09:00-12:00",
-    "Mo,Tu,Th,Fr 09:00-12:00,14:00-17:00; We 09:00-12:00",
-    "Mo-Fr 08:00-18:00",
-    "Tu,Th 09:00-12:00; Sa 09:00-11:30",
-    "Mo-Th 07:30-12:00,13:00-16:00; Fr 07:30-11:30",
-]
-KINDS = ["mairie"] * 8 + ["epci", "cg", "cpam", "caf"]
 # The starter's short call, recorded only with --record: a recording's sound and its analysis
 # have their own benchmark (bench/audio.py) and would be most of this one's CPU.
 PHONE_SCENARIO = "national-phone"
