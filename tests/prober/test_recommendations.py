@@ -18,31 +18,16 @@ from prober.results.grid import load_grid
 from prober.results.published import load_results
 from prober.results.recommendations import channel_recommendations, recommendations, strengths
 from prober.results.structure_view import structure_view
-from storage.db import make_engine, session_scope
-from tests.support.cli import SAMPLES, Run
-from tests.support.results_scene import email, latency, write_attempts
+from storage.db import session_scope
+from tests.support.cli import Run
+from tests.support.results_scene import REPLIED_THEN_SENT, scored_wave, write_attempts
 
 SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
-EMAIL = [
-    email("replied", first_acknowledgement=latency(600, 0), first_human_reply=latency(86400, 1)),
-    email("sent"),
-]
-
 
 @pytest.fixture
-def scored(prober_cli: Run, database_url: str, tmp_path: Path) -> Iterator[Engine]:
-    assert prober_cli("init").exit_code == 0
-    assert prober_cli("structures", "import", str(SAMPLES / "structures.csv")).exit_code == 0
-    created = prober_cli("wave", "create", "pre", "--start", "2026-05-04", "--end", "2026-05-29",
-                         "--channels", "phone,email")  # fmt: skip
-    assert created.exit_code == 0, created.stderr
-    assert prober_cli("wave", "plan", "pre", "--seed", "3").exit_code == 0
-    engine = make_engine(database_url)
-    write_attempts(engine, "pre", 0, EMAIL)
-    assert prober_cli("score", "pre").exit_code == 0
-    yield engine
-    engine.dispose()
+def scored(prober_cli: Run, database_url: str) -> Iterator[Engine]:
+    yield from scored_wave(prober_cli, database_url)
 
 
 @SQLITE
@@ -199,7 +184,7 @@ def test_the_structure_view_by_offer(prober_cli: Run, scored: Engine) -> None:
                          "--channels", "phone,email")  # fmt: skip
     assert created.exit_code == 0, created.stderr
     assert prober_cli("wave", "plan", "post", "--seed", "3").exit_code == 0
-    write_attempts(scored, "post", 1, EMAIL)
+    write_attempts(scored, "post", 1, REPLIED_THEN_SENT)
     assert prober_cli("score", "post").exit_code == 0
     settings = load_settings()
     grid = load_grid(settings, None)

@@ -16,32 +16,17 @@ from prober.results.grid import load_grid
 from prober.results.published import WaveResults, load_results
 from prober.results.scoring.compare import compare
 from prober.results.trophies import trophies
-from storage.db import make_engine, session_scope
+from storage.db import session_scope
 from storage.models import Score
-from tests.support.cli import SAMPLES, Run
-from tests.support.results_scene import email, latency, write_attempts
+from tests.support.cli import Run
+from tests.support.results_scene import scored_wave
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-
-EMAIL = [
-    email("replied", first_acknowledgement=latency(600, 0), first_human_reply=latency(86400, 1)),
-    email("sent"),
-]
 
 
 @pytest.fixture
 def scored(prober_cli: Run, database_url: str) -> Iterator[Engine]:
-    assert prober_cli("init").exit_code == 0
-    assert prober_cli("structures", "import", str(SAMPLES / "structures.csv")).exit_code == 0
-    created = prober_cli("wave", "create", "pre", "--start", "2026-05-04", "--end", "2026-05-29",
-                         "--channels", "phone,email")  # fmt: skip
-    assert created.exit_code == 0, created.stderr
-    assert prober_cli("wave", "plan", "pre", "--seed", "3").exit_code == 0
-    engine = make_engine(database_url)
-    write_attempts(engine, "pre", 0, EMAIL)
-    assert prober_cli("score", "pre").exit_code == 0
-    yield engine
-    engine.dispose()
+    yield from scored_wave(prober_cli, database_url)
 
 
 def stored(engine: Engine) -> WaveResults:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Engine
 
 from storage import attempts
-from storage.db import session_scope
+from storage.db import make_engine, session_scope
 from storage.models import ProbeState
 from storage.recordings import announce_recording, store_recording_media
 from storage.waves import get_wave, iter_probes
+from tests.support.cli import SAMPLES, Run
 
 # Measurements as the phone channel stores them (copied from a `prober demo` run).
 PHONE = [
@@ -151,3 +152,27 @@ def write_attempts(
                     sha256="0" * 64,
                     size_bytes=4,
                 )
+
+
+# Emails answered (acknowledged at once, a reply the next working day) and left unanswered, in turn.
+REPLIED_THEN_SENT = [
+    email("replied", first_acknowledgement=latency(600, 0), first_human_reply=latency(86400, 1)),
+    email("sent"),
+]
+
+
+def scored_wave(prober_cli: Run, database_url: str) -> Iterator[Engine]:
+    """The bundled structures in wave ``pre`` (phone and email), planned, every probe ended
+    (:func:`write_attempts`, emails from ``REPLIED_THEN_SENT``) and scored; its engine,
+    disposed after."""
+    assert prober_cli("init").exit_code == 0
+    assert prober_cli("structures", "import", str(SAMPLES / "structures.csv")).exit_code == 0
+    created = prober_cli("wave", "create", "pre", "--start", "2026-05-04", "--end", "2026-05-29",
+                         "--channels", "phone,email")  # fmt: skip
+    assert created.exit_code == 0, created.stderr
+    assert prober_cli("wave", "plan", "pre", "--seed", "3").exit_code == 0
+    engine = make_engine(database_url)
+    write_attempts(engine, "pre", 0, REPLIED_THEN_SENT)
+    assert prober_cli("score", "pre").exit_code == 0
+    yield engine
+    engine.dispose()
